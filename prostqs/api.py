@@ -1,0 +1,113 @@
+"""API plumbing shared by every app: the one JSON error shape, pagination, the unknown-URL view.
+
+Every error under ``/api/`` has the shape::
+
+    {"error": {"code": "<machine_code>", "message": "<human text>", "fields": {"<field>": ["<message>"]}}}
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, JsonResponse
+from django.utils.translation import gettext as _
+from rest_framework import exceptions, status
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.response import Response
+
+from prostqs.errors import ServiceError
+
+logger = logging.getLogger("prostqs.api")
+
+# Codes used when a status arrives without a more specific code (Django responses, middleware).
+STATUS_CODES = {
+    400: "bad_request",
+    401: "not_authenticated",
+    403: "permission_denied",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    410: "gone",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    423: "kill_switch_active",
+    429: "throttled",
+    500: "server_error",
+    503: "service_unavailable",
+}
+
+
+def error_body(code: str, message: str, fields: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "fields": fields or {}, **extra}}
+
+
+def _flatten(detail: Any) -> list[str]:
+    if isinstance(detail, dict):
+        return [f"{k}: {m}" for k, v in detail.items() for m in _flatten(v)]
+    if isinstance(detail, (list, tuple)):
+        return [m for item in detail for m in _flatten(item)]
+    return [str(detail)]
+
+
+def _fields(detail: Any) -> dict[str, Any]:
+    """DRF's nested error detail as {field: [messages]} (nested serializers keep their nesting)."""
+    if isinstance(detail, dict):
+        out: dict[str, Any] = {}
+        for key, value in detail.items():
+            out[str(key)] = _fields(value) if isinstance(value, dict) else _flatten(value)
+        return out
+    return {"non_field_errors": _flatten(detail)}
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
+    """Turn any exception raised in an API view into the project's JSON error shape."""
+    headers: dict[str, str] = {}
+    if isinstance(exc, ServiceError):
+        return Response(
+            error_body(exc.code, exc.message, exc.fields, **exc.extra), status=exc.status, headers=exc.headers
+        )
+    if isinstance(exc, (Http404, ObjectDoesNotExist)):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    elif isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(detail=getattr(exc, "message_dict", None) or exc.messages)
+    elif isinstance(exc, RequestDataTooBig):
+        return Response(
+            error_body("payload_too_large", _("The request body is too large.")),
+            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
+
+    if isinstance(exc, exceptions.APIException):
+        if getattr(exc, "auth_header", None):
+            headers["WWW-Authenticate"] = exc.auth_header
+        if getattr(exc, "wait", None):
+            headers["Retry-After"] = str(int(exc.wait))
+        if isinstance(exc, exceptions.ValidationError):
+            body = error_body("validation_error", _("Invalid input."), _fields(exc.detail))
+        else:
+            code = exc.get_codes() if not isinstance(exc.detail, (dict, list)) else exc.default_code
+            message = " ".join(_flatten(exc.detail))
+            body = error_body(str(code), message)
+        return Response(body, status=exc.status_code, headers=headers)
+
+    logger.exception("Unhandled error in API view %s", context.get("view").__class__.__name__)
+    return Response(
+        error_body("server_error", _("An unexpected error occurred. It has been logged.")),
+        status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+    )
+
+
+def error_response(status_code: int, message: str | None = None, code: str | None = None) -> JsonResponse:
+    """The JSON error shape for responses built outside DRF (middleware, URL resolver)."""
+    code = code or STATUS_CODES.get(status_code, "error")
+    return JsonResponse(error_body(code, message or _("The request failed.")), status=status_code)
+
+
+class Pagination(PageNumberPagination):
+    page_size_query_param = "page_size"
+    max_page_size = 200

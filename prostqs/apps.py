@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class ProstqsConfig(AppConfig):
+    """The composition root: holds commands that know every app (seed_demo, verify_all)."""
+
+    name = "prostqs"
+    verbose_name = _("PROST-QS")

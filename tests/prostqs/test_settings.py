@@ -1,0 +1,49 @@
+"""Production settings refuse to start without a real secret and pass Django's deployment checks."""
+import os
+import subprocess
+import sys
+
+import pytest
+from django.conf import settings
+
+pytestmark = pytest.mark.smoke
+
+STRONG_KEY = "q8V!zR2#mK5pL9@xT4wN7&cB1$hJ6^dF3*gS0%aY-eU+iO=rW-7bQ2"
+
+
+def run_django(env_overrides, *args):
+    env = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "SECRET_KEY")}
+    env.update({"DJANGO_SETTINGS_MODULE": "prostqs.settings", "DATABASE_URL": "sqlite:///:memory:",
+                "REDIS_URL": "", **env_overrides})
+    return subprocess.run([sys.executable, "manage.py", *args], cwd=settings.BASE_DIR, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_production_refuses_a_missing_secret():
+    result = run_django({"DEBUG": "false"}, "check")
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
+
+
+@pytest.mark.parametrize("weak", ["insecure-" + "a" * 60, "short-key", "a" * 64])
+def test_production_refuses_a_weak_secret(weak):
+    result = run_django({"DEBUG": "false", "SECRET_KEY": weak}, "check")
+    assert result.returncode != 0
+    assert "not a real secret" in result.stderr
+
+
+def test_development_runs_without_a_secret():
+    assert run_django({"DEBUG": "true"}, "check").returncode == 0
+
+
+def test_production_passes_the_deployment_checks():
+    result = run_django({"DEBUG": "false", "SECRET_KEY": STRONG_KEY, "ALLOWED_HOSTS": "prostqs.example"},
+                        "check", "--deploy", "--fail-level", "WARNING")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_time_zone_is_utc_and_i18n_is_on():
+    assert settings.TIME_ZONE == "UTC" and settings.USE_TZ
+    assert settings.USE_I18N and "django.middleware.locale.LocaleMiddleware" in settings.MIDDLEWARE
+    assert "pt-br" in dict(settings.LANGUAGES)
