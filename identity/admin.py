@@ -18,5 +18,7 @@ class UserAdmin(BaseUserAdmin):
         (_("Legacy"), {"fields": ("email",)}),
         (_("Dates"), {"fields": ("created_at", "last_login")}),
     )
-    add_fieldsets = ((None, {"classes": ("wide",), "fields": ("username", "usable_password", "password1", "password2", "role")}),)
+    add_fieldsets = (
+        (None, {"classes": ("wide",), "fields": ("username", "usable_password", "password1", "password2", "role")}),
+    )
     filter_horizontal = ("groups", "user_permissions")

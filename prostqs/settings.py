@@ -18,13 +18,25 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=False)
 
+
+def _development_secret_key() -> str:
+    """A random key kept in var/ so that development sessions survive restarts; never used in production."""
+    path = BASE_DIR / "var" / "dev-secret-key"
+    if not path.exists():
+        import secrets
+
+        path.parent.mkdir(exist_ok=True)
+        path.write_text("insecure-dev-" + secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
 # Production refuses to start without a real secret: no default, no well-known value, no short key.
-_DEV_SECRET_KEY = "insecure-dev-only-key-never-use-in-production-prostqs"
 SECRET_KEY = env.str("SECRET_KEY", default="")
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
-    SECRET_KEY = _DEV_SECRET_KEY
+    SECRET_KEY = _development_secret_key()
 elif not DEBUG and (SECRET_KEY.startswith("insecure") or len(set(SECRET_KEY)) < 5 or len(SECRET_KEY) < 50):
     raise ImproperlyConfigured("SECRET_KEY is not a real secret: use at least 50 random characters.")
 
