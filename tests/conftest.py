@@ -28,6 +28,34 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.skip(reason=f"needs {missing}"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _flush_past_append_only_triggers():
+    """Transactional tests empty every table between tests; append-only triggers would refuse that.
+
+    Only the test teardown's flush steps around them: PostgreSQL skips ordinary triggers for that one transaction
+    (session_replication_role = replica, as a superuser restoring a dump would), SQLite drops and reinstalls them.
+    """
+    from audit.immutable import append_only_tables
+    from audit.operations import install_sql, remove_sql
+
+    ops = connection.ops
+    original = ops.execute_sql_flush
+
+    def execute_sql_flush(sql_list):
+        tables = append_only_tables()
+        if connection.vendor == "postgresql":
+            sql_list = ["SET LOCAL session_replication_role = replica", *sql_list]
+        elif connection.vendor == "sqlite":
+            before = [sql for t in tables for sql in remove_sql("sqlite", t)]
+            after = [sql for t in tables for sql in install_sql("sqlite", t)]
+            sql_list = [*before, *sql_list, *after]
+        return original(sql_list)
+
+    ops.execute_sql_flush = execute_sql_flush
+    yield
+    ops.execute_sql_flush = original
+
+
 @pytest.fixture
 def _fail_missing_service():
     pytest.fail("CI must run this test on PostgreSQL and Redis: DATABASE_URL / REDIS_URL are not set")

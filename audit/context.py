@@ -1,0 +1,67 @@
+"""Who is acting, from where: picked up by ``audit_record`` without every caller passing it.
+
+The middleware binds the request's IP, user agent and console user; API authentication classes bind the calling
+app or user once they are known; Celery tasks run as ``system``. Everything is a ``ContextVar``, so threads and
+tasks never see each other's context.
+"""
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass, replace
+
+from django.http import HttpRequest, HttpResponse
+
+
+@dataclass(frozen=True)
+class AuditContext:
+    actor_id: uuid.UUID | None = None
+    actor_type: str = "system"
+    app_id: uuid.UUID | None = None
+    ip: str | None = None
+    user_agent: str = ""
+
+
+_EMPTY = AuditContext()
+_current: ContextVar[AuditContext | None] = ContextVar("audit_context", default=None)
+
+
+def current() -> AuditContext:
+    return _current.get() or _EMPTY
+
+
+def bind(**changes) -> None:
+    """Add to the current context (for the rest of the request or task)."""
+    _current.set(replace(current(), **changes))
+
+
+@contextlib.contextmanager
+def scope(**values) -> Iterator[AuditContext]:
+    """Run a block with its own context, restored afterwards."""
+    token = _current.set(replace(current(), **values))
+    try:
+        yield current()
+    finally:
+        _current.reset(token)
+
+
+def client_ip(request: HttpRequest) -> str | None:
+    # REMOTE_ADDR only: a proxy's X-Forwarded-For is trusted by configuring the proxy, not by reading a header
+    # any client can set.
+    return request.META.get("REMOTE_ADDR") or None
+
+
+class AuditContextMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        values = {"ip": client_ip(request), "user_agent": request.META.get("HTTP_USER_AGENT", "")[:512],
+                  "actor_id": None, "actor_type": "system", "app_id": None}
+        if user is not None and user.is_authenticated:
+            values.update(actor_id=user.pk, actor_type="admin" if user.is_staff else "user")
+        with scope(**values):
+            return self.get_response(request)

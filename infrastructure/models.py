@@ -1,0 +1,155 @@
+"""Catalog domain Infrastructure: the jobs queue, dead letters, encrypted secrets and kill switches."""
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class Job(models.Model):
+    """A unit of background work, written in the same transaction as the change that needs it."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("pending")
+        PROCESSING = "processing", _("processing")
+        DONE = "done", _("done")
+        FAILED = "failed", _("failed")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    type = models.CharField(_("type"), max_length=64)
+    payload = models.JSONField(_("payload"), default=dict, blank=True)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.PENDING)
+    priority = models.IntegerField(_("priority"), default=0, help_text=_("Higher runs first."))
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    max_attempts = models.PositiveIntegerField(_("max attempts"), default=5)
+    last_error = models.TextField(_("last error"), blank=True, default="")
+    next_run_at = models.DateTimeField(_("next run at"), default=timezone.now)
+    locked_by = models.CharField(_("locked by"), max_length=128, blank=True, default="")
+    lease_expires_at = models.DateTimeField(_("lease expires at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    class Meta:
+        db_table = "jobs"
+        verbose_name = _("job")
+        verbose_name_plural = _("jobs")
+        ordering = ["-created_at"]
+        indexes = [
+            # The claim query: due pending jobs by priority.
+            models.Index(fields=["status", "next_run_at", "priority"], name="idx_jobs_due"),
+            models.Index(fields=["status", "lease_expires_at"], name="idx_jobs_lease"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.id} ({self.status})"
+
+
+class DeadLetterJob(models.Model):
+    """A job that exhausted its attempts, kept with its evidence until an operator requeues it."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    original_job = models.ForeignKey(Job, on_delete=models.PROTECT, related_name="dead_letters",
+                                     db_column="original_job_id", verbose_name=_("original job"))
+    type = models.CharField(_("type"), max_length=64)
+    payload = models.JSONField(_("payload"), default=dict, blank=True)
+    attempts = models.PositiveIntegerField(_("attempts"))
+    last_error = models.TextField(_("last error"), blank=True, default="")
+    failed_at = models.DateTimeField(_("failed at"), default=timezone.now)
+    requeued_job = models.ForeignKey(Job, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+                                     verbose_name=_("requeued as"))
+    requeued_at = models.DateTimeField(_("requeued at"), null=True, blank=True)
+
+    class Meta:
+        db_table = "dead_letter_jobs"
+        verbose_name = _("dead-letter job")
+        verbose_name_plural = _("dead-letter jobs")
+        ordering = ["-failed_at"]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.original_job_id}"
+
+
+class Secret(models.Model):
+    """A secret value, AES-256-GCM encrypted under the master keyring; one row per version."""
+
+    class Type(models.TextChoices):
+        API_KEY = "api_key", _("API key")
+        OAUTH_TOKEN = "oauth_token", _("OAuth token")
+        ENCRYPTION_KEY = "encryption_key", _("encryption key")
+
+    class Environment(models.TextChoices):
+        PRODUCTION = "production", _("production")
+        STAGING = "staging", _("staging")
+        DEVELOPMENT = "development", _("development")
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("active")
+        ROTATED = "rotated", _("rotated")
+        REVOKED = "revoked", _("revoked")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # The owning application's id (nil = global). Not a foreign key: infrastructure sits below identity.
+    app_id = models.UUIDField(_("application"), null=True, blank=True)
+    name = models.CharField(_("name"), max_length=128)
+    type = models.CharField(_("type"), max_length=32, choices=Type.choices, default=Type.API_KEY)
+    encrypted_value = models.TextField(_("encrypted value"), editable=False)
+    environment = models.CharField(_("environment"), max_length=16, choices=Environment.choices,
+                                   default=Environment.PRODUCTION)
+    version = models.PositiveIntegerField(_("version"), default=1)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
+
+    class Meta:
+        db_table = "secrets"
+        verbose_name = _("secret")
+        verbose_name_plural = _("secrets")
+        ordering = ["name", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["app_id", "name", "environment", "version"],
+                                    condition=models.Q(app_id__isnull=False), name="uniq_app_secret_version"),
+            models.UniqueConstraint(fields=["name", "environment", "version"],
+                                    condition=models.Q(app_id__isnull=True), name="uniq_global_secret_version"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} v{self.version} ({self.status})"
+
+    def __repr__(self) -> str:
+        return f"<Secret {self.name} v{self.version} {self.status}>"
+
+
+class KillSwitch(models.Model):
+    """An emergency stop for one scope; ``all`` covers every scope."""
+
+    class Scope(models.TextChoices):
+        ALL = "all", _("all")
+        BILLING = "billing", _("billing")
+        AGENTS = "agents", _("agents")
+        ADS = "ads", _("ads")
+        JOBS = "jobs", _("jobs")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    scope = models.CharField(_("scope"), max_length=16, choices=Scope.choices, unique=True)
+    active = models.BooleanField(_("active"), default=False)
+    reason = models.TextField(_("reason"), blank=True, default="")
+    activated_by = models.UUIDField(_("activated by"), null=True, blank=True)
+    activated_at = models.DateTimeField(_("activated at"), null=True, blank=True)
+    expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        db_table = "kill_switches"
+        verbose_name = _("kill switch")
+        verbose_name_plural = _("kill switches")
+        ordering = ["scope"]
+
+    def __str__(self) -> str:
+        return f"{self.scope}: {'active' if self.active else 'inactive'}"
+
+    def is_in_force(self, now=None) -> bool:
+        now = now or timezone.now()
+        return self.active and (self.expires_at is None or self.expires_at > now)
