@@ -209,3 +209,15 @@ if not DEBUG:
     CSRF_COOKIE_SECURE = True
     # /healthz is probed over plain HTTP by load balancers inside the network.
     SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+
+# Billing. Without STRIPE_SECRET_KEY a local payment provider stands in (intents "pi_local_…").
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")  # empty: Stripe's own; set for a proxy or a fake server
+STRIPE_WEBHOOK_TOLERANCE = env.int("STRIPE_WEBHOOK_TOLERANCE", default=300)
+STRIPE_TIMEOUT_SECONDS = env.int("STRIPE_TIMEOUT_SECONDS", default=20)
+BILLING_CURRENCY = env.str("BILLING_CURRENCY", default="BRL")
+BILLING_PAYOUT_APPROVAL_THRESHOLD = env.int("BILLING_PAYOUT_APPROVAL_THRESHOLD", default=100_000)
+BILLING_PAYOUT_BACKEND = env.str("BILLING_PAYOUT_BACKEND", default="billing.payout_backends.LocalPayoutBackend")
+BILLING_IDEMPOTENCY_TTL_HOURS = max(24, env.int("BILLING_IDEMPOTENCY_TTL_HOURS", default=24))
+BILLING_IDEMPOTENCY_WAIT_SECONDS = env.int("BILLING_IDEMPOTENCY_WAIT_SECONDS", default=10)
