@@ -7,4 +7,4 @@ class IdentityConfig(AppConfig):
     verbose_name = _("Identity and applications")
 
     def ready(self) -> None:
-        from identity import events  # noqa: F401 - registers the audit event types
+        from identity import events, jobs, schema  # noqa: F401 - registers event types, job handlers, auth schemes

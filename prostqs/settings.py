@@ -179,6 +179,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "ApplicationStatusEnum": "identity.models.Application.Status",
+        "AppCredentialStatusEnum": "identity.models.AppCredential.Status",
+        "AppUserStatusEnum": "identity.models.AppUser.Status",
+    },
 }
 
 # Audit: chain staged events right after each commit (cheap when another sequencer already runs; the

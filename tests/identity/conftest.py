@@ -63,3 +63,81 @@ def user_client(make_user):
         return client, user, opened.session
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def otp_outbox(settings, tmp_path):
+    """Codes go to a JSON-lines file, as the file sender writes them; returns a reader of the latest code."""
+    import json
+
+    path = tmp_path / "otp-messages.jsonl"
+    settings.OTP_SENDER = "file"
+    settings.OTP_FILE_PATH = path
+
+    class Outbox:
+        def messages(self) -> list[dict]:
+            return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+        def code_for(self, verification_id) -> str:
+            found = [m["code"] for m in self.messages() if m["verification_id"] == str(verification_id)]
+            assert found, f"no message for verification {verification_id}"
+            return found[-1]
+
+    return Outbox()
+
+
+@pytest.fixture
+def run_jobs():
+    """Run the queued jobs through their registered handlers, as a worker would."""
+    from django.utils import timezone
+
+    from infrastructure.models import Job
+    from infrastructure.services.jobs import job_type
+
+    def run() -> int:
+        count = 0
+        for job in Job.objects.filter(status=Job.Status.PENDING).order_by("created_at"):
+            job_type(job.type).handler(job)
+            Job.objects.filter(pk=job.pk).update(status=Job.Status.DONE, finished_at=timezone.now())
+            count += 1
+        return count
+
+    return run
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """Move the services' clock (``django.utils.timezone.now``) forward by whole seconds."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    real_now = timezone.now
+
+    class Clock:
+        offset = timedelta(0)
+
+        def advance(self, seconds: float) -> None:
+            self.offset += timedelta(seconds=seconds)
+
+    state = Clock()
+    monkeypatch.setattr(timezone, "now", lambda: real_now() + state.offset)
+    return state
+
+
+@pytest.fixture
+def sign_in(api_client, run_jobs, otp_outbox):
+    """Sign a phone in through the API; returns the verify answer's JSON."""
+
+    def go(phone: str, *, fingerprint: str = "device-1") -> dict:
+        started = api_client.post("/api/v1/identity/otp/start", {"phone": phone, "channel": "sms"})
+        assert started.status_code == 201, started.content
+        run_jobs()
+        verification_id = started.json()["verification_id"]
+        verified = api_client.post("/api/v1/identity/otp/verify", {
+            "verification_id": verification_id, "code": otp_outbox.code_for(verification_id),
+            "device_fingerprint": fingerprint})
+        assert verified.status_code == 200, verified.content
+        return verified.json()
+
+    return go
