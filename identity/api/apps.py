@@ -6,8 +6,7 @@ from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 
 from identity.api.common import errors
-from identity.api.me import SignedInView
-from identity.authentication import SessionTokenAuthentication
+from identity.api.me import USER_AUTHENTICATION, SignedInView
 from identity.models import AppCredential, Application, Scope
 from identity.permissions import IsSignedInUser
 from identity.selectors import app_get_for_owner, apps_for_owner, credential_get_for_app, credentials_for_app
@@ -29,7 +28,7 @@ class AppIn(serializers.Serializer):
 
 
 class AppsView(generics.ListAPIView):
-    authentication_classes = [SessionTokenAuthentication]
+    authentication_classes = USER_AUTHENTICATION
     permission_classes = [IsSignedInUser]
     serializer_class = AppOut
 
@@ -76,7 +75,7 @@ class CredentialIn(serializers.Serializer):
 
 
 class CredentialsView(generics.ListAPIView):
-    authentication_classes = [SessionTokenAuthentication]
+    authentication_classes = USER_AUTHENTICATION
     permission_classes = [IsSignedInUser]
     serializer_class = CredentialOut
 

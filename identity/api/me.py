@@ -7,16 +7,20 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from identity.api.common import errors
-from identity.authentication import SessionTokenAuthentication
+from identity.authentication import AppCredentialAuthentication, SessionTokenAuthentication
 from identity.models import AuthMethod, IdentityLink, SovereignSession, UserProfile
 from identity.permissions import IsSignedInUser
 from identity.selectors import session_get_for_user, sessions_for_user
 from identity.services.sessions import session_revoke
 from identity.services.users import profile_update
 
+# Session tokens first, so that a missing token is answered with the Bearer challenge; app credentials are still
+# recognised, so that an app calling a user's endpoint gets a clear 403 rather than a 401.
+USER_AUTHENTICATION = [SessionTokenAuthentication, AppCredentialAuthentication]
+
 
 class SignedInView(APIView):
-    authentication_classes = [SessionTokenAuthentication]
+    authentication_classes = USER_AUTHENTICATION
     permission_classes = [IsSignedInUser]
 
 
@@ -93,7 +97,7 @@ class SessionOut(serializers.ModelSerializer):
 
 
 class SessionsView(generics.ListAPIView):
-    authentication_classes = [SessionTokenAuthentication]
+    authentication_classes = USER_AUTHENTICATION
     permission_classes = [IsSignedInUser]
     serializer_class = SessionOut
 
