@@ -1,0 +1,63 @@
+"""Payment providers: Stripe when ``STRIPE_SECRET_KEY`` is set, otherwise a local stand-in for offline demos.
+
+The local provider keeps no state of its own: its intents (``pi_local_…``) are confirmed from the console, which
+builds a ``payment_intent.succeeded`` event and processes it exactly like a Stripe webhook.
+"""
+from __future__ import annotations
+
+import secrets
+from typing import Protocol
+
+from billing import stripe_client
+from billing.models import Provider
+from billing.stripe_client import ProviderIntent, ProviderSubscription
+
+
+class PaymentProvider(Protocol):
+    name: str
+
+    def create_intent(self, *, amount: int, currency: str, metadata: dict[str, str], idempotency_key: str,
+                      customer: str | None = None) -> ProviderIntent: ...
+
+    def create_subscription(self, *, customer: str, payment_method: str, plan_id: str, amount: int, currency: str,
+                            interval: str, metadata: dict[str, str],
+                            idempotency_key: str) -> ProviderSubscription: ...
+
+    def cancel_subscription(self, subscription_id: str) -> ProviderSubscription: ...
+
+
+class LocalProvider:
+    name = Provider.LOCAL
+
+    def create_intent(self, *, amount, currency, metadata, idempotency_key, customer=None) -> ProviderIntent:
+        intent_id = f"pi_local_{secrets.token_hex(12)}"
+        return ProviderIntent(id=intent_id, status="requires_payment_method", amount=amount, currency=currency,
+                              client_secret=f"{intent_id}_secret_{secrets.token_urlsafe(18)}", metadata=metadata)
+
+    def create_subscription(self, *, customer, payment_method, plan_id, amount, currency, interval, metadata,
+                            idempotency_key) -> ProviderSubscription:
+        return ProviderSubscription(id=f"sub_local_{secrets.token_hex(12)}", status="active")
+
+    def cancel_subscription(self, subscription_id: str) -> ProviderSubscription:
+        return ProviderSubscription(id=subscription_id, status="canceled")
+
+
+class StripeProvider:
+    name = Provider.STRIPE
+
+    def create_intent(self, *, amount, currency, metadata, idempotency_key, customer=None) -> ProviderIntent:
+        return stripe_client.payment_intent_create(amount=amount, currency=currency, metadata=metadata,
+                                                   idempotency_key=idempotency_key, customer=customer)
+
+    def create_subscription(self, *, customer, payment_method, plan_id, amount, currency, interval, metadata,
+                            idempotency_key) -> ProviderSubscription:
+        return stripe_client.subscription_create(customer=customer, payment_method=payment_method, plan_id=plan_id,
+                                                 amount=amount, currency=currency, interval=interval,
+                                                 metadata=metadata, idempotency_key=idempotency_key)
+
+    def cancel_subscription(self, subscription_id: str) -> ProviderSubscription:
+        return stripe_client.subscription_cancel(subscription_id)
+
+
+def payment_provider() -> PaymentProvider:
+    return StripeProvider() if stripe_client.is_configured() else LocalProvider()

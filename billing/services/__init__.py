@@ -1,0 +1,1 @@
+"""Billing's writes. Import from the submodules: ``billing.services.ledger``, ``.accounts``, ``.payments``…"""

@@ -1,0 +1,219 @@
+"""The ledger: the only code that changes a balance.
+
+Every change is exactly one append-only ``ledger_entries`` row carrying the balance after it, written in the
+same transaction as the balance update and its audit event, under a row lock on the account. Invariant for every
+account (``python manage.py ledger_verify``): ``balance == Σcredits - Σdebits``, entries numbered 1..n with
+``balance_after`` an unbroken running sum, and the last ``balance_after == balance``.
+
+Amounts are positive integers of cents up to ``MAX_AMOUNT``; no balance may exceed ``MAX_BALANCE`` or go below 0.
+Callers that hold a transaction of their own (ads spend, payouts) call these functions inside it: the posting
+then commits or rolls back with the caller's other writes.
+"""
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from audit.services import audit_record
+from billing import errors, events
+from billing.models import MAX_AMOUNT, MAX_BALANCE, BillingAccount, LedgerEntry
+from infrastructure.services.killswitches import killswitch_ensure_running
+from prostqs.errors import Conflict, InvalidInput
+
+CREDIT = LedgerEntry.Type.CREDIT
+DEBIT = LedgerEntry.Type.DEBIT
+
+MAX_DESCRIPTION = 1000
+MAX_REFERENCE = 255
+MIN_JUSTIFICATION = 10
+
+
+def validate_amount(amount: Any, *, field: str = "amount") -> int:
+    """A positive whole number of cents no larger than ``MAX_AMOUNT`` (booleans and floats are refused)."""
+    if isinstance(amount, bool) or not isinstance(amount, int):
+        raise errors.InvalidAmount(_("Amounts are whole numbers of cents."),
+                                   fields={field: [_("Must be an integer number of cents.")]})
+    if amount < 1 or amount > MAX_AMOUNT:
+        raise errors.InvalidAmount(
+            _("Amounts are between 1 and %(max)d cents.") % {"max": MAX_AMOUNT},
+            fields={field: [_("Must be between 1 and %(max)d.") % {"max": MAX_AMOUNT}]},
+        )
+    return amount
+
+
+def _validate_text(description: str, reference_id: str) -> tuple[str, str]:
+    description = (description or "").replace("\x00", "")
+    reference_id = str(reference_id or "").replace("\x00", "")
+    if len(description) > MAX_DESCRIPTION:
+        raise InvalidInput(fields={"description": [_("At most %(n)d characters.") % {"n": MAX_DESCRIPTION}]})
+    if len(reference_id) > MAX_REFERENCE:
+        raise InvalidInput(fields={"reference_id": [_("At most %(n)d characters.") % {"n": MAX_REFERENCE}]})
+    return description, reference_id
+
+
+def lock_account(account_id: Any) -> BillingAccount:
+    """The account row, locked until the end of the current transaction (which the caller must hold)."""
+    try:
+        return BillingAccount.objects.select_for_update().get(pk=account_id)
+    except (BillingAccount.DoesNotExist, ValidationError, ValueError, TypeError):
+        raise errors.AccountNotFound() from None
+
+
+def _post_locked(account: BillingAccount, *, type: str, amount: int, description: str, reference_id: str,
+                 corrects: LedgerEntry | None = None) -> LedgerEntry:
+    """Write one entry on an account whose row lock the caller holds."""
+    before = account.balance
+    if type == DEBIT:
+        after = before - amount
+        if after < 0:
+            raise errors.InsufficientFunds(
+                _("The balance (%(balance)d) is lower than the debit (%(amount)d).")
+                % {"balance": before, "amount": amount},
+                extra={"balance": before, "amount": amount},
+            )
+    else:
+        after = before + amount
+        if after > MAX_BALANCE:
+            raise Conflict(_("A balance cannot exceed %(max)d cents.") % {"max": MAX_BALANCE},
+                           code=errors.BALANCE_LIMIT_EXCEEDED)
+    sequence = account.last_sequence + 1
+    now = timezone.now()
+    entry = LedgerEntry(account=account, type=type, amount=amount, description=description,
+                        reference_id=reference_id, balance_after=after, sequence=sequence, corrects=corrects,
+                        created_at=now)
+    entry.save()
+    BillingAccount.objects.filter(pk=account.pk).update(balance=after, last_sequence=sequence, updated_at=now)
+    account.balance, account.last_sequence, account.updated_at = after, sequence, now
+    audit_record(
+        events.LEDGER_ENTRY_POSTED,
+        action=type,
+        target_type="ledger_entry",
+        target_id=entry.id,
+        before={"balance": before},
+        after={"balance": after},
+        metadata={"account_id": str(account.pk), "amount": amount, "sequence": sequence,
+                  "reference_id": reference_id, "corrects": str(corrects.pk) if corrects else None},
+    )
+    return entry
+
+
+def _check_correction(account: BillingAccount, corrects: Any, *, type: str, amount: int) -> LedgerEntry:
+    try:
+        original = corrects if isinstance(corrects, LedgerEntry) else LedgerEntry.objects.get(pk=corrects)
+    except (LedgerEntry.DoesNotExist, ValidationError, ValueError, TypeError):
+        raise InvalidInput(_("The entry to correct does not exist."), code=errors.INVALID_CORRECTION) from None
+    if original.account_id != account.pk:
+        raise InvalidInput(_("A correction is posted on the corrected entry's account."),
+                           code=errors.INVALID_CORRECTION)
+    if original.type == type:
+        raise InvalidInput(_("A correction has the opposite type of the entry it corrects."),
+                           code=errors.INVALID_CORRECTION)
+    # Serialised by the account lock: corrections of an entry live on the same account.
+    corrected = LedgerEntry.objects.filter(corrects=original).aggregate(total=Sum("amount"))["total"] or 0
+    remaining = original.amount - corrected
+    if amount > remaining:
+        raise InvalidInput(
+            _("Only %(remaining)d cents of this entry are left to correct.") % {"remaining": remaining},
+            code=errors.INVALID_CORRECTION, extra={"remaining": remaining},
+        )
+    return original
+
+
+@transaction.atomic
+def ledger_post(*, account_id: Any, type: str, amount: int, description: str = "", reference_id: str = "",
+                corrects: Any = None) -> LedgerEntry:
+    """Credit or debit one account; the only way a balance changes.
+
+    Refuses a debit below zero (409 ``insufficient_funds``) and any posting while the ``billing`` or ``all`` kill
+    switch is in force (423, nothing written). ``corrects`` (an entry or its id) makes this a correction: the
+    opposite type, on the same account, for at most what is left of the corrected entry.
+    """
+    if type not in (CREDIT, DEBIT):
+        raise InvalidInput(fields={"type": [_("Must be credit or debit.")]})
+    amount = validate_amount(amount)
+    description, reference_id = _validate_text(description, reference_id)
+    killswitch_ensure_running("billing")
+    account = lock_account(account_id)
+    original = _check_correction(account, corrects, type=type, amount=amount) if corrects is not None else None
+    return _post_locked(account, type=type, amount=amount, description=description, reference_id=reference_id,
+                        corrects=original)
+
+
+@transaction.atomic
+def ledger_transfer(*, from_account_id: Any, to_account_id: Any, amount: int, description: str = "",
+                    reference_id: str = "") -> tuple[LedgerEntry, LedgerEntry]:
+    """Move money between two accounts of one currency: a debit and a credit in one transaction.
+
+    Both rows are locked in ascending id order, whichever direction the money goes, so two opposite transfers
+    never deadlock. ``reference_id`` defaults to ``transfer:<uuid>`` and is carried by both entries.
+    """
+    amount = validate_amount(amount)
+    description, reference_id = _validate_text(description, reference_id)
+    try:
+        source_id, target_id = uuid.UUID(str(from_account_id)), uuid.UUID(str(to_account_id))
+    except ValueError:
+        raise errors.AccountNotFound() from None
+    if source_id == target_id:
+        raise InvalidInput(_("A transfer needs two different accounts."), code=errors.SAME_ACCOUNT)
+    killswitch_ensure_running("billing")
+    locked = {pk: lock_account(pk) for pk in sorted((source_id, target_id))}
+    source, target = locked[source_id], locked[target_id]
+    if source.currency != target.currency:
+        raise InvalidInput(_("Both accounts must hold the same currency."), code=errors.CURRENCY_MISMATCH)
+    reference_id = reference_id or f"transfer:{uuid.uuid4()}"
+    debit = _post_locked(source, type=DEBIT, amount=amount, description=description, reference_id=reference_id)
+    credit = _post_locked(target, type=CREDIT, amount=amount, description=description, reference_id=reference_id)
+    return debit, credit
+
+
+@transaction.atomic
+def ledger_refund(*, entry_id: Any, amount: int | None = None, description: str = "") -> LedgerEntry:
+    """Undo (part of) a posted entry with a new entry of the opposite type that references it.
+
+    A refunded credit is debited back (refused when the money has been spent), a refunded debit is credited
+    back. Without ``amount`` the whole remainder is refunded.
+    """
+    try:
+        original = LedgerEntry.objects.get(pk=entry_id)
+    except (LedgerEntry.DoesNotExist, ValidationError, ValueError, TypeError):
+        raise InvalidInput(_("The entry to refund does not exist."), code=errors.INVALID_CORRECTION) from None
+    if amount is None:
+        killswitch_ensure_running("billing")
+        lock_account(original.account_id)
+        corrected = LedgerEntry.objects.filter(corrects=original).aggregate(total=Sum("amount"))["total"] or 0
+        amount = original.amount - corrected
+        if amount <= 0:
+            raise InvalidInput(_("This entry has already been refunded in full."), code=errors.INVALID_CORRECTION)
+    opposite = DEBIT if original.type == CREDIT else CREDIT
+    return ledger_post(account_id=original.account_id, type=opposite, amount=amount,
+                       description=description or _("Refund of entry %(id)s") % {"id": original.pk},
+                       reference_id=original.reference_id, corrects=original)
+
+
+@transaction.atomic
+def ledger_adjust(*, account_id: Any, type: str, amount: int, justification: str, actor: Any) -> LedgerEntry:
+    """A finance officer's manual credit or debit, justified in at least 10 characters and audited."""
+    justification = (justification or "").strip()
+    if len(justification) < MIN_JUSTIFICATION:
+        raise InvalidInput(fields={"justification": [
+            _("Explain the adjustment in at least %(n)d characters.") % {"n": MIN_JUSTIFICATION}]})
+    entry = ledger_post(account_id=account_id, type=type, amount=amount,
+                        description=_("Manual adjustment: %(why)s") % {"why": justification[:900]},
+                        reference_id="adjustment")
+    audit_record(
+        events.LEDGER_ADJUSTED,
+        action=type,
+        target_type="billing_account",
+        target_id=entry.account_id,
+        after={"entry_id": str(entry.pk), "type": type, "amount": amount, "balance": entry.balance_after},
+        reason=justification,
+        actor_id=getattr(actor, "pk", None),
+        actor_type="admin",
+    )
+    return entry

@@ -1,0 +1,112 @@
+"""Checking the ledger invariant over every account, streaming (memory stays flat however big the ledger is).
+
+For each account: entries are numbered 1..n without gaps, every amount is positive, every ``balance_after`` is the
+previous one plus the credit or minus the debit (starting from 0) and never negative,
+``balance == Σcredits - Σdebits``, the last ``balance_after == balance`` and ``last_sequence == n``.
+
+Accounts and entries are read by two cursors ordered the same way and merged, inside one snapshot (REPEATABLE READ
+on PostgreSQL) so that postings committed during the check do not show up half-way.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from django.db import connection, transaction
+
+from billing.models import BillingAccount, LedgerEntry
+
+CHUNK = 2000
+
+
+@dataclass(frozen=True)
+class Problem:
+    account_id: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"account {self.account_id}: {self.message}"
+
+
+@dataclass
+class LedgerReport:
+    accounts: int = 0
+    entries: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _account_problems(account_id, balance: int, last_sequence: int, entries: Iterator[tuple]) -> tuple[int, list[str]]:
+    """Check one account's entries (already in sequence order). Returns (entries seen, problems)."""
+    problems: list[str] = []
+    running = credits = debits = 0
+    expected = 1
+    count = 0
+    for sequence, kind, amount, balance_after in entries:
+        count += 1
+        if sequence != expected:
+            problems.append(f"entry sequence {sequence} where {expected} was expected (gap or duplicate)")
+            expected = sequence
+        expected += 1
+        if amount <= 0:
+            problems.append(f"entry {sequence} has a non-positive amount {amount}")
+        if kind == LedgerEntry.Type.CREDIT:
+            credits += amount
+            running += amount
+        elif kind == LedgerEntry.Type.DEBIT:
+            debits += amount
+            running -= amount
+        else:
+            problems.append(f"entry {sequence} has an unknown type {kind!r}")
+        if balance_after != running:
+            problems.append(f"entry {sequence}: balance_after {balance_after} but the running sum is {running}")
+            running = balance_after
+        if balance_after < 0:
+            problems.append(f"entry {sequence}: negative balance_after {balance_after}")
+    if credits - debits != balance:
+        problems.append(f"balance {balance} but credits - debits = {credits - debits}")
+    if count and running != balance:
+        problems.append(f"balance {balance} but the last balance_after is {running}")
+    if last_sequence != count:
+        problems.append(f"last_sequence {last_sequence} but {count} entries")
+    return count, problems
+
+
+def ledger_check(*, stop_at_first: bool = False, progress: Callable[[int, int], None] | None = None,
+                 progress_every: int = 1000) -> LedgerReport:
+    """Verify every account. ``progress(accounts, entries)`` is called every ``progress_every`` accounts."""
+    report = LedgerReport()
+    outermost = not connection.in_atomic_block
+    with transaction.atomic():
+        if outermost and connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        accounts = (BillingAccount.objects.order_by("pk").values_list("pk", "balance", "last_sequence")
+                    .iterator(chunk_size=CHUNK))
+        entries = (LedgerEntry.objects.order_by("account_id", "sequence")
+                   .values_list("account_id", "sequence", "type", "amount", "balance_after")
+                   .iterator(chunk_size=CHUNK * 5))
+        pending = next(entries, None)
+        for account_id, balance, last_sequence in accounts:
+            def own_entries(account_id=account_id) -> Iterator[tuple]:
+                # Both cursors use the database's order, so an entry of another account belongs to a later one.
+                nonlocal pending
+                while pending is not None and pending[0] == account_id:
+                    yield pending[1:]
+                    pending = next(entries, None)
+
+            count, problems = _account_problems(account_id, balance, last_sequence, own_entries())
+            report.accounts += 1
+            report.entries += count
+            report.problems.extend(Problem(str(account_id), p) for p in problems)
+            if problems and stop_at_first:
+                break
+            if progress and report.accounts % progress_every == 0:
+                progress(report.accounts, report.entries)
+        if pending is not None and not (stop_at_first and report.problems):
+            report.problems.append(Problem(str(pending[0]), "ledger entries that no account was matched with "
+                                                            "(ordering mismatch)"))
+    return report

@@ -1,0 +1,128 @@
+"""Billing fixtures: users and accounts, the jobs the billing app queues, Stripe's test doubles."""
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+import stripe
+
+from infrastructure.models import Job
+from infrastructure.services.jobs import job_type
+from tests.billing.helpers import WEBHOOK_SECRET, free_port, sign, wait_for_port
+
+_counter = itertools.count(1)
+
+
+@pytest.fixture
+def make_user(db):
+    from identity.models import User
+
+    def make(**extra):
+        return User.objects.create_user(username=f"billing-user-{next(_counter)}-{time.monotonic_ns()}", **extra)
+
+    return make
+
+
+@pytest.fixture
+def make_account(make_user):
+    """An open account, credited with ``balance`` cents through the posting service."""
+    from billing.services.accounts import account_open
+    from billing.services.ledger import ledger_post
+
+    def make(balance: int = 0, **extra):
+        account, _ = account_open(user=make_user(), **extra)
+        if balance:
+            ledger_post(account_id=account.pk, type="credit", amount=balance, description="opening balance")
+            account.refresh_from_db()
+        return account
+
+    return make
+
+
+@pytest.fixture
+def run_jobs():
+    """Run queued jobs the way the worker does: the registered handler, then the job is done."""
+
+    def run(*types: str) -> int:
+        ran = 0
+        while True:
+            jobs = Job.objects.filter(status=Job.Status.PENDING)
+            if types:
+                jobs = jobs.filter(type__in=types)
+            job = jobs.order_by("created_at").first()
+            if job is None:
+                return ran
+            job_type(job.type).handler(job)
+            Job.objects.filter(pk=job.pk).update(status=Job.Status.DONE, attempts=job.attempts + 1)
+            ran += 1
+
+    return run
+
+
+@pytest.fixture
+def halt(db):
+    """Activate a kill switch for a scope."""
+    from django.utils import timezone
+
+    from infrastructure.models import KillSwitch
+
+    def activate(scope: str = "billing") -> None:
+        KillSwitch.objects.update_or_create(scope=scope, defaults={"active": True, "reason": "test",
+                                                                   "activated_at": timezone.now()})
+
+    return activate
+
+
+@pytest.fixture
+def webhooks_on(settings):
+    settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
+    return settings
+
+
+@pytest.fixture
+def post_webhook(client, webhooks_on):
+    def post(evt: dict | str, *, signature: str | None = None, timestamp: int | None = None):
+        body = evt if isinstance(evt, str) else json.dumps(evt)
+        header = signature if signature is not None else sign(body, timestamp=timestamp)
+        return client.post("/api/v1/billing/webhooks/stripe", data=body, content_type="application/json",
+                           HTTP_STRIPE_SIGNATURE=header)
+
+    return post
+
+
+@pytest.fixture(scope="session")
+def localstripe_url(tmp_path_factory):
+    """localstripe (a fake Stripe server from PyPI) in a subprocess on a free port."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("localstripe") / "localstripe.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "localstripe", "--port", str(port), "--from-scratch"],
+                                stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(port, proc)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture
+def stripe_on(settings, localstripe_url, webhooks_on):
+    """Billing talks to localstripe through the real ``stripe`` client."""
+    settings.STRIPE_SECRET_KEY = "sk_test_localstripe"
+    settings.STRIPE_API_BASE = localstripe_url
+    return settings
+
+
+@pytest.fixture
+def stripe_api(stripe_on):
+    """A client of the same fake server, playing the customer's side (payment methods, confirmations)."""
+    return stripe.StripeClient("sk_test_localstripe", base_addresses={"api": stripe_on.STRIPE_API_BASE},
+                               max_network_retries=0)

@@ -1,0 +1,150 @@
+"""A hypothesis state machine drives credits, debits, transfers, refunds and idempotent replays over many accounts
+and checks, after every step, the ledger invariant and the balances against a model kept in Python."""
+import itertools
+import uuid
+
+import pytest
+from django.db import transaction
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, precondition, rule
+
+from billing.idempotency import idempotency_run, request_fingerprint
+from billing.models import BillingAccount
+from billing.services.accounts import account_open
+from billing.services.ledger import ledger_post, ledger_refund, ledger_transfer
+from billing.verification import ledger_check
+from identity.models import User
+from prostqs.errors import ServiceError
+
+pytestmark = [pytest.mark.smoke, pytest.mark.django_db]
+
+amounts = st.integers(min_value=1, max_value=5_000)
+_names = itertools.count()
+
+
+class LedgerMachine(RuleBasedStateMachine):
+    accounts = Bundle("accounts")
+
+    def __init__(self):
+        super().__init__()
+        # Each run works inside a savepoint rolled back at teardown: runs never see each other's accounts.
+        self._atomic = transaction.atomic()
+        self._atomic.__enter__()
+        self.balances: dict[uuid.UUID, int] = {}
+        self.refundable: dict[uuid.UUID, tuple[uuid.UUID, str, int]] = {}  # entry -> (account, type, remaining)
+        self.keys: dict[str, tuple[str, tuple[int, dict]]] = {}  # idempotency key -> (fingerprint, outcome)
+        self.scope = f"test:{uuid.uuid4()}"
+
+    def teardown(self):
+        transaction.set_rollback(True)
+        self._atomic.__exit__(None, None, None)
+
+    def _open(self, opening: int) -> uuid.UUID:
+        account, _ = account_open(user=User.objects.create_user(username=f"machine-{next(_names)}"))
+        self.balances[account.pk] = 0
+        if opening:
+            self._post(account.pk, "credit", opening)
+        return account.pk
+
+    def _post(self, account_id, kind, amount, **kwargs):
+        entry = ledger_post(account_id=account_id, type=kind, amount=amount, **kwargs)
+        self.balances[account_id] += amount if kind == "credit" else -amount
+        self.refundable[entry.pk] = (account_id, kind, amount)
+        return entry
+
+    def _expect_refusal(self, code, call):
+        try:
+            call()
+        except ServiceError as exc:
+            assert exc.code == code, exc.code
+        else:
+            raise AssertionError(f"expected {code}")
+
+    @initialize(target=accounts, opening=st.integers(min_value=0, max_value=10_000))
+    def first_account(self, opening):
+        return self._open(opening)
+
+    @rule(target=accounts, opening=st.integers(min_value=0, max_value=10_000))
+    def open_account(self, opening):
+        return self._open(opening)
+
+    @rule(account=accounts, amount=amounts)
+    def credit(self, account, amount):
+        self._post(account, "credit", amount)
+
+    @rule(account=accounts, amount=amounts)
+    def debit(self, account, amount):
+        if self.balances[account] < amount:
+            self._expect_refusal("insufficient_funds",
+                                 lambda: ledger_post(account_id=account, type="debit", amount=amount))
+        else:
+            self._post(account, "debit", amount)
+
+    @rule(source=accounts, destination=accounts, amount=amounts)
+    def transfer(self, source, destination, amount):
+        def call():
+            return ledger_transfer(from_account_id=source, to_account_id=destination, amount=amount)
+
+        if source == destination:
+            self._expect_refusal("same_account", call)
+        elif self.balances[source] < amount:
+            self._expect_refusal("insufficient_funds", call)
+        else:
+            debit, credit = call()
+            self.balances[source] -= amount
+            self.balances[destination] += amount
+            self.refundable[debit.pk] = (source, "debit", amount)
+            self.refundable[credit.pk] = (destination, "credit", amount)
+
+    @precondition(lambda self: self.refundable)
+    @rule(data=st.data())
+    def refund(self, data):
+        entry_id = data.draw(st.sampled_from(list(self.refundable)))  # insertion order: reproducible
+        account, kind, remaining = self.refundable[entry_id]
+        amount = data.draw(st.integers(min_value=1, max_value=remaining))
+        if kind == "credit" and self.balances[account] < amount:
+            self._expect_refusal("insufficient_funds", lambda: ledger_refund(entry_id=entry_id, amount=amount))
+            return
+        ledger_refund(entry_id=entry_id, amount=amount)
+        self.balances[account] += -amount if kind == "credit" else amount
+        if remaining == amount:
+            del self.refundable[entry_id]
+        else:
+            self.refundable[entry_id] = (account, kind, remaining - amount)
+
+    @rule(account=accounts, amount=amounts, key=st.sampled_from(["k1", "k2", "k3"]))
+    def idempotent_credit(self, account, amount, key):
+        fingerprint = request_fingerprint("POST", "/credits", {"account_id": str(account), "amount": amount})
+
+        def call():
+            entry = ledger_post(account_id=account, type="credit", amount=amount)
+            return 201, {"entry_id": entry.pk, "balance_after": entry.balance_after}
+
+        seen = self.keys.get(key)
+        if seen is not None and seen[0] != fingerprint:
+            self._expect_refusal("idempotency_mismatch", lambda: idempotency_run(
+                scope=self.scope, key=key, fingerprint=fingerprint, call=call))
+            return
+        outcome = idempotency_run(scope=self.scope, key=key, fingerprint=fingerprint, call=call)
+        if seen is None:
+            assert not outcome.replayed and outcome.status == 201
+            self.balances[account] += amount
+            self.keys[key] = (fingerprint, (outcome.status, outcome.body))
+        else:
+            assert outcome.replayed and (outcome.status, outcome.body) == seen[1]
+
+    @invariant()
+    def ledger_invariant_holds(self):
+        report = ledger_check()
+        assert report.ok, report.problems
+        stored = dict(BillingAccount.objects.filter(pk__in=list(self.balances)).values_list("pk", "balance"))
+        assert stored == self.balances
+
+
+def test_the_ledger_invariant_holds_under_random_operations():
+    from hypothesis.stateful import run_state_machine_as_test
+
+    run_state_machine_as_test(LedgerMachine, settings=settings(
+        max_examples=30, stateful_step_count=30, deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]))
