@@ -1,0 +1,94 @@
+"""Reads of the ads app. With ``tenant_id``, another tenant's object answers ``NotFound`` (404), never 403."""
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from ads import errors, rules
+from ads.models import AdAccount, AdBudget, AdCampaign, AdGovernanceLimit, AdSpendEvent, AdTenantDailySpend
+
+
+def _uuid(value: Any) -> uuid.UUID | None:
+    try:
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
+def ad_accounts_for_tenant(*, tenant_id: Any) -> QuerySet[AdAccount]:
+    return AdAccount.objects.for_tenant(_uuid(tenant_id)).order_by("-created_at", "id")
+
+
+def ad_account_get(*, account_id: Any, tenant_id: Any = None) -> AdAccount:
+    pk = _uuid(account_id)
+    qs = AdAccount.objects.all() if tenant_id is None else AdAccount.objects.for_tenant(_uuid(tenant_id))
+    found = qs.filter(pk=pk).first() if pk else None
+    if found is None:
+        raise errors.AdAccountNotFound()
+    return found
+
+
+def budgets_for_tenant(*, tenant_id: Any) -> QuerySet[AdBudget]:
+    return AdBudget.objects.for_tenant(_uuid(tenant_id)).order_by("-created_at", "id")
+
+
+def budget_get(*, budget_id: Any, tenant_id: Any = None) -> AdBudget:
+    pk = _uuid(budget_id)
+    qs = AdBudget.objects.select_related("ad_account")
+    if tenant_id is not None:
+        qs = qs.for_tenant(_uuid(tenant_id))
+    found = qs.filter(pk=pk).first() if pk else None
+    if found is None:
+        raise errors.BudgetNotFound()
+    return found
+
+
+def budget_current(*, budget: AdBudget) -> AdBudget:
+    """The budget of the running period in ``budget``'s chain (itself when it is not closed)."""
+    while budget.closed_at is not None:
+        budget = AdBudget.objects.get(previous_budget_id=budget.pk)
+    return budget
+
+
+def campaigns_for_tenant(*, tenant_id: Any) -> QuerySet[AdCampaign]:
+    return AdCampaign.objects.for_tenant(_uuid(tenant_id)).select_related("budget").order_by("-created_at", "id")
+
+
+def campaign_get(*, campaign_id: Any, tenant_id: Any = None) -> AdCampaign:
+    pk = _uuid(campaign_id)
+    qs = AdCampaign.objects.select_related("ad_account", "budget")
+    if tenant_id is not None:
+        qs = qs.for_tenant(_uuid(tenant_id))
+    found = qs.filter(pk=pk).first() if pk else None
+    if found is None:
+        raise errors.CampaignNotFound()
+    return found
+
+
+def spend_events_for_campaign(*, campaign: AdCampaign) -> QuerySet[AdSpendEvent]:
+    return AdSpendEvent.objects.filter(campaign=campaign).order_by("-created_at", "id")
+
+
+def spend_applied_with_key(*, campaign_id: Any, idempotency_key: str) -> AdSpendEvent | None:
+    if not idempotency_key:
+        return None
+    return (AdSpendEvent.objects.select_related("budget")
+            .filter(campaign_id=campaign_id, idempotency_key=idempotency_key, status=AdSpendEvent.Status.APPLIED)
+            .first())
+
+
+def limits_for_tenant(*, tenant_id: Any) -> AdGovernanceLimit | None:
+    return AdGovernanceLimit.objects.filter(tenant_id=_uuid(tenant_id)).first()
+
+
+def tenant_spent_on(*, tenant_id: Any, day) -> int:
+    row = AdTenantDailySpend.objects.filter(tenant_id=_uuid(tenant_id), day=day).values_list("amount_spent",
+                                                                                              flat=True).first()
+    return row or 0
+
+
+def tenant_spent_today(*, tenant_id: Any) -> int:
+    return tenant_spent_on(tenant_id=tenant_id, day=rules.spend_day(timezone.now()))

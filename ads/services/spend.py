@@ -1,0 +1,181 @@
+"""Spending: the one way a budget's ``amount_spent`` and a campaign's ``total_spent`` grow.
+
+A spend is applied in one transaction, or not at all:
+
+1. kill switches ``ads`` / ``all`` (and ``billing`` inside the ledger), checked before any lock;
+2. the tenant's limits row locked (lock level 1): its own kill switch, ``max_spend_per_day`` against the tenant's
+   counter for the day, ``max_spend_per_campaign`` against the campaign's total;
+3. the campaign's current budget locked (level 2; a period that has ended is rolled over first), then the
+   campaign (level 3): account active, campaign active, budget neither disputed nor short of the amount;
+4. the user's billing account debited through ``billing.services.ledger.ledger_post`` (level 4: it locks the
+   account and refuses an overdraft);
+5. an ``applied`` spend event linked to its ledger entry, ``amount_spent``, ``total_spent`` and the daily counter
+   raised, the audit event staged; a budget that reaches its total becomes ``exhausted`` and stops its campaigns.
+
+A refusal rolls all of that back and then writes one ``failed`` spend event with the reason, in a transaction of
+its own, and raises the refusal (error code = reason). A spend with an idempotency key is applied at most once per
+campaign and key: a retry returns the first applied event (``replayed``) without moving money again.
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from ads import errors, events, rules
+from ads.models import AdAccount, AdBudget, AdCampaign, AdSpendEvent, AdTenantDailySpend
+from ads.selectors import campaign_get, spend_applied_with_key
+from ads.services.budgets import exhaust_locked, lock_current_budget
+from ads.services.common import halted_by, lock_campaign, lock_limits, raise_refusal
+from audit.services import audit_record
+from billing.models import LedgerEntry
+from billing.services.ledger import ledger_post, validate_amount
+from prostqs.errors import Conflict, InvalidInput, ServiceError
+
+MAX_QUANTITY = 10**12
+MAX_KEY = 400
+
+
+@dataclass(frozen=True)
+class SpendOutcome:
+    event: AdSpendEvent
+    budget_remaining: int
+    replayed: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        event = self.event
+        return {"id": event.pk, "status": event.status, "ledger_entry_id": event.ledger_entry_id,
+                "budget_remaining": self.budget_remaining, "campaign_id": event.campaign_id,
+                "budget_id": event.budget_id, "amount": event.amount, "quantity": event.quantity, "unit": event.unit,
+                "created_at": event.created_at, "replayed": self.replayed}
+
+
+def clean_spend(*, amount: Any, quantity: Any, unit: Any, idempotency_key: Any = "") -> tuple[int, int, str, str]:
+    """Validated (amount, quantity, unit, key); bad input is a 400 and records nothing."""
+    amount = validate_amount(amount)
+    if isinstance(quantity, bool) or not isinstance(quantity, int) or not 1 <= quantity <= MAX_QUANTITY:
+        raise InvalidInput(fields={"quantity": [_("A whole number between 1 and %(max)d.") % {"max": MAX_QUANTITY}]})
+    if unit not in AdSpendEvent.Unit.values:
+        raise InvalidInput(fields={"unit": [_("Must be one of: %(v)s.") % {"v": ", ".join(AdSpendEvent.Unit.values)}]})
+    key = "" if idempotency_key is None else str(idempotency_key)
+    if len(key) > MAX_KEY or "\x00" in key:
+        raise InvalidInput(fields={"idempotency_key": [_("At most %(n)d characters.") % {"n": MAX_KEY}]})
+    return amount, quantity, unit, key
+
+
+def campaign_spend(*, campaign_id: Any, amount: int, quantity: int, unit: str, idempotency_key: str = "",
+                   tenant_id: Any = None) -> SpendOutcome:
+    """Spend ``amount`` cents for ``quantity`` ``unit``s of a campaign (see the module docstring).
+
+    Raises 400 for bad input, 404 for an unknown campaign (or another tenant's, with ``tenant_id``), 423
+    ``kill_switch_active``, and 409 ``campaign_not_active`` / ``budget_exhausted`` / ``budget_disputed`` /
+    ``tenant_daily_limit`` / ``tenant_campaign_limit`` / ``insufficient_funds`` / ``ad_account_suspended``. Called
+    inside a caller's transaction, the failed event is written in a savepoint after the rollback of the spend's
+    own and commits with the caller's.
+    """
+    amount, quantity, unit, key = clean_spend(amount=amount, quantity=quantity, unit=unit,
+                                              idempotency_key=idempotency_key)
+    campaign = campaign_get(campaign_id=campaign_id, tenant_id=tenant_id)
+    if key:
+        existing = spend_applied_with_key(campaign_id=campaign.pk, idempotency_key=key)
+        if existing is not None:
+            return _replay(existing)
+    try:
+        with transaction.atomic():
+            return _apply(campaign, amount=amount, quantity=quantity, unit=unit, key=key, now=timezone.now())
+    except ServiceError as exc:
+        if exc.code not in errors.REFUSALS:
+            raise
+        refusal = exc
+    _record_failed(campaign, amount=amount, quantity=quantity, unit=unit, key=key, refusal=refusal)
+    raise refusal
+
+
+def _replay(event: AdSpendEvent) -> SpendOutcome:
+    remaining = AdBudget.objects.values_list("amount_total", "amount_spent").get(pk=event.budget_id)
+    return SpendOutcome(event=event, budget_remaining=remaining[0] - remaining[1], replayed=True)
+
+
+def _apply(campaign: AdCampaign, *, amount: int, quantity: int, unit: str, key: str, now: datetime) -> SpendOutcome:
+    tenant_id = campaign.ad_account.tenant_id
+    scope, reason = halted_by()
+    if scope:  # before any lock: a halted system does not queue on rows
+        raise_refusal(rules.Refusal(errors.KILL_SWITCH_ACTIVE, _("Halted by the %(scope)s kill switch: %(reason)s")
+                                    % {"scope": scope, "reason": reason}, {"scope": scope}))
+    limits = lock_limits(tenant_id)                                    # level 1
+    budget = lock_current_budget(campaign.budget_id, now=now)          # level 2
+    locked = lock_campaign(campaign.pk)                                # level 3
+    if locked.budget_id != budget.pk:  # only a rollover moves campaigns, and it holds the budget lock we now hold
+        raise Conflict(_("The campaign changed budget during the spend; retry."), code=errors.BUDGET_STATE)
+    if key:
+        # A concurrent request with the same key committed while this one waited for the locks.
+        existing = spend_applied_with_key(campaign_id=campaign.pk, idempotency_key=key)
+        if existing is not None:
+            return _replay(existing)
+    day = rules.spend_day(now)
+    daily = AdTenantDailySpend.objects.filter(tenant_id=tenant_id, day=day).first()
+    state = rules.SpendState(
+        halted_by=None, halted_reason="",
+        tenant_kill_switch=limits.kill_switch, tenant_kill_switch_reason=limits.kill_switch_reason,
+        account_status=AdAccount.objects.values_list("status", flat=True).get(pk=locked.ad_account_id),
+        campaign_status=locked.status, campaign_total_spent=locked.total_spent,
+        budget_status=budget.status, budget_total=budget.amount_total, budget_spent=budget.amount_spent,
+        max_spend_per_day=limits.max_spend_per_day, spent_today=daily.amount_spent if daily else 0,
+        max_spend_per_campaign=limits.max_spend_per_campaign,
+    )
+    refusal = rules.spend_refusal(state, amount)
+    if refusal is not None:
+        raise_refusal(refusal)
+
+    event_id = uuid.uuid4()
+    entry = ledger_post(account_id=campaign.ad_account.balance_account_id, type=LedgerEntry.Type.DEBIT,  # level 4
+                        amount=amount, description=_("Ad spend: %(campaign)s") % {"campaign": locked.name[:200]},
+                        reference_id=f"ad_spend:{event_id}")
+    event = AdSpendEvent(id=event_id, campaign_id=locked.pk, budget_id=budget.pk, tenant_id=tenant_id, amount=amount,
+                         quantity=quantity, unit=unit, status=AdSpendEvent.Status.APPLIED, ledger_entry=entry,
+                         idempotency_key=key, created_at=now)
+    event.save()
+    AdBudget.objects.filter(pk=budget.pk).update(amount_spent=F("amount_spent") + amount, updated_at=now)
+    budget.amount_spent += amount
+    AdCampaign.objects.filter(pk=locked.pk).update(total_spent=F("total_spent") + amount, updated_at=now)
+    if daily is None:
+        AdTenantDailySpend.objects.create(tenant_id=tenant_id, day=day, amount_spent=amount, spend_count=1,
+                                          updated_at=now)
+    else:
+        AdTenantDailySpend.objects.filter(pk=daily.pk).update(amount_spent=F("amount_spent") + amount,
+                                                              spend_count=F("spend_count") + 1, updated_at=now)
+    audit_record(events.AD_SPEND_APPLIED, action="spend", target_type="ad_spend_event", target_id=event_id,
+                 after={"amount": amount, "quantity": quantity, "unit": unit, "ledger_entry_id": entry.pk,
+                        "budget_spent": budget.amount_spent, "budget_total": budget.amount_total,
+                        "campaign_total_spent": locked.total_spent + amount},
+                 metadata={"campaign_id": str(locked.pk), "budget_id": str(budget.pk), "tenant_id": str(tenant_id),
+                           "idempotency_key": key})
+    if budget.amount_spent >= budget.amount_total:
+        exhaust_locked(budget)
+    return SpendOutcome(event=event, budget_remaining=budget.remaining)
+
+
+def _record_failed(campaign: AdCampaign, *, amount: int, quantity: int, unit: str, key: str,
+                   refusal: ServiceError) -> AdSpendEvent:
+    """The refused spend's evidence, written after the spend's rollback in a transaction (or savepoint) of its own."""
+    with transaction.atomic():
+        event = AdSpendEvent.objects.create(
+            campaign_id=campaign.pk, budget_id=campaign.budget_id, tenant_id=campaign.ad_account.tenant_id,
+            amount=amount, quantity=quantity, unit=unit, status=AdSpendEvent.Status.FAILED,
+            failure_reason=refusal.code, failure_message=refusal.message[:2000], idempotency_key=key)
+        audit_record(events.AD_SPEND_REFUSED, action="spend", target_type="ad_spend_event", target_id=event.pk,
+                     after={"amount": amount, "quantity": quantity, "unit": unit, "status": event.status},
+                     reason=refusal.code,
+                     metadata={"campaign_id": str(campaign.pk), "budget_id": str(campaign.budget_id),
+                               "message": refusal.message, "idempotency_key": key, **_jsonable(refusal.extra)})
+    return event
+
+
+def _jsonable(extra: dict[str, Any]) -> dict[str, Any]:
+    return {k: v if isinstance(v, (int, str, bool, type(None))) else str(v) for k, v in (extra or {}).items()}
