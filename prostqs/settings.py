@@ -255,3 +255,20 @@ BILLING_PAYOUT_APPROVAL_THRESHOLD = env.int("BILLING_PAYOUT_APPROVAL_THRESHOLD",
 BILLING_PAYOUT_BACKEND = env.str("BILLING_PAYOUT_BACKEND", default="billing.payout_backends.LocalPayoutBackend")
 BILLING_IDEMPOTENCY_TTL_HOURS = max(24, env.int("BILLING_IDEMPOTENCY_TTL_HOURS", default=24))
 BILLING_IDEMPOTENCY_WAIT_SECONDS = env.int("BILLING_IDEMPOTENCY_WAIT_SECONDS", default=10)
+
+# Ads (README "Ads"). Daily and monthly budgets open their next period from a job queued for the end of each
+# period; this sweep is the safety net.
+ADS_ROLLOVER_SWEEP_SECONDS = env.float("ADS_ROLLOVER_SWEEP_SECONDS", default=60.0)
+CELERY_BEAT_SCHEDULE.update({
+    "ads.budgets_rollover": {"task": "ads.budgets_rollover", "schedule": ADS_ROLLOVER_SWEEP_SECONDS,
+                             "options": {"expires": ADS_ROLLOVER_SWEEP_SECONDS}},
+})
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update({
+    "AdBudgetStatusEnum": "ads.models.AdBudget.Status",
+    "AdCampaignStatusEnum": "ads.models.AdCampaign.Status",
+    "AdSpendStatusEnum": "ads.models.AdSpendEvent.Status",
+    "AdBudgetPeriodEnum": "ads.models.AdBudget.Period",
+    "AdCampaignObjectiveEnum": "ads.models.AdCampaign.Objective",
+    "AdCampaignStopReasonEnum": "ads.models.AdCampaign.StopReason",
+    "AdSpendUnitEnum": "ads.models.AdSpendEvent.Unit",
+})
