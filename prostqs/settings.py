@@ -255,3 +255,13 @@ BILLING_PAYOUT_APPROVAL_THRESHOLD = env.int("BILLING_PAYOUT_APPROVAL_THRESHOLD",
 BILLING_PAYOUT_BACKEND = env.str("BILLING_PAYOUT_BACKEND", default="billing.payout_backends.LocalPayoutBackend")
 BILLING_IDEMPOTENCY_TTL_HOURS = max(24, env.int("BILLING_IDEMPOTENCY_TTL_HOURS", default=24))
 BILLING_IDEMPOTENCY_WAIT_SECONDS = env.int("BILLING_IDEMPOTENCY_WAIT_SECONDS", default=10)
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
+    **SPECTACULAR_SETTINGS.get("ENUM_NAME_OVERRIDES", {}),
+    "BillingProviderEnum": "billing.models.Provider",
+    "IdentityLinkProviderEnum": "identity.models.IdentityLink.Provider",  # both are fields named "provider"
+    "PaymentIntentStatusEnum": "billing.models.PaymentIntent.Status",
+    "PayoutStatusEnum": "billing.models.Payout.Status",
+    "PayoutApprovalEnum": "billing.models.Payout.Approval",
+    "SubscriptionStatusEnum": "billing.models.Subscription.Status",
+    "LedgerEntryTypeEnum": "billing.models.LedgerEntry.Type",
+}
