@@ -170,3 +170,21 @@ def billing_app(db):
             return account
 
     return Tenant
+
+
+@pytest.fixture
+def localstripe_webhook(localstripe_url):
+    """Point localstripe's webhook at a URL (signed with the test secret), or at nothing."""
+    import requests
+
+    from tests.billing.helpers import WEBHOOK_SECRET
+
+    def configure(url: str | None = None, events: list[str] | None = None) -> None:
+        data = {"url": url or "http://127.0.0.1:9/nowhere", "secret": WEBHOOK_SECRET,
+                "events": events if url else ["never.sent"]}
+        response = requests.post(f"{localstripe_url}/_config/webhooks/billing-tests", json=data, timeout=10)
+        response.raise_for_status()
+
+    configure()
+    yield configure
+    configure()
