@@ -1,7 +1,8 @@
 """The claim loop shared by ``manage.py run_jobs`` (embedded default) and the Celery dispatch task (production).
 
-A ``JobWorker`` claims due jobs (one at a time or in batches), runs them one after the other, renews the leases of
-the jobs it holds from a heartbeat thread, and periodically reaps expired leases and expired kill switches. The
+A ``JobWorker`` claims due jobs (one at a time or in batches), runs them one after the other (consecutive atomic
+jobs share one commit, closed after ``JOBS_GROUP_COMMIT_SECONDS``), renews the leases of the jobs it holds from a
+heartbeat thread, and periodically reaps expired leases and expired kill switches. The
 ``jobs`` kill switch stops new claims; a job already running finishes, and claimed jobs not yet started go back
 to the queue untouched.
 """
@@ -14,6 +15,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from itertools import takewhile
 
 from django.conf import settings
 from django.db import close_old_connections, connections
@@ -21,7 +23,9 @@ from django.db import close_old_connections, connections
 from infrastructure.models import Job, KillSwitch
 from infrastructure.services.jobs import (
     job_execute,
+    job_is_atomic,
     jobs_claim,
+    jobs_execute_group,
     jobs_heartbeat,
     jobs_reap_expired,
     jobs_release,
@@ -66,11 +70,13 @@ class _Heartbeat(threading.Thread):
 
 class JobWorker:
     def __init__(self, *, name: str | None = None, batch_size: int | None = None,
-                 poll_seconds: float | None = None, reap_seconds: float | None = None) -> None:
+                 poll_seconds: float | None = None, reap_seconds: float | None = None,
+                 group_seconds: float | None = None) -> None:
         self.name = name or worker_name()
         self.batch_size = max(1, batch_size or settings.JOBS_BATCH_SIZE)
         self.poll_seconds = settings.JOBS_POLL_SECONDS if poll_seconds is None else poll_seconds
         self.reap_seconds = settings.JOBS_REAP_SECONDS if reap_seconds is None else reap_seconds
+        self.group_seconds = settings.JOBS_GROUP_COMMIT_SECONDS if group_seconds is None else group_seconds
         self.stop_requested = threading.Event()
         self._held: dict = {}
         self._beat_at: dict = {}
@@ -119,22 +125,35 @@ class JobWorker:
             return 0
         jobs = jobs_claim(worker=self.name, limit=self.batch_size)
         self._hold(jobs)
-        ran = 0
+        ran_before = self.processed
+        remaining = list(jobs)
         try:
-            for index, job in enumerate(jobs):
-                if self.stop_requested.is_set() or self.paused():
-                    released = jobs_release(jobs[index:], worker=self.name)
+            while remaining:
+                if self._halting():
+                    released = jobs_release(remaining, worker=self.name)
                     logger.info("jobs: %s released %s claimed job(s) unstarted (paused or stopping)",
                                 self.name, released)
                     break
-                outcome = job_execute(job, worker=self.name)
-                self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
-                self._drop(job)
-                ran += 1
+                if self.group_seconds > 0 and job_is_atomic(remaining[0].type):
+                    group = list(takewhile(lambda j: job_is_atomic(j.type), remaining))
+                    closes = time.monotonic() + self.group_seconds
+                    results = jobs_execute_group(
+                        group, worker=self.name,
+                        keep_going=lambda closes=closes: time.monotonic() < closes and not self._halting())
+                else:
+                    results = [(remaining[0], job_execute(remaining[0], worker=self.name))]
+                finished = {job.id for job, _outcome in results}
+                for job, outcome in results:
+                    self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+                    self._drop(job)
+                    self.processed += 1
+                remaining = [j for j in remaining if j.id not in finished]
         finally:
             self._hold([])
-        self.processed += ran
-        return ran
+        return self.processed - ran_before
+
+    def _halting(self) -> bool:
+        return self.stop_requested.is_set() or self.paused()
 
     def upkeep(self, *, force: bool = False) -> None:
         """Reap expired leases and switch off expired kill switches, at most every ``reap_seconds``."""

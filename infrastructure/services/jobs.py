@@ -13,11 +13,14 @@ worker makes is a compare-and-set on ``(id, status='processing', locked_by, atte
 (reaped, then claimed by another) can never mark the job done or failed over the new claim.
 
 Atomic handlers (the default) run inside the transaction that marks the job done, and that transaction's first
-statement is the compare-and-set: the handler's database writes and the ``done`` mark commit together or not at
+statements are the compare-and-set: the handler's database writes and the ``done`` mark commit together or not at
 all, and the row stays locked while the handler runs, so the reaper (``SKIP LOCKED``) cannot take it away from a
-live worker. Handlers that wait on the network (webhooks) register with ``atomic=False``: they run outside any
-transaction, the worker's heartbeat renews their lease, and they must be idempotent, because a worker that dies
-between the effect and the ``done`` mark leaves the job to be run again.
+live worker. A worker runs a batch's atomic jobs as one group sharing one commit (``jobs_execute_group``); when a
+handler fails, the group rolls back and its jobs run again one transaction each. So an atomic handler must only
+write to the database (it may run twice within an attempt; its writes commit once) and cannot call a
+``durable=True`` service. Handlers that wait on the network (webhooks) or call durable services register with
+``atomic=False``: they run outside any transaction, the worker's heartbeat renews their lease, and they must be
+idempotent, because a worker that dies between the effect and the ``done`` mark leaves the job to be run again.
 """
 from __future__ import annotations
 
@@ -112,6 +115,12 @@ def job_type(name: str) -> JobType:
 
 def registered_types() -> list[str]:
     return sorted(_HANDLERS)
+
+
+def job_is_atomic(type: str) -> bool:
+    """Does this type's handler run inside the transaction that marks its job done?"""
+    spec = _HANDLERS.get(type)
+    return spec is not None and spec.atomic
 
 
 def lease_seconds_for(type: str) -> float:
@@ -286,6 +295,53 @@ def job_execute(job: Job, *, worker: str) -> str:
     except Exception as exc:  # noqa: BLE001 - any handler failure is recorded on the job and retried
         return job_fail(job, worker=worker, error=_describe(exc))
     return DONE
+
+
+def jobs_execute_group(jobs: list[Job], *, worker: str,
+                       keep_going: Callable[[], bool] = lambda: True) -> list[tuple[Job, str]]:
+    """Group commit: run atomic jobs in one transaction, so that they share one commit (one disk flush).
+
+    The group's rows are locked and marked done in two statements, then each handler runs; ``keep_going`` is asked
+    before every job after the first, and jobs it stops are put back to ``processing`` and left out of the result
+    (the caller runs or releases them). If any handler raises, the whole transaction rolls back (every handler's
+    writes with it) and the group's jobs run again one transaction each, which records the failure where it belongs.
+    A handler can therefore run twice within one attempt, but its database writes commit exactly once.
+    Returns ``(job, outcome)`` for every job of the group that ran or turned out to be lost.
+    """
+    if len(jobs) == 1:
+        return [(jobs[0], job_execute(jobs[0], worker=worker))]
+    by_id = {j.id: j for j in jobs}
+    results: list[tuple[Job, str]] = []
+    try:
+        with transaction.atomic():
+            now = timezone.now()
+            mine = dict(Job.objects.select_for_update()
+                        .filter(id__in=list(by_id), status=Job.Status.PROCESSING, locked_by=worker)
+                        .values_list("id", "attempts"))
+            owned = [j for j in jobs if mine.get(j.id) == j.attempts]
+            results = [(j, _lost(j, worker)) for j in jobs if mine.get(j.id) != j.attempts]
+            Job.objects.filter(id__in=[j.id for j in owned]).update(
+                status=Job.Status.DONE, finished_at=now, lease_expires_at=None, updated_at=now)
+            for index, job in enumerate(owned):
+                if index and not keep_going():
+                    for left in owned[index:]:  # back to claimed-not-started, with a fresh lease
+                        Job.objects.filter(id=left.id).update(
+                            status=Job.Status.PROCESSING, finished_at=None,
+                            lease_expires_at=now + timedelta(seconds=lease_seconds_for(left.type)))
+                    break
+                _HANDLERS[job.type].handler(job)
+                job.status, job.finished_at, job.lease_expires_at = Job.Status.DONE, now, None
+                results.append((job, DONE))
+    except Exception as exc:  # noqa: BLE001 - one handler failed: nothing of the group committed; go one by one
+        logger.info("jobs: a group of %s jobs rolled back (%s); running them one at a time", len(jobs),
+                    type(exc).__name__)
+        results = []
+        for index, job in enumerate(jobs):
+            if index and not keep_going():
+                break
+            job.status, job.finished_at = Job.Status.PROCESSING, None
+            results.append((job, job_execute(job, worker=worker)))
+    return results
 
 
 def _mark_done(job: Job, *, worker: str) -> bool:

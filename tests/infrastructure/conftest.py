@@ -17,7 +17,7 @@ from tests.infrastructure.handlers import EFFECTS
 class Effects:
     def rows(self) -> list[tuple[str, str, int]]:
         with connection.cursor() as cursor:
-            cursor.execute(f"SELECT job_id, worker, attempt FROM {EFFECTS}")  # noqa: S608 - constant table name
+            cursor.execute(f"SELECT job_id, worker, attempt FROM {EFFECTS}")
             return [(str(r[0]), r[1], r[2]) for r in cursor.fetchall()]
 
     def count(self, job_id=None) -> int:
@@ -29,7 +29,7 @@ def effects():
     with connection.cursor() as cursor:
         cursor.execute(f"CREATE TABLE IF NOT EXISTS {EFFECTS} "
                        "(job_id varchar(36) NOT NULL, worker varchar(200) NOT NULL, attempt integer NOT NULL)")
-        cursor.execute(f"DELETE FROM {EFFECTS}")  # noqa: S608 - constant table name
+        cursor.execute(f"DELETE FROM {EFFECTS}")
     yield Effects()
     if not connection.needs_rollback:
         with connection.cursor() as cursor:

@@ -19,7 +19,7 @@ EFFECTS = "infra_test_effects"
 
 def record_effect(job: Job) -> None:
     with connection.cursor() as cursor:
-        cursor.execute(f"INSERT INTO {EFFECTS} (job_id, worker, attempt) VALUES (%s, %s, %s)",  # noqa: S608 - constant table name
+        cursor.execute(f"INSERT INTO {EFFECTS} (job_id, worker, attempt) VALUES (%s, %s, %s)",
                        [str(job.id), job.locked_by, job.attempts])
 
 

@@ -355,3 +355,60 @@ def test_a_job_in_flight_finishes_and_claimed_ones_go_back_when_the_switch_trips
 def test_status_counts_cover_every_status():
     job_enqueue("test.effect")
     assert job_status_counts() == {"pending": 1, "processing": 0, "done": 0, "failed": 0}
+
+
+# --- group commit -----------------------------------------------------------------------------------------------
+
+
+def test_a_group_of_jobs_shares_one_transaction(effects, django_assert_max_num_queries):
+    jobs = [job_enqueue("test.effect") for _ in range(10)]
+    claimed = only_test_types(worker="w1", limit=10)
+    # lock + mark done + one INSERT per handler (+ the savepoint pair of the test's own transaction):
+    # per job, no transaction or savepoint of its own.
+    with django_assert_max_num_queries(2 + 10 + 2):
+        results = jobs_service.jobs_execute_group(claimed, worker="w1")
+    assert [outcome for _job, outcome in results] == [DONE] * 10
+    assert effects.count() == 10
+    assert set(Job.objects.filter(id__in=[j.id for j in jobs]).values_list("status", flat=True)) == {"done"}
+
+
+def test_a_failing_job_rolls_its_group_back_and_each_job_then_lands_once(effects, fast_retries):
+    jobs = [job_enqueue("test.effect"), job_enqueue("test.effect"), job_enqueue("test.always_fails"),
+            job_enqueue("test.effect")]
+    worker = JobWorker(name="grouped", batch_size=10, group_seconds=10)
+    assert worker.run_batch() == 4
+    assert worker.outcomes == {DONE: 3, RETRY: 1}
+    statuses = {j.id: Job.objects.get(id=j.id).status for j in jobs}
+    assert [statuses[j.id] for j in jobs] == ["done", "done", "pending", "done"]
+    assert sorted(r[0] for r in effects.rows()) == sorted(str(j.id) for j in jobs if j.type == "test.effect")
+
+
+def test_a_group_stops_when_asked_and_puts_the_rest_back(effects):
+    for _ in range(4):
+        job_enqueue("test.effect")
+    claimed = only_test_types(worker="w1", limit=4)
+    asked = []
+
+    def keep_going() -> bool:  # asked before the 2nd job (yes) and the 3rd (no)
+        asked.append(1)
+        return len(asked) < 2
+
+    results = jobs_service.jobs_execute_group(claimed, worker="w1", keep_going=keep_going)
+    assert [outcome for _job, outcome in results] == [DONE, DONE]
+    rest = [j for j in claimed if j.id not in {job.id for job, _ in results}]
+    assert [Job.objects.get(id=j.id).status for j in rest] == ["processing", "processing"]
+    assert all(Job.objects.get(id=j.id).lease_expires_at > timezone.now() for j in rest)
+    assert [job_execute(j, worker="w1") for j in rest] == [DONE, DONE]
+    assert effects.count() == 4
+
+
+def test_a_group_skips_a_job_it_lost_and_runs_the_others(effects):
+    jobs = [job_enqueue("test.effect") for _ in range(3)]
+    claimed = only_test_types(worker="w1", limit=3)
+    Job.objects.filter(id=jobs[1].id).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    jobs_reap_expired()
+    only_test_types(worker="w2", limit=1)
+    outcomes = {job.id: outcome for job, outcome in jobs_service.jobs_execute_group(claimed, worker="w1")}
+    assert outcomes == {jobs[0].id: DONE, jobs[1].id: LOST, jobs[2].id: DONE}
+    assert Job.objects.get(id=jobs[1].id).locked_by == "w2"
+    assert effects.count(jobs[1].id) == 0

@@ -7,7 +7,8 @@ import django
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "prostqs.settings")
 django.setup()
 
-import tests.infrastructure.handlers  # noqa: E402, F401 - registers the test job types
 from django.core.management import call_command  # noqa: E402
+
+import tests.infrastructure.handlers  # noqa: E402, F401 - registers the test job types
 
 call_command("run_jobs", *sys.argv[1:])
