@@ -147,6 +147,65 @@ else:
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 
+# Jobs, secrets and kill switches (infrastructure app; see README "Jobs, secrets and kill switches").
+# The jobs table is the durable queue; Celery only carries "go and claim" messages, so its delivery settings are
+# chosen for at-least-once: a task is acknowledged after it ran, re-queued when its worker dies, and the broker's
+# visibility timeout outlasts every lease and every dispatch run (else Redis would hand a live task to a second
+# worker).
+JOBS_LEASE_SECONDS = env.float("JOBS_LEASE_SECONDS", default=60.0)
+JOBS_BATCH_SIZE = env.int("JOBS_BATCH_SIZE", default=10)
+JOBS_POLL_SECONDS = env.float("JOBS_POLL_SECONDS", default=0.5)
+JOBS_RETRY_BASE_SECONDS = env.float("JOBS_RETRY_BASE_SECONDS", default=5.0)
+JOBS_RETRY_MAX_SECONDS = env.float("JOBS_RETRY_MAX_SECONDS", default=3600.0)
+JOBS_REAP_SECONDS = env.float("JOBS_REAP_SECONDS", default=15.0)
+JOBS_DISPATCH_SECONDS = env.float("JOBS_DISPATCH_SECONDS", default=25.0)
+JOBS_GROUP_COMMIT_SECONDS = env.float("JOBS_GROUP_COMMIT_SECONDS", default=0.05)
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
+CELERY_BEAT_SCHEDULE.update({
+    "infrastructure.jobs_dispatch": {"task": "infrastructure.jobs_dispatch", "schedule": 1.0,
+                                     "options": {"expires": 5}},
+    "infrastructure.jobs_reap": {"task": "infrastructure.jobs_reap", "schedule": JOBS_REAP_SECONDS,
+                                 "options": {"expires": JOBS_REAP_SECONDS}},
+    "infrastructure.killswitches_expire": {"task": "infrastructure.killswitches_expire", "schedule": 5.0,
+                                           "options": {"expires": 5}},
+})
+# Every process re-reads the kill switches at most this often: an activation is seen everywhere within it.
+KILLSWITCH_CACHE_SECONDS = env.float("KILLSWITCH_CACHE_SECONDS", default=0.5)
+
+
+def _development_master_key() -> str:
+    """A random AES-256 master key kept in var/ so that the demo's secrets survive restarts (DEBUG only)."""
+    import base64
+    import os
+    import tempfile
+
+    path = BASE_DIR / "var" / "dev-secrets-master-key"
+    if not path.exists():
+        path.parent.mkdir(exist_ok=True)
+        # Written aside and linked into place: concurrent first starts (web and job runner) agree on one key.
+        with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False) as fh:
+            fh.write("dev:" + base64.b64encode(os.urandom(32)).decode())
+        os.chmod(fh.name, 0o600)
+        try:
+            os.link(fh.name, path)
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(fh.name)
+    return path.read_text().strip()
+
+
+# Secrets: AES-256-GCM master keys as a keyring, newest first: "k2:<base64 32 bytes>,k1:<base64 32 bytes>".
+SECRETS_MASTER_KEYS = env.str("SECRETS_MASTER_KEYS", default="")
+if not SECRETS_MASTER_KEYS:
+    if not DEBUG:
+        raise ImproperlyConfigured("SECRETS_MASTER_KEYS must be set when DEBUG is off (see README).")
+    SECRETS_MASTER_KEYS = _development_master_key()
+SECRETS_ENVIRONMENT = env.str("SECRETS_ENVIRONMENT", default="development" if DEBUG else "production")
+
 REST_FRAMEWORK = {
     # App credentials (HTTP Basic pq_pk_…:pq_sk_…) first, so that a missing credential answers 401 with its
     # challenge; then signed-in users' session tokens (Bearer).

@@ -64,3 +64,14 @@ def _fail_missing_service():
 @pytest.fixture
 def api_client() -> APIClient:
     return APIClient()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_kill_switch_cache():
+    """Each process caches the kill switches for up to KILLSWITCH_CACHE_SECONDS; a test's rolled-back activation
+    must not leak into the next test through that copy."""
+    from infrastructure.services.killswitches import killswitch_cache_clear
+
+    killswitch_cache_clear()
+    yield
+    killswitch_cache_clear()
