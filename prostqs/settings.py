@@ -324,3 +324,8 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
     "SubscriptionStatusEnum": "billing.models.Subscription.Status",
     "LedgerEntryTypeEnum": "billing.models.LedgerEntry.Type",
 }
+BILLING_RECONCILE_EVERY_SECONDS = env.int("BILLING_RECONCILE_EVERY_SECONDS", default=6 * 3600)
+CELERY_BEAT_SCHEDULE.update({
+    "billing.reconcile": {"task": "billing.reconcile", "schedule": float(BILLING_RECONCILE_EVERY_SECONDS)},
+    "billing.idempotency_cleanup": {"task": "billing.idempotency_cleanup", "schedule": 3600.0},
+})

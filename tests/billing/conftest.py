@@ -65,16 +65,17 @@ def run_jobs():
 
 @pytest.fixture
 def halt(db):
-    """Activate a kill switch for a scope."""
-    from django.utils import timezone
+    """``halt(scope)`` activates a kill switch through the infrastructure service; ``halt.lift(scope)`` lifts it."""
+    from infrastructure.services.killswitches import killswitch_activate, killswitch_deactivate
 
-    from infrastructure.models import KillSwitch
+    class Switches:
+        def __call__(self, scope: str = "billing") -> None:
+            killswitch_activate(scope, reason="halted by a test", actor=None)
 
-    def activate(scope: str = "billing") -> None:
-        KillSwitch.objects.update_or_create(scope=scope, defaults={"active": True, "reason": "test",
-                                                                   "activated_at": timezone.now()})
+        def lift(self, scope: str = "billing") -> None:
+            killswitch_deactivate(scope, reason="lifted by a test", actor=None)
 
-    return activate
+    return Switches()
 
 
 @pytest.fixture

@@ -191,8 +191,6 @@ def test_a_refused_request_is_replayed_refused(billing_app):
 
 
 def test_a_kill_switch_answers_423_writes_nothing_and_is_not_remembered(billing_app, halt):
-    from infrastructure.models import KillSwitch
-
     tenant = billing_app()
     account = tenant.account(balance=100)
     halt("billing")
@@ -203,7 +201,7 @@ def test_a_kill_switch_answers_423_writes_nothing_and_is_not_remembered(billing_
     assert payout.status_code == 423
     assert not PaymentIntent.objects.exists() and not Payout.objects.exists() and not IdempotencyKey.objects.exists()
     assert LedgerEntry.objects.filter(account=account).count() == 1
-    KillSwitch.objects.update(active=False)
+    halt.lift("billing")
     assert post(tenant.client, INTENTS, body, key="halted").status_code == 201
 
 

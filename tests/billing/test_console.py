@@ -185,7 +185,6 @@ def test_payouts_are_approved_and_rejected_with_a_reason(console, officer, make_
 
 
 def test_failed_webhooks_are_applied_again_from_the_console(console, make_account, halt):
-    from infrastructure.models import KillSwitch
     from tests.billing.test_webhooks import stripe_intent, succeeded
 
     account = make_account()
@@ -195,7 +194,7 @@ def test_failed_webhooks_are_applied_again_from_the_console(console, make_accoun
 
     with pytest.raises(WebhookFailed):
         webhook_process(succeeded(intent))
-    KillSwitch.objects.update(active=False)
+    halt.lift("billing")
     row = ProcessedWebhook.objects.get()
     console.post(reverse("admin:billing_processedwebhook_changelist"),
                  {"action": "retry", "_selected_action": [row.pk]})

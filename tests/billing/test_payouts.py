@@ -8,7 +8,7 @@ from billing.models import LedgerEntry, Payout
 from billing.payout_backends import PayoutBackendUnavailable, PayoutResult
 from billing.services.payouts import payout_approve, payout_fail, payout_reject, payout_request, payout_send
 from billing.verification import ledger_check
-from infrastructure.models import Job, KillSwitch
+from infrastructure.models import Job
 from prostqs.errors import ServiceError
 from tests.billing.helpers import in_threads
 
@@ -146,7 +146,7 @@ def test_the_kill_switch_holds_payouts_back(make_account, halt):
     assert caught.value.status == 423
     payout.refresh_from_db()
     assert payout.status == "pending"
-    KillSwitch.objects.update(active=False)
+    halt.lift("all")
     assert payout_send(payout_id=payout.pk).status == "sent"
 
 

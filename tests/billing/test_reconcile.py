@@ -36,3 +36,12 @@ def test_a_balance_that_drifted_is_reported_and_left_alone(make_account, run_job
     drifted.refresh_from_db()
     sound.refresh_from_db()
     assert (drifted.balance, sound.balance) == (250, 100)  # never fixed
+
+
+def test_the_beat_tasks_queue_one_job_at_a_time():
+    from billing import tasks
+    from infrastructure.models import Job
+
+    assert tasks.reconcile() is True and tasks.reconcile() is False
+    assert tasks.idempotency_cleanup() is True
+    assert sorted(Job.objects.values_list("type", flat=True)) == ["idempotency_cleanup", "reconcile"]

@@ -11,7 +11,6 @@ from billing.services.payments import payment_intent_create
 from billing.services.subscriptions import subscription_create
 from billing.services.webhooks import payment_intent_local_succeed
 from billing.verification import ledger_check
-from infrastructure.models import KillSwitch
 from prostqs.errors import ServiceError
 from tests.billing.helpers import event, sign
 
@@ -157,7 +156,7 @@ def test_a_handler_error_leaves_the_event_retryable(make_account, post_webhook, 
     row = ProcessedWebhook.objects.get()
     assert not row.success and row.outcome == "failed" and row.attempts == 1 and "KillSwitchActive" in row.detail
     assert not credits(intent).exists()
-    KillSwitch.objects.update(active=False)
+    halt.lift("billing")
     again = post_webhook(evt)
     assert again.status_code == 200 and again.json()["outcome"] == "applied"
     row.refresh_from_db()
