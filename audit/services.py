@@ -4,19 +4,20 @@
 it describes, and writers never wait on each other for a global lock. ``audit_sequence`` chains committed staged
 events into ``audit_events`` in batches, one sequencer at a time across every process and machine.
 
-Sequencing on PostgreSQL uses two advisory locks. ``SEQUENCER_LOCK_KEY`` is held (for one transaction) by the one
-sequencer that chains. A caller that cannot take it tries ``WAITER_LOCK_KEY``: the one that gets it waits for the
-running sequencer to finish and then chains, so an event committed while another sequencer was finishing is
-chained at once instead of waiting for the next commit or the periodic task. The waiter gives up its place as soon
-as it holds the sequencer lock and before it reads the staging table; a caller that finds the waiter's place taken
-can therefore leave, because that waiter will read the staging table after this caller's commit.
+Sequencing on PostgreSQL uses two advisory locks. ``SEQUENCER_LOCK_KEY`` is held by the one sequencer that chains,
+from before it reads the staging table until after its transaction commits. A caller that cannot take it tries
+``WAITER_LOCK_KEY``: the one that gets it waits for the running sequencer to finish and then chains, so an event
+committed while another sequencer was finishing is chained at once instead of waiting for the next commit or the
+periodic task. The waiter gives up its place as soon as it holds the sequencer lock and before it reads the staging
+table; a caller that finds the waiter's place taken can therefore leave, because that waiter will read the staging
+table after this caller's commit.
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import math
+import threading
 import uuid
 from dataclasses import replace
 from pathlib import Path
@@ -41,28 +42,38 @@ WAITER_LOCK_TIMEOUT = "10s"
 BATCH_SIZE = 1000
 
 
+def _encodable(text: str) -> bool:
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _without_surrogates(value: str) -> str:
+    # Lone surrogates cannot be encoded in UTF-8; they carry no meaning in an audit record, and refusing them would
+    # make the audited operation itself fail.
+    return value if _encodable(value) else value.encode("utf-8", "replace").decode("utf-8")
+
+
 def _clean_text(value: str) -> str:
-    # PostgreSQL refuses NUL in text and jsonb, and psycopg cannot encode lone surrogates; neither carries meaning
-    # in an audit record, and refusing them would make the audited operation itself fail.
+    """For the plain text columns: PostgreSQL refuses NUL in text. (Inside JSON a NUL is escaped and kept.)"""
     if "\x00" in value:
         value = value.replace("\x00", "")
-    if not value.isascii():
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            value = value.encode("utf-8", "replace").decode("utf-8")
-    return value
+    return _without_surrogates(value)
 
 
 def _clean(value: Any) -> Any:
     if isinstance(value, str):
-        return _clean_text(value)
+        return _without_surrogates(value)
     if isinstance(value, dict):
-        return {_clean_text(k): _clean(v) for k, v in value.items()}
+        return {_without_surrogates(k): _clean(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_clean(v) for v in value]
     if isinstance(value, float) and not math.isfinite(value):
-        return str(value)  # JSON (and jsonb) has no NaN or infinity
+        return str(value)  # JSON has no NaN or infinity
     return value
 
 
@@ -73,10 +84,51 @@ def _jsonable(value: Any) -> Any:
     return _clean(json.loads(json.dumps(value, cls=DjangoJSONEncoder)))
 
 
+def _json_text(value: Any) -> str | None:
+    """The canonical JSON text stored (and hashed) for a payload."""
+    if value is None:
+        return None
+    try:
+        text = chain.canonical_json(value)  # the common case: already plain JSON values
+        if _encodable(text):
+            return text
+    except (TypeError, ValueError):  # dates, UUIDs, decimals, NaN
+        pass
+    return chain.canonical_json(_jsonable(value))
+
+
 def _uuid(value: Any) -> uuid.UUID | None:
     if value is None or value == "":
         return None
     return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+
+
+_STAGE_COLUMNS = ("event_id", "type", "app_id", "actor_id", "actor_type", "target_id", "target_type", "action",
+                  "before", "after", "metadata", "policy_id", "reason", "ip", "user_agent", "created_at")
+_STAGE_SQL = ("INSERT INTO audit_staging (event_id, type, app_id, actor_id, actor_type, target_id, target_type, "
+              "action, before, after, metadata, policy_id, reason, ip, user_agent, created_at) "
+              "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)")
+_UUID_FIELD = StagedEvent._meta.get_field("event_id")
+_TIME_FIELD = StagedEvent._meta.get_field("created_at")
+
+
+def _stage(values: dict[str, Any]) -> int:
+    """Insert one staged row; return its id. Plain SQL: this runs inside every audited service call, and the ORM's
+    per-instance machinery costs more than the insert itself."""
+    params = []
+    for column in _STAGE_COLUMNS:
+        value = values[column]
+        if column in ("event_id", "app_id", "actor_id", "target_id", "policy_id"):
+            value = _UUID_FIELD.get_db_prep_value(value, connection)
+        elif column == "created_at":
+            value = _TIME_FIELD.get_db_prep_value(value, connection)
+        params.append(value)
+    with connection.cursor() as cursor:
+        if connection.features.can_return_columns_from_insert:
+            cursor.execute(_STAGE_SQL + " RETURNING id", params)
+            return cursor.fetchone()[0]
+        cursor.execute(_STAGE_SQL, params)
+        return cursor.lastrowid
 
 
 def audit_record(
@@ -94,7 +146,7 @@ def audit_record(
     actor_type: str | None = None,
     app_id: Any = None,
 ) -> StagedEvent:
-    """Record an audit event in the current transaction.
+    """Record an audit event in the current transaction; return the staged row.
 
     ``type`` must be registered in ``audit.events``. Actor, app, IP and user agent default to the current request
     or task context (``audit.context``); pass them to override. The event is chained (gets its ``sequence`` and
@@ -106,24 +158,31 @@ def audit_record(
     if actor_type is not None and actor_type not in ActorType.values:
         raise ValueError(f"unknown audit actor type {actor_type!r}; use one of {', '.join(ActorType.values)}")
     ctx = context.current()
-    staged = StagedEvent.objects.create(
-        type=type,
-        action=_clean_text(action),
-        target_type=_clean_text(target_type or ""),
-        target_id=_uuid(target_id),
-        before=_jsonable(before),
-        after=_jsonable(after),
-        metadata=_jsonable(metadata or {}),
-        reason=_clean_text(reason or ""),
-        policy_id=_uuid(policy_id),
-        actor_id=_uuid(actor_id if actor_id is not None else ctx.actor_id),
-        actor_type=actor_type or ctx.actor_type,
-        app_id=_uuid(app_id if app_id is not None else ctx.app_id),
-        ip=ctx.ip,
-        user_agent=_clean_text(ctx.user_agent or ""),
-    )
+    values = {
+        "event_id": uuid.uuid4(),
+        "type": type,
+        "app_id": _uuid(app_id if app_id is not None else ctx.app_id),
+        "actor_id": _uuid(actor_id if actor_id is not None else ctx.actor_id),
+        "actor_type": actor_type or ctx.actor_type,
+        "target_id": _uuid(target_id),
+        "target_type": _clean_text(target_type or ""),
+        "action": _clean_text(action),
+        "before": _json_text(before),
+        "after": _json_text(after),
+        "metadata": _json_text(metadata or {}),
+        "policy_id": _uuid(policy_id),
+        "reason": _clean_text(reason or ""),
+        "ip": ctx.ip,
+        "user_agent": _clean_text(ctx.user_agent or ""),
+        "created_at": timezone.now(),
+    }
+    staged_id = _stage(values)
     if settings.AUDIT_SEQUENCE_ON_COMMIT:
         _sequence_once_after_commit()
+    staged = StagedEvent(id=staged_id, **{k: (json.loads(v) if k in chain.JSON_FIELDS and v is not None else v)
+                                          for k, v in values.items()})
+    staged._state.adding = False
+    staged._state.db = connection.alias
     return staged
 
 
@@ -257,6 +316,11 @@ def _pg_lock(cursor, function: str, key: int) -> bool:
     return bool(cursor.fetchone()[0])
 
 
+# Set while a thread of this process holds the waiter's place and has not yet read the staging table. Another
+# thread of the process that just committed can then leave without a single query: the waiter reads after it.
+_waiting_here = threading.Event()
+
+
 def _sequence_step(batch_size: int, *, wait_in_line: bool) -> int | None:
     """One batch. ``None`` when another sequencer is in charge of what is staged now."""
     vendor = connection.vendor
@@ -266,27 +330,54 @@ def _sequence_step(batch_size: int, *, wait_in_line: bool) -> int | None:
             return _chain_batch(batch_size)
     if vendor != "postgresql":
         raise NotSupportedError(f"the audit sequencer is not written for {vendor}")
-    with transaction.atomic(), connection.cursor() as cursor:
-        if _pg_lock(cursor, "pg_try_advisory_xact_lock", SEQUENCER_LOCK_KEY):
-            return _chain_batch(batch_size)
-    if not wait_in_line:
+    if connection.in_atomic_block:
+        # Inside the caller's transaction (a test under the ``db`` fixture, a data migration): the lock must last
+        # until that transaction ends, or a sequencer elsewhere could chain on top of rows not yet committed.
+        with transaction.atomic(), connection.cursor() as cursor:
+            if _pg_lock(cursor, "pg_try_advisory_xact_lock", SEQUENCER_LOCK_KEY):
+                return _chain_batch(batch_size)
         return None
+    if wait_in_line and _waiting_here.is_set():
+        return None
+    # A session lock, taken and released outside the chaining transaction: trying it costs one round trip, which
+    # every committer pays while another sequencer runs. It is released only after the commit.
     with connection.cursor() as cursor:
-        if not _pg_lock(cursor, "pg_try_advisory_lock", WAITER_LOCK_KEY):
+        if _pg_lock(cursor, "pg_try_advisory_lock", SEQUENCER_LOCK_KEY):
+            return _chain_and_unlock(batch_size)
+        if not wait_in_line or not _pg_lock(cursor, "pg_try_advisory_lock", WAITER_LOCK_KEY):
             return None  # someone already waits, and will read the staging table after our commit
+    _waiting_here.set()
     in_line = True
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(f"SET LOCAL lock_timeout = '{WAITER_LOCK_TIMEOUT}'")
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SEQUENCER_LOCK_KEY])
-            _pg_lock(cursor, "pg_advisory_unlock", WAITER_LOCK_KEY)
-            in_line = False
+            cursor.execute("SELECT pg_advisory_lock(%s)", [SEQUENCER_LOCK_KEY])
+        # Give up the place before reading: whoever finds it taken from now on committed before our read.
+        _waiting_here.clear()
+        _unlock(WAITER_LOCK_KEY)
+        in_line = False
+    finally:
+        _waiting_here.clear()
+        if in_line:
+            _unlock(WAITER_LOCK_KEY)
+    return _chain_and_unlock(batch_size)
+
+
+def _unlock(key: int) -> None:
+    try:
+        with connection.cursor() as cursor:
+            _pg_lock(cursor, "pg_advisory_unlock", key)
+    except DatabaseError:
+        # A session lock must never outlive its holder's intent: dropping the connection releases it.
+        connection.close()
+
+
+def _chain_and_unlock(batch_size: int) -> int:
+    try:
+        with transaction.atomic():
             return _chain_batch(batch_size)
     finally:
-        if in_line:
-            # A lost connection releases its session locks by itself.
-            with contextlib.suppress(DatabaseError), connection.cursor() as cursor:
-                _pg_lock(cursor, "pg_advisory_unlock", WAITER_LOCK_KEY)
+        _unlock(SEQUENCER_LOCK_KEY)
 
 
 def audit_sequence(*, batch_size: int = BATCH_SIZE) -> int:

@@ -5,13 +5,15 @@ found ends the run (everything after a broken link is unproven anyway).
 """
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from django.db import connection
+from django.db import connection, connections
 
 from audit import chain, checkpoints
 from audit.models import AuditEvent
@@ -63,6 +65,44 @@ def _pg_chunks(after_sequence: int, chunk_size: int) -> Iterator[list[tuple]]:
             last = rows[-1][1]
 
 
+def _pg_chunks_read_ahead(after_sequence: int, chunk_size: int) -> Iterator[list[tuple]]:
+    """The same chunks, fetched by a second thread (on its own connection) while this one hashes: the database's
+    work and ours overlap. At most two chunks wait in the queue, so memory stays bounded."""
+    chunks: queue.Queue = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def fetch() -> None:
+        try:
+            for rows in _pg_chunks(after_sequence, chunk_size):
+                while not stop.is_set():
+                    try:
+                        chunks.put(rows, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            chunks.put(None)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consuming thread, which raises it
+            chunks.put(exc)
+        finally:
+            connections.close_all()  # this thread's connection only
+
+    reader = threading.Thread(target=fetch, name="audit-verify-reader", daemon=True)
+    reader.start()
+    try:
+        while True:
+            item = chunks.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        reader.join()
+
+
 def _orm_chunks(after_sequence: int, chunk_size: int) -> Iterator[list[tuple]]:
     last = after_sequence
     while True:
@@ -78,7 +118,9 @@ def iter_chain(*, after_sequence: int = 0, chunk_size: int = CHUNK_SIZE) -> Iter
     """``(content, previous_hash, hash)`` of every chained event in sequence order, fetched in chunks by key (no
     long-lived cursor or transaction, so a long run does not hold back the database's cleanup)."""
     if connection.vendor == "postgresql":
-        for rows in _pg_chunks(after_sequence, chunk_size):
+        # Another connection cannot see the rows of a transaction still open here (a test under the db fixture).
+        read = _pg_chunks if connection.in_atomic_block else _pg_chunks_read_ahead
+        for rows in read(after_sequence, chunk_size):
             for r in rows:
                 yield ({"id": r[0], "sequence": r[1], "type": r[2], "app_id": r[3], "actor_id": r[4],
                         "actor_type": r[5], "target_id": r[6], "target_type": r[7], "action": r[8],
