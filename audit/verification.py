@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from django.db import connection, connections
+from django.db.models import TextField
+from django.db.models.functions import Cast
 
 from audit import chain, checkpoints
 from audit.models import AuditEvent
@@ -28,16 +30,12 @@ def _text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def _stored(value: Any) -> str | None:
-    return None if value is None else chain.canonical_json(value)
-
-
 def _content(row: tuple) -> dict[str, Any]:
-    """From an ORM row (the JSON fields parsed): re-spelling a parsed canonical text gives the same text back."""
+    """From an ORM row: ids and the timestamp as Python objects, the JSON fields as their stored text."""
     return {
         "id": str(row[0]), "sequence": row[1], "type": row[2], "app_id": _text(row[3]), "actor_id": _text(row[4]),
         "actor_type": row[5], "target_id": _text(row[6]), "target_type": row[7], "action": row[8],
-        "before": _stored(row[9]), "after": _stored(row[10]), "metadata": _stored(row[11]),
+        "before": row[9], "after": row[10], "metadata": row[11],
         "policy_id": _text(row[12]), "reason": row[13],
         "ip": row[14], "user_agent": row[15], "created_at": chain.format_time(row[16]),
     }
@@ -103,11 +101,16 @@ def _pg_chunks_read_ahead(after_sequence: int, chunk_size: int) -> Iterator[list
         reader.join()
 
 
+# The JSON fields as the text stored (a cast skips the field's parsing): the hash covers those exact bytes.
+_STORED_TEXT = {f"{name}_text": Cast(name, output_field=TextField()) for name in chain.JSON_FIELDS}
+_ORM_COLUMNS = tuple(f"{c}_text" if c in chain.JSON_FIELDS else c for c in EXPORT_COLUMNS)
+
+
 def _orm_chunks(after_sequence: int, chunk_size: int) -> Iterator[list[tuple]]:
     last = after_sequence
     while True:
-        rows = list(AuditEvent.objects.filter(sequence__gt=last).order_by("sequence")
-                    .values_list(*EXPORT_COLUMNS)[:chunk_size])
+        rows = list(AuditEvent.objects.filter(sequence__gt=last).order_by("sequence").annotate(**_STORED_TEXT)
+                    .values_list(*_ORM_COLUMNS)[:chunk_size])
         if not rows:
             return
         yield rows

@@ -19,7 +19,8 @@ EXAMPLE = {
     "id": "6f1c1d2e-8a4b-4c6d-9e0f-112233445566", "sequence": 1, "type": "PAYMENT_CONFIRMED",
     "app_id": None, "actor_id": "0b5e7f1a-2c3d-4e5f-8a9b-0c1d2e3f4a5b", "actor_type": "system",
     "target_id": "a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d", "target_type": "payment", "action": "confirm",
-    "before": '{"status":"pending"}', "after": '{"amount":1250,"status":"succeeded"}', "metadata": '{"provider":"stripe"}',
+    "before": '{"status":"pending"}', "after": '{"amount":1250,"status":"succeeded"}',
+    "metadata": '{"provider":"stripe"}',
     "policy_id": None, "reason": "", "ip": None, "user_agent": "", "created_at": "2026-01-02T03:04:05.123456Z",
 }
 EXAMPLE_CANONICAL = (
