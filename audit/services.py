@@ -285,7 +285,7 @@ def _chain_batch_postgresql(batch_size: int) -> int:
 
 
 def _chain_batch(batch_size: int) -> int:
-    """Chain up to ``batch_size`` staged events. The caller holds the sequencer lock in this transaction.
+    """Chain up to ``batch_size`` staged events, in one transaction, while the caller holds the sequencer lock.
 
     The database is the second guard: an event's id (its staged event id), sequence and hash are unique, and a
     trigger refuses an event whose predecessor is not ``sequence - 1`` with ``hash = previous_hash``.
