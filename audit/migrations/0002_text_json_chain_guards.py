@@ -37,7 +37,7 @@ def canonicalize_existing(apps, schema_editor):
             if guarded:
                 cursor.execute('ALTER TABLE "audit_events" DISABLE TRIGGER "audit_events_append_only"')
             cursor.executemany(
-                f"UPDATE {table} SET before = %s, after = %s, metadata = %s WHERE id = %s", changes)  # noqa: S608
+                f"UPDATE {table} SET before = %s, after = %s, metadata = %s WHERE id = %s", changes)  # noqa: S608 - fixed table names
             if guarded:
                 cursor.execute('ALTER TABLE "audit_events" ENABLE TRIGGER "audit_events_append_only"')
 
