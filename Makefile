@@ -23,11 +23,15 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
-## make run: install, migrate the embedded SQLite database, load demo data, print the admin login, serve.
+## make run: install, migrate the embedded SQLite database, load demo data, print the admin login, then serve
+## with the jobs runner beside the web server (Ctrl-C stops both).
 run: $(VENV)/.installed
 	env -u DATABASE_URL -u REDIS_URL $(PY) manage.py migrate --no-input
 	env -u DATABASE_URL -u REDIS_URL $(PY) manage.py seed_demo
 	env -u DATABASE_URL -u REDIS_URL $(PY) manage.py demo_admin
+	env -u DATABASE_URL -u REDIS_URL $(PY) manage.py run_jobs & jobs=$$!; \
+	trap 'kill -TERM $$jobs 2>/dev/null; wait $$jobs' EXIT; \
+	trap 'exit 130' INT TERM; \
 	env -u DATABASE_URL -u REDIS_URL $(PY) manage.py runserver $(HOST):$(PORT)
 
 ## make test: install, run the test suite (uses DATABASE_URL and REDIS_URL when they are set).

@@ -13,12 +13,13 @@ ROLLOVER_SWEEP_JOB = "ads_budgets_rollover_due"
 
 
 def register() -> None:
-    @register_handler(ROLLOVER_JOB, max_attempts=10)
+    @register_handler(ROLLOVER_JOB, max_attempts=10,
+                      description="Open the next period of a daily or monthly ad budget (queued for its end).")
     def _budget_rollover(job: Job) -> None:
-        """Queued for the end of each daily or monthly period, when the budget is created or rolled over."""
         budget_rollover(budget_id=job.payload["budget_id"])
 
-    @register_handler(ROLLOVER_SWEEP_JOB, max_attempts=3)
+    # Not atomic: each budget rolls over in a transaction of its own, so one failure does not hold back the rest.
+    @register_handler(ROLLOVER_SWEEP_JOB, max_attempts=3, atomic=False,
+                      description="Open the next period of every ad budget whose period has ended (safety net).")
     def _budgets_rollover_due(job: Job) -> None:
-        """Every budget whose period has ended (the safety net if a period's own job was lost or late)."""
         budgets_rollover_due()

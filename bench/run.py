@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 from bench import harness  # noqa: E402 - after the path is set
 
 # Modules that register measures, baselines first. Each project area adds its module here.
-MODULES = ["bench.baselines"]
+MODULES = ["bench.baselines", "bench.jobs", "bench.audit", "bench.billing"]
 
 
 def _recreate_database(url: str) -> None:
@@ -45,7 +45,9 @@ def main() -> int:
     _recreate_database(url)
     env = {"DATABASE_URL": url, "DEBUG": "false", "REDIS_URL": os.environ.get("BENCH_REDIS_URL", ""),
            "SECRET_KEY": os.environ.get("SECRET_KEY", "bench-" + "k7Qx9vLm2pR4tY8wZ1bN6cF3hJ5dS0gA" * 2),
-           "SECURE_SSL_REDIRECT": "false", "ALLOWED_HOSTS": "127.0.0.1,localhost"}
+           "SECURE_SSL_REDIRECT": "false", "ALLOWED_HOSTS": "127.0.0.1,localhost",
+           "SECRETS_MASTER_KEYS": os.environ.get("SECRETS_MASTER_KEYS",
+                                                 "bench:YmVuY2gtb25seS1tYXN0ZXIta2V5LTMyLWJ5dGVzISE=")}
     os.environ.update(env)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "prostqs.settings")
     subprocess.run([sys.executable, "manage.py", "migrate", "--no-input", "-v0"], cwd=ROOT, check=True)

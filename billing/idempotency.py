@@ -178,11 +178,13 @@ def default_scope(request) -> str:
     raise exceptions.NotAuthenticated()
 
 
-def idempotent(*, required: bool = True, scope: Callable[[Any], str] = default_scope):
+def idempotent(*, required: bool = True, scope: Callable[[Any], str] = default_scope,
+               stored: Callable[[Any], Any] | None = None, replayed: Callable[[Any], Any] | None = None):
     """Decorate a DRF view method (``post``) so that it honours ``Idempotency-Key``.
 
     The method's own exceptions are rendered by the view's exception handler and stored like any other
-    outcome, so a replay of a refused request is refused the same way.
+    outcome, so a replay of a refused request is refused the same way. ``stored`` transforms a successful body
+    before it is kept (to leave out a secret) and ``replayed`` restores it when it is given again.
     """
 
     def decorate(method: Callable[..., Response]) -> Callable[..., Response]:
@@ -206,14 +208,21 @@ def idempotent(*, required: bool = True, scope: Callable[[Any], str] = default_s
                 except Exception as exc:  # noqa: BLE001 - rendered into the stored outcome, the effect rolled back
                     response = view.handle_exception(exc)
                 first["response"] = response
-                return response.status_code, response.data
+                body = canonical_json(response.data)
+                first["body"] = body
+                if stored is not None and 200 <= response.status_code < 300:
+                    body = stored(body)
+                return response.status_code, body
 
             outcome = idempotency_run(scope=scope(request), key=key, fingerprint=fingerprint, call=call,
                                       method=request.method, path=request.get_full_path())
             if outcome.replayed:
-                return Response(outcome.body, status=outcome.status, headers={REPLAY_HEADER: "true"})
+                body = outcome.body
+                if replayed is not None and 200 <= outcome.status < 300:
+                    body = replayed(body)
+                return Response(body, status=outcome.status, headers={REPLAY_HEADER: "true"})
             response = first["response"]
-            response.data = outcome.body
+            response.data = first["body"]
             return response
 
         wrapper.idempotent = True

@@ -59,18 +59,24 @@ def stripe_sync(*, intent_id: str | None = None, event_id: str | None = None, re
 
 
 def register() -> None:
-    @register_handler("payout_send", max_attempts=10)
+    # Not atomic: each handler commits its own work (a payout is sent once, then marked; reconcile reads one
+    # snapshot of its own) rather than inside the transaction that marks the job done.
+    @register_handler("payout_send", max_attempts=10, atomic=False,
+                      description="Send a released payout; a refusal credits its hold back.")
     def _payout_send(job: Job) -> None:
         payouts.payout_send(payout_id=job.payload["payout_id"])
 
-    @register_handler("reconcile", max_attempts=3)
+    @register_handler("reconcile", max_attempts=3, atomic=False, lease_seconds=900,
+                      description="Compare the ledger with balances and intents with Stripe; report differences.")
     def _reconcile(job: Job) -> None:
         reconcile.reconcile_run(since_days=int(job.payload.get("since_days", 7)))
 
-    @register_handler("stripe_sync", max_attempts=5)
+    @register_handler("stripe_sync", max_attempts=5, atomic=False,
+                      description="Bring an intent's or a failed event's state in from Stripe.")
     def _stripe_sync(job: Job) -> None:
         stripe_sync(intent_id=job.payload.get("intent_id"), event_id=job.payload.get("event_id"))
 
-    @register_handler("idempotency_cleanup", max_attempts=3)
+    @register_handler("idempotency_cleanup", max_attempts=3, atomic=False,
+                      description="Delete idempotency keys past their retention (at least 24 h).")
     def _idempotency_cleanup(job: Job) -> None:
         idempotency_purge()

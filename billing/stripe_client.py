@@ -59,9 +59,10 @@ def client() -> stripe.StripeClient:
     return _client(settings.STRIPE_SECRET_KEY, settings.STRIPE_API_BASE, settings.STRIPE_TIMEOUT_SECONDS)
 
 
-def _call(what: str, fn, *args, **kwargs):
+def _call(what: str, fn, *args, **kwargs) -> dict[str, Any]:
+    """Call the client; return the resource as a plain dict."""
     try:
-        return fn(*args, **kwargs)
+        return fn(*args, **kwargs).to_dict()
     except stripe.CardError as exc:
         raise errors.ProviderError(exc.user_message or _("The card was declined."), code="card_declined",
                                    status=402) from None
@@ -152,7 +153,8 @@ def webhook_event(payload: bytes, signature: str | None) -> dict[str, Any]:
                                                tolerance=settings.STRIPE_WEBHOOK_TOLERANCE)
     except stripe.SignatureVerificationError:
         raise InvalidInput(_("The webhook signature is not valid."), code=errors.INVALID_SIGNATURE) from None
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, TypeError, AttributeError, KeyError):
+        # Raised only after the signature checked out: the signed body is JSON but not an event object.
         raise InvalidInput(_("The webhook body is not a JSON event."), code=errors.INVALID_EVENT) from None
     data = event.to_dict()
     if not isinstance(data.get("id"), str) or not isinstance(data.get("type"), str):

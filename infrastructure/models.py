@@ -6,6 +6,7 @@ import uuid
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from simple_history.models import HistoricalRecords
 
 
 class Job(models.Model):
@@ -31,6 +32,7 @@ class Job(models.Model):
     created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    cancelled_at = models.DateTimeField(_("cancelled at"), null=True, blank=True)
 
     class Meta:
         db_table = "jobs"
@@ -41,6 +43,10 @@ class Job(models.Model):
             # The claim query: due pending jobs by priority.
             models.Index(fields=["status", "next_run_at", "priority"], name="idx_jobs_due"),
             models.Index(fields=["status", "lease_expires_at"], name="idx_jobs_lease"),
+            # The claim's ORDER BY over pending rows only: done jobs pile up, the queue stays small.
+            models.Index(models.F("priority").desc(), "next_run_at", name="idx_jobs_claim",
+                         condition=models.Q(status="pending")),
+            models.Index(fields=["type", "status"], name="idx_jobs_type_status"),
         ]
 
     def __str__(self) -> str:
@@ -121,6 +127,12 @@ class Secret(models.Model):
     def __repr__(self) -> str:
         return f"<Secret {self.name} v{self.version} {self.status}>"
 
+    @property
+    def key_id(self) -> str:
+        """The master key this version is encrypted under (named in the stored value, never secret)."""
+        parts = (self.encrypted_value or "").split(":", 2)
+        return parts[1] if len(parts) == 3 else ""
+
 
 class KillSwitch(models.Model):
     """An emergency stop for one scope; ``all`` covers every scope."""
@@ -141,6 +153,8 @@ class KillSwitch(models.Model):
     expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
+    history = HistoricalRecords(table_name="kill_switches_history")
+
     class Meta:
         db_table = "kill_switches"
         verbose_name = _("kill switch")
@@ -151,5 +165,6 @@ class KillSwitch(models.Model):
         return f"{self.scope}: {'active' if self.active else 'inactive'}"
 
     def is_in_force(self, now=None) -> bool:
+        """Active and not expired: an expired switch stops applying without anyone touching it."""
         now = now or timezone.now()
         return self.active and (self.expires_at is None or self.expires_at > now)

@@ -147,6 +147,65 @@ else:
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 
+# Jobs, secrets and kill switches (infrastructure app; see README "Jobs, secrets and kill switches").
+# The jobs table is the durable queue; Celery only carries "go and claim" messages, so its delivery settings are
+# chosen for at-least-once: a task is acknowledged after it ran, re-queued when its worker dies, and the broker's
+# visibility timeout outlasts every lease and every dispatch run (else Redis would hand a live task to a second
+# worker).
+JOBS_LEASE_SECONDS = env.float("JOBS_LEASE_SECONDS", default=60.0)
+JOBS_BATCH_SIZE = env.int("JOBS_BATCH_SIZE", default=10)
+JOBS_POLL_SECONDS = env.float("JOBS_POLL_SECONDS", default=0.5)
+JOBS_RETRY_BASE_SECONDS = env.float("JOBS_RETRY_BASE_SECONDS", default=5.0)
+JOBS_RETRY_MAX_SECONDS = env.float("JOBS_RETRY_MAX_SECONDS", default=3600.0)
+JOBS_REAP_SECONDS = env.float("JOBS_REAP_SECONDS", default=15.0)
+JOBS_DISPATCH_SECONDS = env.float("JOBS_DISPATCH_SECONDS", default=25.0)
+JOBS_GROUP_COMMIT_SECONDS = env.float("JOBS_GROUP_COMMIT_SECONDS", default=0.05)
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
+CELERY_BEAT_SCHEDULE.update({
+    "infrastructure.jobs_dispatch": {"task": "infrastructure.jobs_dispatch", "schedule": 1.0,
+                                     "options": {"expires": 5}},
+    "infrastructure.jobs_reap": {"task": "infrastructure.jobs_reap", "schedule": JOBS_REAP_SECONDS,
+                                 "options": {"expires": JOBS_REAP_SECONDS}},
+    "infrastructure.killswitches_expire": {"task": "infrastructure.killswitches_expire", "schedule": 5.0,
+                                           "options": {"expires": 5}},
+})
+# Every process re-reads the kill switches at most this often: an activation is seen everywhere within it.
+KILLSWITCH_CACHE_SECONDS = env.float("KILLSWITCH_CACHE_SECONDS", default=0.5)
+
+
+def _development_master_key() -> str:
+    """A random AES-256 master key kept in var/ so that the demo's secrets survive restarts (DEBUG only)."""
+    import base64
+    import os
+    import tempfile
+
+    path = BASE_DIR / "var" / "dev-secrets-master-key"
+    if not path.exists():
+        path.parent.mkdir(exist_ok=True)
+        # Written aside and linked into place: concurrent first starts (web and job runner) agree on one key.
+        with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False) as fh:
+            fh.write("dev:" + base64.b64encode(os.urandom(32)).decode())
+        os.chmod(fh.name, 0o600)
+        try:
+            os.link(fh.name, path)
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(fh.name)
+    return path.read_text().strip()
+
+
+# Secrets: AES-256-GCM master keys as a keyring, newest first: "k2:<base64 32 bytes>,k1:<base64 32 bytes>".
+SECRETS_MASTER_KEYS = env.str("SECRETS_MASTER_KEYS", default="")
+if not SECRETS_MASTER_KEYS:
+    if not DEBUG:
+        raise ImproperlyConfigured("SECRETS_MASTER_KEYS must be set when DEBUG is off (see README).")
+    SECRETS_MASTER_KEYS = _development_master_key()
+SECRETS_ENVIRONMENT = env.str("SECRETS_ENVIRONMENT", default="development" if DEBUG else "production")
+
 REST_FRAMEWORK = {
     # App credentials (HTTP Basic pq_pk_…:pq_sk_…) first, so that a missing credential answers 401 with its
     # challenge; then signed-in users' session tokens (Bearer).
@@ -189,6 +248,15 @@ SPECTACULAR_SETTINGS = {
 # Audit: chain staged events right after each commit (cheap when another sequencer already runs; the
 # periodic sequencer is the safety net).
 AUDIT_SEQUENCE_ON_COMMIT = env.bool("AUDIT_SEQUENCE_ON_COMMIT", default=True)
+AUDIT_SEQUENCE_INTERVAL = env.float("AUDIT_SEQUENCE_INTERVAL", default=5.0)
+# Signed checkpoints of the chain head: Ed25519 key (32 random bytes, base64) from the environment only; without
+# it production refuses to sign, DEBUG generates one into var/. Earlier or verify-only public keys: comma-separated.
+AUDIT_CHECKPOINT_KEY = env.str("AUDIT_CHECKPOINT_KEY", default="")
+AUDIT_CHECKPOINT_PUBLIC_KEYS = env.list("AUDIT_CHECKPOINT_PUBLIC_KEYS", default=[])
+AUDIT_CHECKPOINT_DIR = Path(env.str("AUDIT_CHECKPOINT_DIR", default=str(BASE_DIR / "var" / "audit-checkpoints")))
+AUDIT_CHECKPOINT_INTERVAL = env.float("AUDIT_CHECKPOINT_INTERVAL", default=3600.0)
+CELERY_BEAT_SCHEDULE["audit-sequence"] = {"task": "audit.sequence", "schedule": AUDIT_SEQUENCE_INTERVAL}
+CELERY_BEAT_SCHEDULE["audit-checkpoint"] = {"task": "audit.checkpoint", "schedule": AUDIT_CHECKPOINT_INTERVAL}
 
 # Identity and applications (README "Identity and applications").
 # Key of the keyed hashes of OTP codes, session tokens and app secrets; derived from SECRET_KEY when empty (set it
@@ -255,6 +323,21 @@ BILLING_PAYOUT_APPROVAL_THRESHOLD = env.int("BILLING_PAYOUT_APPROVAL_THRESHOLD",
 BILLING_PAYOUT_BACKEND = env.str("BILLING_PAYOUT_BACKEND", default="billing.payout_backends.LocalPayoutBackend")
 BILLING_IDEMPOTENCY_TTL_HOURS = max(24, env.int("BILLING_IDEMPOTENCY_TTL_HOURS", default=24))
 BILLING_IDEMPOTENCY_WAIT_SECONDS = env.int("BILLING_IDEMPOTENCY_WAIT_SECONDS", default=10)
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
+    **SPECTACULAR_SETTINGS.get("ENUM_NAME_OVERRIDES", {}),
+    "BillingProviderEnum": "billing.models.Provider",
+    "IdentityLinkProviderEnum": "identity.models.IdentityLink.Provider",  # both are fields named "provider"
+    "PaymentIntentStatusEnum": "billing.models.PaymentIntent.Status",
+    "PayoutStatusEnum": "billing.models.Payout.Status",
+    "PayoutApprovalEnum": "billing.models.Payout.Approval",
+    "SubscriptionStatusEnum": "billing.models.Subscription.Status",
+    "LedgerEntryTypeEnum": "billing.models.LedgerEntry.Type",
+}
+BILLING_RECONCILE_EVERY_SECONDS = env.int("BILLING_RECONCILE_EVERY_SECONDS", default=6 * 3600)
+CELERY_BEAT_SCHEDULE.update({
+    "billing.reconcile": {"task": "billing.reconcile", "schedule": float(BILLING_RECONCILE_EVERY_SECONDS)},
+    "billing.idempotency_cleanup": {"task": "billing.idempotency_cleanup", "schedule": 3600.0},
+})
 
 # Ads (README "Ads"). Daily and monthly budgets open their next period from a job queued for the end of each
 # period; this sweep is the safety net.

@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from billing.models.accounts import BillingAccount, LedgerEntry
+from identity.history import history_user
 
 
 class Provider(models.TextChoices):
@@ -32,7 +33,8 @@ class PaymentIntent(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False, db_column="intent_id")
     account = models.ForeignKey(BillingAccount, on_delete=models.PROTECT, related_name="payment_intents",
                                 db_column="account_id", verbose_name=_("account"))
-    app_id = models.UUIDField(_("application"), null=True, blank=True)
+    app = models.ForeignKey("identity.Application", on_delete=models.PROTECT, null=True, blank=True,
+                            related_name="billing_payment_intents", db_column="app_id", verbose_name=_("application"))
     amount = models.BigIntegerField(_("amount (cents)"))
     currency = models.CharField(_("currency"), max_length=3, default="BRL")
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.PENDING)
@@ -52,7 +54,7 @@ class PaymentIntent(models.Model):
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
     confirmed_at = models.DateTimeField(_("confirmed at"), null=True, blank=True)
 
-    history = HistoricalRecords(table_name="payment_intents_history")
+    history = HistoricalRecords(table_name="payment_intents_history", get_user=history_user)
 
     class Meta:
         db_table = "payment_intents"

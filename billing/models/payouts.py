@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from billing.models.accounts import BillingAccount, LedgerEntry
+from identity.history import history_user
 
 
 class Payout(models.Model):
@@ -33,7 +34,8 @@ class Payout(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False, db_column="payout_id")
     account = models.ForeignKey(BillingAccount, on_delete=models.PROTECT, related_name="payouts",
                                 db_column="account_id", verbose_name=_("account"))
-    app_id = models.UUIDField(_("application"), null=True, blank=True)
+    app = models.ForeignKey("identity.Application", on_delete=models.PROTECT, null=True, blank=True,
+                            related_name="billing_payouts", db_column="app_id", verbose_name=_("application"))
     amount = models.BigIntegerField(_("amount (cents)"))
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.PENDING)
     destination = models.TextField(_("destination"), help_text=_("Normalised PIX key or bank account."))
@@ -55,7 +57,7 @@ class Payout(models.Model):
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
     sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
 
-    history = HistoricalRecords(table_name="payouts_history")
+    history = HistoricalRecords(table_name="payouts_history", get_user=history_user)
 
     class Meta:
         db_table = "payouts"

@@ -10,6 +10,7 @@ from simple_history.models import HistoricalRecords
 
 from billing.models.accounts import BillingAccount
 from billing.models.payments import Provider
+from identity.history import history_user
 
 
 class Subscription(models.Model):
@@ -25,7 +26,8 @@ class Subscription(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False, db_column="subscription_id")
     account = models.ForeignKey(BillingAccount, on_delete=models.PROTECT, related_name="subscriptions",
                                 db_column="account_id", verbose_name=_("account"))
-    app_id = models.UUIDField(_("application"), null=True, blank=True)
+    app = models.ForeignKey("identity.Application", on_delete=models.PROTECT, null=True, blank=True,
+                            related_name="billing_subscriptions", db_column="app_id", verbose_name=_("application"))
     plan_id = models.CharField(_("plan"), max_length=128)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.ACTIVE)
     amount = models.BigIntegerField(_("amount (cents)"))
@@ -41,7 +43,7 @@ class Subscription(models.Model):
     created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
-    history = HistoricalRecords(table_name="subscriptions_history")
+    history = HistoricalRecords(table_name="subscriptions_history", get_user=history_user)
 
     class Meta:
         db_table = "subscriptions"

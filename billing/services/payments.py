@@ -91,6 +91,11 @@ def payment_intent_create(*, account_id: Any, amount: int, currency: str, idempo
     return intent, remote.client_secret
 
 
+def payment_intent_client_secret(intent: PaymentIntent) -> str:
+    """The provider's client secret of an intent, fetched again (it is never stored)."""
+    return payment_provider(intent.provider).client_secret(intent.stripe_intent_id)
+
+
 def _locked_intent(provider_intent_id: Any) -> PaymentIntent | None:
     if not isinstance(provider_intent_id, str) or not provider_intent_id:
         return None

@@ -85,22 +85,23 @@ def make_setup(db):
 
 @pytest.fixture
 def halt(db):
-    """Turn a global kill switch on (``ads``, ``all``, ``billing``…), as an operator would."""
-    from infrastructure.models import KillSwitch
-    from infrastructure.services import killswitches
+    """Turn a global kill switch on (``ads``, ``all``, ``billing``…) through the infrastructure service."""
+    from infrastructure.services.killswitches import killswitch_activate
 
     def activate(scope: str = "ads") -> None:
-        KillSwitch.objects.update_or_create(scope=scope, defaults={"active": True, "reason": "test halt",
-                                                                   "activated_at": timezone.now()})
-        # Processes that cache the switches drop their copy when one is flipped.
-        clear = getattr(killswitches, "killswitch_cache_clear", None)
-        if clear is not None:
-            clear()
+        killswitch_activate(scope, reason="test halt", actor=None)
 
-    yield activate
-    clear = getattr(killswitches, "killswitch_cache_clear", None)
-    if clear is not None:
-        clear()
+    return activate
+
+
+@pytest.fixture
+def lift(db):
+    from infrastructure.services.killswitches import killswitch_deactivate
+
+    def deactivate(scope: str = "ads") -> None:
+        killswitch_deactivate(scope, reason="test over", actor=None)
+
+    return deactivate
 
 
 @pytest.fixture

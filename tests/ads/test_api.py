@@ -210,16 +210,12 @@ def test_refusals_answer_their_code_and_status(make_setup, halt, refusal, code, 
     assert not LedgerEntry.objects.filter(type="debit").exists()
 
 
-def test_after_a_kill_switch_the_same_key_can_be_retried(make_setup, halt):
-    from infrastructure.models import KillSwitch
-    from infrastructure.services import killswitches
-
+def test_after_a_kill_switch_the_same_key_can_be_retried(make_setup, halt, lift):
     setup = make_setup()
     client = setup.tenant.client()
     halt("ads")
     assert post_spend(client, setup.campaign.pk, key="retry-me").status_code == 423
-    KillSwitch.objects.filter(scope="ads").update(active=False)
-    getattr(killswitches, "killswitch_cache_clear", lambda: None)()
+    lift("ads")
     response = post_spend(client, setup.campaign.pk, key="retry-me")
     assert response.status_code == 201
     assert sorted(AdSpendEvent.objects.values_list("status", flat=True)) == ["applied", "failed"]

@@ -191,12 +191,14 @@ def test_the_celery_beat_entry_and_task_are_registered(settings):
     assert entry["task"] in app.tasks
 
 
-def test_the_celery_task_runs_the_sweep(make_setup, clock):
+def test_the_celery_task_queues_one_sweep_that_rolls_over_due_budgets(make_setup, clock, run_jobs):
     from ads.tasks import budgets_rollover
 
     setup = make_setup(period="daily")
     clock.advance(days=1)
-    assert budgets_rollover.apply().get() == 1
+    assert budgets_rollover.apply().get() is True
+    assert budgets_rollover.apply().get() is False  # one sweep at a time
+    assert run_jobs("ads_budgets_rollover_due") == 1
     assert AdBudget.objects.filter(previous_budget=setup.budget).exists()
 
 

@@ -65,16 +65,17 @@ def run_jobs():
 
 @pytest.fixture
 def halt(db):
-    """Activate a kill switch for a scope."""
-    from django.utils import timezone
+    """``halt(scope)`` activates a kill switch through the infrastructure service; ``halt.lift(scope)`` lifts it."""
+    from infrastructure.services.killswitches import killswitch_activate, killswitch_deactivate
 
-    from infrastructure.models import KillSwitch
+    class Switches:
+        def __call__(self, scope: str = "billing") -> None:
+            killswitch_activate(scope, reason="halted by a test", actor=None)
 
-    def activate(scope: str = "billing") -> None:
-        KillSwitch.objects.update_or_create(scope=scope, defaults={"active": True, "reason": "test",
-                                                                   "activated_at": timezone.now()})
+        def lift(self, scope: str = "billing") -> None:
+            killswitch_deactivate(scope, reason="lifted by a test", actor=None)
 
-    return activate
+    return Switches()
 
 
 @pytest.fixture
@@ -126,3 +127,65 @@ def stripe_api(stripe_on):
     """A client of the same fake server, playing the customer's side (payment methods, confirmations)."""
     return stripe.StripeClient("sk_test_localstripe", base_addresses={"api": stripe_on.STRIPE_API_BASE},
                                max_network_retries=0)
+
+
+@pytest.fixture
+def billing_app(db):
+    """An application of a fresh tenant with a ``billing`` credential, and helpers for its users and client."""
+    import base64
+
+    from rest_framework.test import APIClient
+
+    from identity.models import User
+    from identity.services.apps import app_create, app_user_link, credential_issue
+
+    class Tenant:
+        def __init__(self, scopes=("billing",)):
+            self.owner = User.objects.create_user(username=f"tenant-{next(_counter)}-{time.monotonic_ns()}")
+            self.app = app_create(owner=self.owner, name=f"Billing app {next(_counter)}")
+            issued = credential_issue(app=self.app, name="test", scopes=list(scopes))
+            token = base64.b64encode(f"{issued.credential.public_key}:{issued.secret}".encode()).decode()
+            self.authorization = f"Basic {token}"
+            self.client = self.new_client()
+
+        def new_client(self) -> APIClient:
+            client = APIClient()
+            client.credentials(HTTP_AUTHORIZATION=self.authorization)
+            return client
+
+        def user(self, external_user_id: str | None = None):
+            """A user linked to the app (in the tenant)."""
+            n = next(_counter)
+            app_user, _ = app_user_link(app=self.app, external_user_id=external_user_id or f"ext-{n}",
+                                        phone=f"+55119{n % 100_000_000:08d}")
+            return app_user.user
+
+        def account(self, balance: int = 0):
+            from billing.services.accounts import account_open
+            from billing.services.ledger import ledger_post
+
+            account, _ = account_open(user=self.user())
+            if balance:
+                ledger_post(account_id=account.pk, type="credit", amount=balance, description="opening balance")
+                account.refresh_from_db()
+            return account
+
+    return Tenant
+
+
+@pytest.fixture
+def localstripe_webhook(localstripe_url):
+    """Point localstripe's webhook at a URL (signed with the test secret), or at nothing."""
+    import requests
+
+    from tests.billing.helpers import WEBHOOK_SECRET
+
+    def configure(url: str | None = None, events: list[str] | None = None) -> None:
+        data = {"url": url or "http://127.0.0.1:9/nowhere", "secret": WEBHOOK_SECRET,
+                "events": events if url else ["never.sent"]}
+        response = requests.post(f"{localstripe_url}/_config/webhooks/billing-tests", json=data, timeout=10)
+        response.raise_for_status()
+
+    configure()
+    yield configure
+    configure()

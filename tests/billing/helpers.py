@@ -75,3 +75,49 @@ def in_threads(count: int, target, *args) -> list:
         raise errors[0]
     return results
 
+
+
+class RecordingProxy:
+    """An HTTP proxy in front of a server that records each request's method, path and headers.
+
+    The Stripe client talks to it exactly as to Stripe; the test reads what crossed the wire.
+    """
+
+    def __init__(self, upstream: str):
+        import http.server
+
+        import requests
+
+        self.upstream = upstream
+        self.requests: list[dict] = []
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _forward(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                proxy.requests.append({"method": self.command, "path": self.path, "headers": dict(self.headers),
+                                       "body": body})
+                upstream = requests.request(self.command, proxy.upstream + self.path, data=body, timeout=30,
+                                            headers={k: v for k, v in self.headers.items() if k.lower() != "host"})
+                self.send_response(upstream.status_code)
+                for name in ("Content-Type",):
+                    if name in upstream.headers:
+                        self.send_header(name, upstream.headers[name])
+                self.send_header("Content-Length", str(len(upstream.content)))
+                self.end_headers()
+                self.wfile.write(upstream.content)
+
+            do_GET = do_POST = do_DELETE = _forward
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -17,7 +17,8 @@ from identity.permissions import IsSignedInUser
 
 pytestmark = [pytest.mark.smoke, pytest.mark.django_db]
 
-PUBLIC = {"/api/v1/identity/otp/start", "/api/v1/identity/otp/verify"}
+# The Stripe webhook authenticates by its signature (Stripe-Signature), not by an app credential.
+PUBLIC = {"/api/v1/identity/otp/start", "/api/v1/identity/otp/verify", "/api/v1/billing/webhooks/stripe"}
 METHODS = ("get", "post", "put", "patch", "delete")
 USER = "signed-in user"
 

@@ -37,7 +37,8 @@ def test_development_runs_without_a_secret():
 
 
 def test_production_passes_the_deployment_checks():
-    result = run_django({"DEBUG": "false", "SECRET_KEY": STRONG_KEY, "ALLOWED_HOSTS": "prostqs.example"},
+    result = run_django({"DEBUG": "false", "SECRET_KEY": STRONG_KEY, "ALLOWED_HOSTS": "prostqs.example",
+                         "SECRETS_MASTER_KEYS": "k1:" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVoxMjM0NTY="},
                         "check", "--deploy", "--fail-level", "WARNING")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout

@@ -1,0 +1,349 @@
+"""The billing API under ``/api/v1/billing/`` (scope ``billing``), and Stripe's webhook endpoint.
+
+An application reaches only the accounts of its own tenant's users; any other id answers 404. Every POST that moves
+money requires ``Idempotency-Key`` (see ``billing.idempotency``).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils.translation import gettext as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.pagination import CursorPagination
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from billing import selectors, stripe_client
+from billing.destinations import mask
+from billing.idempotency import HEADER, REPLAY_HEADER, idempotent
+from billing.models import MAX_AMOUNT, BillingAccount, LedgerEntry, PaymentIntent, Payout, Subscription
+from billing.services import payments, payouts, subscriptions
+from billing.services.accounts import account_open
+from billing.services.webhooks import webhook_process
+from identity.permissions import scope_required
+from identity.selectors import app_user_get, tenant_user_get
+from prostqs.api import Pagination
+
+BillingScope = scope_required("billing")
+
+ErrorSerializer = inline_serializer("BillingError", fields={
+    "error": inline_serializer("BillingErrorDetail", fields={
+        "code": serializers.CharField(help_text="Machine-readable code, e.g. insufficient_funds."),
+        "message": serializers.CharField(),
+        "fields": serializers.DictField(child=serializers.ListField(child=serializers.CharField())),
+    }),
+})
+
+_ERRORS = {
+    400: "Invalid input (validation_error, invalid_amount, idempotency_key_required, invalid_destination…).",
+    401: "Missing or invalid app credentials.",
+    403: "The credential lacks the billing scope.",
+    404: "Not found, or not in the caller's tenant.",
+    409: "insufficient_funds, idempotency_mismatch, idempotency_in_progress or a state conflict.",
+    423: "Billing is halted by a kill switch (kill_switch_active); nothing was written.",
+    502: "The payment provider failed (payment_provider_error).",
+}
+
+
+def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
+    return {c: OpenApiResponse(ErrorSerializer, description=_ERRORS[c]) for c in codes}
+
+
+IDEMPOTENCY_PARAMETER = OpenApiParameter(
+    HEADER, OpenApiTypes.STR, OpenApiParameter.HEADER, required=True,
+    description="1-255 visible ASCII characters. The same key and body replay the first response "
+                f"(with {REPLAY_HEADER}: true); the same key with another body answers 409 idempotency_mismatch.")
+
+Amount = serializers.IntegerField(min_value=1, max_value=MAX_AMOUNT, help_text="Integer cents.")
+
+
+# --- serializers --------------------------------------------------------------------------------------------------
+
+class AccountOpenInput(serializers.Serializer):
+    user_id = serializers.UUIDField(required=False, help_text="A user of the app's tenant.")
+    external_user_id = serializers.CharField(required=False, max_length=255,
+                                             help_text="The app's own id for a linked user.")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if ("user_id" in attrs) == ("external_user_id" in attrs):
+            raise serializers.ValidationError(_("Give exactly one of user_id and external_user_id."))
+        return attrs
+
+
+class AccountOutput(serializers.ModelSerializer):
+    user_id = serializers.UUIDField()
+
+    class Meta:
+        model = BillingAccount
+        fields = ["id", "user_id", "balance", "currency", "created_at", "updated_at"]
+
+
+class LedgerEntryOutput(serializers.ModelSerializer):
+    account_id = serializers.UUIDField()
+    corrects_id = serializers.UUIDField(allow_null=True)
+
+    class Meta:
+        model = LedgerEntry
+        fields = ["id", "account_id", "sequence", "type", "amount", "balance_after", "description", "reference_id",
+                  "corrects_id", "created_at"]
+
+
+class PaymentIntentInput(serializers.Serializer):
+    account_id = serializers.UUIDField()
+    amount = Amount
+    currency = serializers.RegexField(r"^[A-Za-z]{3}$", required=False,
+                                      help_text="ISO 4217; the account's currency (BRL) when omitted.")
+
+
+class PaymentIntentOutput(serializers.ModelSerializer):
+    account_id = serializers.UUIDField()
+    provider_intent_id = serializers.CharField(source="stripe_intent_id")
+    client_secret = serializers.SerializerMethodField(
+        help_text="Only in the creation response: for the client's confirmation (Stripe.js). Never stored.")
+
+    class Meta:
+        model = PaymentIntent
+        fields = ["id", "account_id", "amount", "currency", "status", "provider", "provider_intent_id",
+                  "client_secret", "failure_reason", "disputed_amount", "created_at", "confirmed_at"]
+
+    def get_client_secret(self, obj: PaymentIntent) -> str | None:
+        return self.context.get("client_secret")
+
+
+class PayoutInput(serializers.Serializer):
+    account_id = serializers.UUIDField()
+    amount = Amount
+    destination = serializers.JSONField(help_text=(
+        'A PIX key {"type": "pix", "key": "…", "key_type": "cpf|cnpj|email|phone|random" (optional)} or a bank '
+        'account {"type": "bank_account", "bank_code", "branch", "account_number", "account_type", '
+        '"holder_document"}.'))
+
+
+class PayoutOutput(serializers.ModelSerializer):
+    account_id = serializers.UUIDField()
+    destination = serializers.SerializerMethodField(help_text="Masked.")
+
+    class Meta:
+        model = Payout
+        fields = ["id", "account_id", "amount", "status", "approval", "destination_type", "destination",
+                  "failure_reason", "created_at", "sent_at"]
+
+    def get_destination(self, obj: Payout) -> str:
+        return mask(obj.destination)
+
+
+class SubscriptionInput(serializers.Serializer):
+    account_id = serializers.UUIDField()
+    plan_id = serializers.CharField(max_length=128)
+    amount = Amount
+    interval = serializers.ChoiceField(choices=Subscription.Interval.choices)
+    currency = serializers.RegexField(r"^[A-Za-z]{3}$", required=False)
+    payment_method = serializers.CharField(required=False, max_length=255, help_text=(
+        "Stripe payment method (pm_…) collected by Stripe.js; required when Stripe is the provider."))
+
+
+class SubscriptionOutput(serializers.ModelSerializer):
+    account_id = serializers.UUIDField()
+    app_id = serializers.UUIDField(allow_null=True)
+    provider_subscription_id = serializers.CharField(source="stripe_subscription_id")
+
+    class Meta:
+        model = Subscription
+        fields = ["id", "account_id", "app_id", "plan_id", "status", "amount", "currency", "interval", "provider",
+                  "provider_subscription_id", "current_period_end", "canceled_at", "created_at"]
+
+
+class SubscriptionListQuery(serializers.Serializer):
+    account_id = serializers.UUIDField()
+
+
+WebhookOutput = inline_serializer("StripeWebhookReceipt", fields={
+    "received": serializers.BooleanField(),
+    "event_id": serializers.CharField(),
+    "outcome": serializers.CharField(help_text="applied, ignored, or duplicate (already applied)."),
+})
+
+
+# --- views --------------------------------------------------------------------------------------------------------
+
+class BillingView(APIView):
+    permission_classes = [BillingScope]
+
+    @property
+    def tenant_id(self):
+        return self.request.user.tenant_id
+
+    def account(self, account_id) -> BillingAccount:
+        return selectors.account_get_for_tenant(tenant_id=self.tenant_id, account_id=account_id)
+
+
+class AccountsView(BillingView):
+    @extend_schema(operation_id="billing_account_open", request=AccountOpenInput,
+                   responses={200: AccountOutput, 201: AccountOutput, **error_responses(400, 401, 403, 404)},
+                   description="Open the user's billing account, or return the one that exists (200).")
+    def post(self, request):
+        data = AccountOpenInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        if "user_id" in data.validated_data:
+            user = tenant_user_get(tenant_id=self.tenant_id, user_id=data.validated_data["user_id"])
+        else:
+            user = app_user_get(app=request.user.app, external_user_id=data.validated_data["external_user_id"]).user
+        account, created = account_open(user=user)
+        return Response(AccountOutput(account).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class AccountDetailView(BillingView):
+    @extend_schema(operation_id="billing_account_get", responses={200: AccountOutput,
+                                                                  **error_responses(401, 403, 404)})
+    def get(self, request, account_id):
+        return Response(AccountOutput(self.account(account_id)).data)
+
+
+class LedgerPagination(CursorPagination):
+    ordering = "-sequence"
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+class AccountLedgerView(BillingView):
+    pagination_class = LedgerPagination
+
+    @extend_schema(operation_id="billing_account_ledger", responses={200: LedgerEntryOutput(many=True),
+                                                                     **error_responses(401, 403, 404)},
+                   description="The account's ledger, newest first, with cursor pagination (next / previous).")
+    def get(self, request, account_id):
+        account = self.account(account_id)
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(selectors.ledger_entries_for_account(account=account), request, view=self)
+        return paginator.get_paginated_response(LedgerEntryOutput(page, many=True).data)
+
+
+def _restore_client_secret(body: dict[str, Any]) -> dict[str, Any]:
+    intent = PaymentIntent.objects.get(pk=body["id"])
+    return {**body, "client_secret": payments.payment_intent_client_secret(intent)}
+
+
+class PaymentIntentsView(BillingView):
+    @extend_schema(operation_id="billing_payment_intent_create", request=PaymentIntentInput,
+                   parameters=[IDEMPOTENCY_PARAMETER],
+                   responses={201: PaymentIntentOutput, **error_responses(400, 401, 403, 404, 409, 423, 502)},
+                   description="Create a payment intent with the provider: status pending and the provider's "
+                               "client secret. The ledger is credited when the provider confirms it.")
+    @idempotent(stored=lambda body: {**body, "client_secret": None}, replayed=_restore_client_secret)
+    def post(self, request):
+        data = PaymentIntentInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        account = self.account(data.validated_data["account_id"])
+        intent, secret = payments.payment_intent_create(
+            account_id=account.pk, amount=data.validated_data["amount"],
+            currency=data.validated_data.get("currency") or account.currency,
+            idempotency_key=request.headers[HEADER], app_id=request.user.app_id)
+        return Response(PaymentIntentOutput(intent, context={"client_secret": secret}).data,
+                        status=status.HTTP_201_CREATED)
+
+
+class PaymentIntentDetailView(BillingView):
+    @extend_schema(operation_id="billing_payment_intent_get", responses={200: PaymentIntentOutput,
+                                                                         **error_responses(401, 403, 404)})
+    def get(self, request, intent_id):
+        intent = selectors.payment_intent_get_for_tenant(tenant_id=self.tenant_id, intent_id=intent_id)
+        return Response(PaymentIntentOutput(intent).data)
+
+
+class PayoutsView(BillingView):
+    @extend_schema(operation_id="billing_payout_create", request=PayoutInput, parameters=[IDEMPOTENCY_PARAMETER],
+                   responses={201: PayoutOutput, **error_responses(400, 401, 403, 404, 409, 423)},
+                   description="Hold the amount (a ledger debit) and send it by a job; above the approval "
+                               "threshold the payout waits (approval awaiting). A failed payout is credited back.")
+    @idempotent()
+    def post(self, request):
+        data = PayoutInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        account = self.account(data.validated_data["account_id"])
+        payout = payouts.payout_request(account_id=account.pk, amount=data.validated_data["amount"],
+                                        destination=data.validated_data["destination"], app_id=request.user.app_id,
+                                        idempotency_key=request.headers[HEADER])
+        return Response(PayoutOutput(payout).data, status=status.HTTP_201_CREATED)
+
+
+class PayoutDetailView(BillingView):
+    @extend_schema(operation_id="billing_payout_get", responses={200: PayoutOutput, **error_responses(401, 403, 404)})
+    def get(self, request, payout_id):
+        payout = selectors.payout_get_for_tenant(tenant_id=self.tenant_id, payout_id=payout_id)
+        return Response(PayoutOutput(payout).data)
+
+
+class SubscriptionsView(BillingView):
+    pagination_class = Pagination
+
+    @extend_schema(operation_id="billing_subscription_list", parameters=[SubscriptionListQuery],
+                   responses={200: SubscriptionOutput(many=True), **error_responses(400, 401, 403, 404)})
+    def get(self, request):
+        query = SubscriptionListQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        account = self.account(query.validated_data["account_id"])
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(selectors.subscriptions_for_account(account=account), request, view=self)
+        return paginator.get_paginated_response(SubscriptionOutput(page, many=True).data)
+
+    @extend_schema(operation_id="billing_subscription_create", request=SubscriptionInput,
+                   parameters=[IDEMPOTENCY_PARAMETER],
+                   responses={201: SubscriptionOutput, **error_responses(400, 401, 403, 404, 409, 423, 502)})
+    @idempotent()
+    def post(self, request):
+        data = SubscriptionInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        account = self.account(data.validated_data["account_id"])
+        subscription = subscriptions.subscription_create(
+            account_id=account.pk, plan_id=data.validated_data["plan_id"], amount=data.validated_data["amount"],
+            interval=data.validated_data["interval"], currency=data.validated_data.get("currency"),
+            app_id=request.user.app_id, payment_method=data.validated_data.get("payment_method", ""),
+            idempotency_key=request.headers[HEADER])
+        return Response(SubscriptionOutput(subscription).data, status=status.HTTP_201_CREATED)
+
+
+class SubscriptionDetailView(BillingView):
+    @extend_schema(operation_id="billing_subscription_get", responses={200: SubscriptionOutput,
+                                                                       **error_responses(401, 403, 404)})
+    def get(self, request, subscription_id):
+        subscription = selectors.subscription_get_for_tenant(tenant_id=self.tenant_id,
+                                                             subscription_id=subscription_id)
+        return Response(SubscriptionOutput(subscription).data)
+
+
+class SubscriptionCancelView(BillingView):
+    @extend_schema(operation_id="billing_subscription_cancel", request=None,
+                   responses={200: SubscriptionOutput, **error_responses(401, 403, 404, 502)},
+                   description="Cancel now (with the provider too). Canceling again returns the canceled "
+                               "subscription.")
+    def post(self, request, subscription_id):
+        subscription = selectors.subscription_get_for_tenant(tenant_id=self.tenant_id,
+                                                             subscription_id=subscription_id)
+        subscription = subscriptions.subscription_cancel(subscription_id=subscription.pk,
+                                                         reason=f"canceled by app {request.user.app.slug}")
+        return Response(SubscriptionOutput(subscription).data)
+
+
+class StripeWebhookView(APIView):
+    """Stripe's events. No app credentials: the ``Stripe-Signature`` header is the authentication."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(operation_id="billing_stripe_webhook", request=OpenApiTypes.OBJECT,
+                   parameters=[OpenApiParameter("Stripe-Signature", OpenApiTypes.STR, OpenApiParameter.HEADER,
+                                                required=True, description="t=<timestamp>,v1=<HMAC-SHA256>")],
+                   responses={200: WebhookOutput, 400: OpenApiResponse(ErrorSerializer, description=(
+                       "invalid_signature (missing, wrong, or older than the tolerance) or invalid_event; "
+                       "nothing is written.")),
+                       500: OpenApiResponse(ErrorSerializer, description="webhook_processing_failed: recorded, "
+                                                                         "retried on the next delivery.")})
+    def post(self, request):
+        event = stripe_client.webhook_event(request.body, request.headers.get("Stripe-Signature"))
+        row = webhook_process(event)
+        outcome = "duplicate" if row.duplicate else row.outcome
+        return Response({"received": True, "event_id": row.event_id, "outcome": outcome})
