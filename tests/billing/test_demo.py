@@ -15,9 +15,13 @@ def test_seed_demo_opens_accounts_with_history_once(tmp_path, monkeypatch):
 
     monkeypatch.setattr(identity_demo, "CREDENTIAL_FILE", tmp_path / "credential.json")
     call_command("seed_demo", stdout=io.StringIO())
-    counts = (BillingAccount.objects.count(), LedgerEntry.objects.count(), PaymentIntent.objects.count())
+    # The billing demo's own accounts: the apps above (ads) add accounts and entries of their own.
+    accounts = BillingAccount.objects.filter(user__app_links__external_user_id__in=["demo-customer-1",
+                                                                                     "demo-customer-2"])
+    entries = LedgerEntry.objects.filter(account__in=accounts)
+    counts = (accounts.count(), entries.count(), PaymentIntent.objects.count())
     assert counts == (2, 5, 2)
-    assert sorted(BillingAccount.objects.values_list("balance", flat=True)) == [10_760, 38_000]
+    assert sorted(accounts.values_list("balance", flat=True)) == [10_760, 38_000]
     call_command("seed_demo", stdout=io.StringIO())
-    assert (BillingAccount.objects.count(), LedgerEntry.objects.count(), PaymentIntent.objects.count()) == counts
+    assert (accounts.count(), entries.count(), PaymentIntent.objects.count()) == counts
     assert ledger_check().ok
