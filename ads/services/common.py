@@ -64,10 +64,15 @@ def lock_budget(budget_id: Any) -> AdBudget:
         raise errors.BudgetNotFound() from None
 
 
-def lock_campaign(campaign_id: Any) -> AdCampaign:
-    """Level 3: one campaign row, locked."""
+def lock_campaign(campaign_id: Any, *, with_account: bool = False) -> AdCampaign:
+    """Level 3: one campaign row, locked (``with_account``: its ad account read in the same query, not locked)."""
+    queryset = AdCampaign.objects.all()
+    if with_account:
+        queryset = queryset.select_related("ad_account").select_for_update(of=("self",))
+    else:
+        queryset = queryset.select_for_update()
     try:
-        return AdCampaign.objects.select_for_update().get(pk=campaign_id)
+        return queryset.get(pk=campaign_id)
     except AdCampaign.DoesNotExist:
         raise errors.CampaignNotFound() from None
 

@@ -29,7 +29,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from ads import errors, events, rules
-from ads.models import AdAccount, AdBudget, AdCampaign, AdSpendEvent, AdTenantDailySpend
+from ads.models import AdBudget, AdCampaign, AdSpendEvent, AdTenantDailySpend
 from ads.selectors import campaign_get, spend_applied_with_key
 from ads.services.budgets import exhaust_locked, lock_current_budget
 from ads.services.common import halted_by, lock_campaign, lock_limits, raise_refusal
@@ -110,7 +110,7 @@ def _apply(campaign: AdCampaign, *, amount: int, quantity: int, unit: str, key: 
                                     % {"scope": scope, "reason": reason}, {"scope": scope}))
     limits = lock_limits(tenant_id)                                    # level 1
     budget = lock_current_budget(campaign.budget_id, now=now)          # level 2
-    locked = lock_campaign(campaign.pk)                                # level 3
+    locked = lock_campaign(campaign.pk, with_account=True)             # level 3
     if locked.budget_id != budget.pk:  # only a rollover moves campaigns, and it holds the budget lock we now hold
         raise Conflict(_("The campaign changed budget during the spend; retry."), code=errors.BUDGET_STATE)
     if key:
@@ -119,14 +119,18 @@ def _apply(campaign: AdCampaign, *, amount: int, quantity: int, unit: str, key: 
         if existing is not None:
             return _replay(existing)
     day = rules.spend_day(now)
-    daily = AdTenantDailySpend.objects.filter(tenant_id=tenant_id, day=day).first()
+    # The day's counter matters only under a daily cap; it is kept either way, for when a cap is set mid-day.
+    spent_today = 0
+    if limits.max_spend_per_day is not None:
+        spent_today = (AdTenantDailySpend.objects.filter(tenant_id=tenant_id, day=day)
+                       .values_list("amount_spent", flat=True).first() or 0)
     state = rules.SpendState(
         halted_by=None, halted_reason="",
         tenant_kill_switch=limits.kill_switch, tenant_kill_switch_reason=limits.kill_switch_reason,
-        account_status=AdAccount.objects.values_list("status", flat=True).get(pk=locked.ad_account_id),
+        account_status=locked.ad_account.status,
         campaign_status=locked.status, campaign_total_spent=locked.total_spent,
         budget_status=budget.status, budget_total=budget.amount_total, budget_spent=budget.amount_spent,
-        max_spend_per_day=limits.max_spend_per_day, spent_today=daily.amount_spent if daily else 0,
+        max_spend_per_day=limits.max_spend_per_day, spent_today=spent_today,
         max_spend_per_campaign=limits.max_spend_per_campaign,
     )
     refusal = rules.spend_refusal(state, amount)
@@ -144,12 +148,11 @@ def _apply(campaign: AdCampaign, *, amount: int, quantity: int, unit: str, key: 
     AdBudget.objects.filter(pk=budget.pk).update(amount_spent=F("amount_spent") + amount, updated_at=now)
     budget.amount_spent += amount
     AdCampaign.objects.filter(pk=locked.pk).update(total_spent=F("total_spent") + amount, updated_at=now)
-    if daily is None:
+    # No race on the first spend of the day: the tenant's limits row lock serialises this tenant's spends.
+    if not AdTenantDailySpend.objects.filter(tenant_id=tenant_id, day=day).update(
+            amount_spent=F("amount_spent") + amount, spend_count=F("spend_count") + 1, updated_at=now):
         AdTenantDailySpend.objects.create(tenant_id=tenant_id, day=day, amount_spent=amount, spend_count=1,
                                           updated_at=now)
-    else:
-        AdTenantDailySpend.objects.filter(pk=daily.pk).update(amount_spent=F("amount_spent") + amount,
-                                                              spend_count=F("spend_count") + 1, updated_at=now)
     audit_record(events.AD_SPEND_APPLIED, action="spend", target_type="ad_spend_event", target_id=event_id,
                  after={"amount": amount, "quantity": quantity, "unit": unit, "ledger_entry_id": entry.pk,
                         "budget_spent": budget.amount_spent, "budget_total": budget.amount_total,

@@ -1,0 +1,105 @@
+"""Ads: spends per second through ``campaign_spend``, against billing's posting baselines (B_led, B_hot).
+
+A spend is a posting and more: the tenant's limits row, the budget and the campaign locked, the ledger posting
+(B_led's whole shape), then the spend event, the budget, campaign and daily counters and two audit events, in one
+transaction. ``ads_spend_8w`` runs 8 worker processes over 2,000 tenants (one campaign each, so they rarely meet on
+a lock, like B_led's 10,000 accounts); ``ads_spend_hot_8w`` puts all 8 on one campaign, where every spend queues on
+the same tenant, budget and billing account (like B_hot).
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+
+import psycopg
+
+from bench.harness import ROOT, Context, measure
+
+TENANTS = 2_000
+HOT = TENANTS + 1
+WORKERS = 8
+FUNDS = 100_000_000_000  # cents (the largest posting): no spend is refused for funds or budget in a run
+PREFIX = "00000000-0000-4000-9000-"
+
+
+def campaign_uuid(n: int) -> uuid.UUID:
+    return uuid.UUID(f"{PREFIX}{n:012d}")
+
+
+def _setup(ctx: Context) -> None:
+    """Tenants with a funded ad account, a lifetime budget and an active campaign, written in bulk.
+
+    The funding is one ledger entry per account (sequence 1), so the ledger invariant holds from the start.
+    """
+    if ctx.state.get("ads_tenants"):
+        return
+    from django.utils import timezone
+
+    from ads.models import AdAccount, AdBudget, AdCampaign, AdGovernanceLimit
+    from billing.models import BillingAccount, LedgerEntry
+    from identity.models import User
+
+    now = timezone.now()
+    users = User.objects.bulk_create([User(username=f"bench-ads-{n}") for n in range(1, HOT + 1)], batch_size=2000)
+    billing = BillingAccount.objects.bulk_create(
+        [BillingAccount(user=u, balance=FUNDS, last_sequence=1) for u in users], batch_size=2000)
+    LedgerEntry.objects.bulk_create([LedgerEntry(account=b, type="credit", amount=FUNDS, balance_after=FUNDS,
+                                                 sequence=1, description="bench funding", created_at=now)
+                                     for b in billing], batch_size=2000)
+    accounts = AdAccount.objects.bulk_create([AdAccount(tenant=u, user=u, balance_account=b, name="bench")
+                                              for u, b in zip(users, billing, strict=True)], batch_size=2000)
+    AdGovernanceLimit.objects.bulk_create([AdGovernanceLimit(tenant=u) for u in users], batch_size=2000)
+    budgets = AdBudget.objects.bulk_create([AdBudget(ad_account=a, amount_total=FUNDS, period="lifetime",
+                                                     period_start=now) for a in accounts], batch_size=2000)
+    AdCampaign.objects.bulk_create([AdCampaign(id=campaign_uuid(n), ad_account=a, budget=b, name="bench",
+                                               objective="clicks", status="active")
+                                    for n, (a, b) in enumerate(zip(accounts, budgets, strict=True), start=1)],
+                                   batch_size=2000)
+    with psycopg.connect(ctx.database_url, autocommit=True) as conn:
+        for table in ("users", "billing_accounts", "ledger_entries", "ad_accounts", "ad_governance_limits",
+                      "ad_budgets", "ad_campaigns"):
+            conn.execute(f"VACUUM ANALYZE {table}")
+    ctx.state["ads_tenants"] = True
+
+
+def _spends(ctx: Context, mode: str) -> float:
+    """Spends per second of 8 worker processes calling ``campaign_spend`` (started, then released together)."""
+    _setup(ctx)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "LOG_LEVEL": "WARNING"}
+    procs = [subprocess.Popen([sys.executable, "-m", "bench.ads_worker", mode, str(ctx.seconds), str(i)],
+                              cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+             for i in range(WORKERS)]
+    try:
+        for proc in procs:
+            line = proc.stdout.readline()
+            if line.strip() != "ready":
+                raise RuntimeError(f"ads worker did not start: {line}{proc.stdout.read()}")
+        for proc in procs:
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+        rate = 0.0
+        for proc in procs:
+            out, _ = proc.communicate(timeout=ctx.seconds + 120)
+            count, elapsed = out.split()[-2:]
+            rate += int(count) / float(elapsed)
+        return rate
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+
+
+@measure("ads_spend_8w", unit="spends/s", baseline="B_led", group="ads",
+         description="campaign_spend, 8 worker processes, random campaigns of 2,000 tenants")
+def ads_spend_8w(ctx: Context) -> float:
+    return _spends(ctx, "spread")
+
+
+@measure("ads_spend_hot_8w", unit="spends/s", baseline="B_hot", group="ads",
+         description="campaign_spend, 8 worker processes, all on one campaign (one tenant, budget, account)")
+def ads_spend_hot_8w(ctx: Context) -> float:
+    return _spends(ctx, "hot")
