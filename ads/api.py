@@ -9,6 +9,7 @@ refusal by the current state (``campaign_not_active``, ``budget_exhausted``, ``b
 """
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, serializers, status
@@ -79,9 +80,9 @@ class AdsListView(generics.ListAPIView, AdsView):
             if value is None or value == "":
                 continue
             if choices is not None and value not in choices:
-                raise InvalidInput(fields={param: [f"Must be one of: {', '.join(choices)}."]})
-            if choices is None and selectors._uuid(value) is None:
-                raise InvalidInput(fields={param: ["Must be a UUID."]})
+                raise InvalidInput(fields={param: [_("Must be one of: %(v)s.") % {"v": ", ".join(choices)}]})
+            if choices is None and selectors.parse_uuid(value) is None:
+                raise InvalidInput(fields={param: [_("Must be a UUID.")]})
             queryset = queryset.filter(**{lookup: value})
         return queryset
 
@@ -109,7 +110,7 @@ class AdAccountIn(serializers.Serializer):
 
     def validate(self, attrs):
         if bool(attrs["user_id"]) == bool(attrs["external_user_id"]):
-            raise serializers.ValidationError({"user_id": ["Give either user_id or external_user_id."]})
+            raise serializers.ValidationError({"user_id": [_("Give either user_id or external_user_id.")]})
         return attrs
 
 
@@ -181,7 +182,7 @@ class AdBudgetsView(AdsListView):
         queryset = self.filtered(selectors.budgets_for_tenant(tenant_id=self.tenant_id))
         current = self.request.query_params.get("current")
         if current not in (None, "", "true", "false"):
-            raise InvalidInput(fields={"current": ["Must be true or false."]})
+            raise InvalidInput(fields={"current": [_("Must be true or false.")]})
         if current:
             queryset = queryset.filter(closed_at__isnull=current == "true")
         return queryset

@@ -47,5 +47,5 @@ class CampaignNotFound(NotFound):
     message = "Campaign not found."
 
 
-class SpendRefused(Conflict):
-    """A valid spend that the current state does not allow (409, ``code`` says why)."""
+class Refused(Conflict):
+    """A valid request (a spend, an activation…) that the current state does not allow (409, ``code`` says why)."""

@@ -11,7 +11,7 @@ from ads import errors, rules
 from ads.models import AdAccount, AdBudget, AdCampaign, AdGovernanceLimit, AdSpendEvent, AdTenantDailySpend
 
 
-def _uuid(value: Any) -> uuid.UUID | None:
+def parse_uuid(value: Any) -> uuid.UUID | None:
     try:
         return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
     except (TypeError, ValueError, AttributeError):
@@ -19,12 +19,12 @@ def _uuid(value: Any) -> uuid.UUID | None:
 
 
 def ad_accounts_for_tenant(*, tenant_id: Any) -> QuerySet[AdAccount]:
-    return AdAccount.objects.for_tenant(_uuid(tenant_id)).order_by("-created_at", "id")
+    return AdAccount.objects.for_tenant(parse_uuid(tenant_id)).order_by("-created_at", "id")
 
 
 def ad_account_get(*, account_id: Any, tenant_id: Any = None) -> AdAccount:
-    pk = _uuid(account_id)
-    qs = AdAccount.objects.all() if tenant_id is None else AdAccount.objects.for_tenant(_uuid(tenant_id))
+    pk = parse_uuid(account_id)
+    qs = AdAccount.objects.all() if tenant_id is None else AdAccount.objects.for_tenant(parse_uuid(tenant_id))
     found = qs.filter(pk=pk).first() if pk else None
     if found is None:
         raise errors.AdAccountNotFound()
@@ -32,14 +32,14 @@ def ad_account_get(*, account_id: Any, tenant_id: Any = None) -> AdAccount:
 
 
 def budgets_for_tenant(*, tenant_id: Any) -> QuerySet[AdBudget]:
-    return AdBudget.objects.for_tenant(_uuid(tenant_id)).order_by("-created_at", "id")
+    return AdBudget.objects.for_tenant(parse_uuid(tenant_id)).order_by("-created_at", "id")
 
 
 def budget_get(*, budget_id: Any, tenant_id: Any = None) -> AdBudget:
-    pk = _uuid(budget_id)
+    pk = parse_uuid(budget_id)
     qs = AdBudget.objects.select_related("ad_account")
     if tenant_id is not None:
-        qs = qs.for_tenant(_uuid(tenant_id))
+        qs = qs.for_tenant(parse_uuid(tenant_id))
     found = qs.filter(pk=pk).first() if pk else None
     if found is None:
         raise errors.BudgetNotFound()
@@ -54,14 +54,14 @@ def budget_current(*, budget: AdBudget) -> AdBudget:
 
 
 def campaigns_for_tenant(*, tenant_id: Any) -> QuerySet[AdCampaign]:
-    return AdCampaign.objects.for_tenant(_uuid(tenant_id)).select_related("budget").order_by("-created_at", "id")
+    return AdCampaign.objects.for_tenant(parse_uuid(tenant_id)).select_related("budget").order_by("-created_at", "id")
 
 
 def campaign_get(*, campaign_id: Any, tenant_id: Any = None) -> AdCampaign:
-    pk = _uuid(campaign_id)
+    pk = parse_uuid(campaign_id)
     qs = AdCampaign.objects.select_related("ad_account", "budget")
     if tenant_id is not None:
-        qs = qs.for_tenant(_uuid(tenant_id))
+        qs = qs.for_tenant(parse_uuid(tenant_id))
     found = qs.filter(pk=pk).first() if pk else None
     if found is None:
         raise errors.CampaignNotFound()
@@ -81,11 +81,11 @@ def spend_applied_with_key(*, campaign_id: Any, idempotency_key: str) -> AdSpend
 
 
 def limits_for_tenant(*, tenant_id: Any) -> AdGovernanceLimit | None:
-    return AdGovernanceLimit.objects.filter(tenant_id=_uuid(tenant_id)).first()
+    return AdGovernanceLimit.objects.filter(tenant_id=parse_uuid(tenant_id)).first()
 
 
 def tenant_spent_on(*, tenant_id: Any, day) -> int:
-    row = AdTenantDailySpend.objects.filter(tenant_id=_uuid(tenant_id), day=day).values_list("amount_spent",
+    row = AdTenantDailySpend.objects.filter(tenant_id=parse_uuid(tenant_id), day=day).values_list("amount_spent",
                                                                                               flat=True).first()
     return row or 0
 

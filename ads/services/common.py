@@ -120,4 +120,4 @@ def raise_refusal(refusal) -> None:
     """Raise a rule's refusal as the service error the API renders (423 for kill switches, else 409)."""
     if refusal.code == errors.KILL_SWITCH_ACTIVE:
         raise KillSwitchActive(refusal.message, extra=refusal.extra)
-    raise errors.SpendRefused(refusal.message, code=refusal.code, extra=refusal.extra)
+    raise errors.Refused(refusal.message, code=refusal.code, extra=refusal.extra)

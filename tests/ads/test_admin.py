@@ -119,3 +119,14 @@ def test_the_budget_total_action_uses_the_service(admin_client, make_setup):
     admin_client.post(url("adbudget"), {**data, "amount_total": "400"})
     budget = AdBudget.objects.get(pk=setup.budget.pk)
     assert (budget.amount_total, budget.status) == (400, "exhausted")
+
+
+def test_limits_for_a_new_tenant_are_added_through_the_service(admin_client, make_tenant):
+    tenant = make_tenant()
+    response = admin_client.post(url("adgovernancelimit", "add"),
+                                 {"tenant": str(tenant.id), "max_spend_per_day": "700",
+                                  "max_spend_per_campaign": "300", "reason": "new customer"})
+    assert response.status_code == 302, response.content
+    limits = AdGovernanceLimit.objects.get(tenant_id=tenant.id)
+    assert (limits.max_spend_per_day, limits.max_spend_per_campaign) == (700, 300)
+    assert StagedEvent.objects.filter(type="AD_LIMITS_CHANGED", reason="new customer").exists()
