@@ -144,3 +144,23 @@ def test_spends_pauses_and_a_due_rollover_racing_do_not_deadlock(clock):
     assert AdBudget.objects.count() == 4  # one new period each, however many spends raced for it
     assert applied == AdSpendEvent.objects.filter(status="applied").count()
     call_command("ledger_verify")
+
+
+def test_parallel_http_requests_with_one_idempotency_key_spend_once():
+    setup = make_setup_now(balance=100_000, amount_total=100_000)
+    path = f"/api/v1/ads/campaigns/{setup.campaign.pk}/spend"
+
+    def worker(i):
+        response = setup.tenant.client().post(path, {"amount": 900, "quantity": 3, "unit": "click"}, format="json",
+                                              HTTP_IDEMPOTENCY_KEY="http-key")
+        return response.status_code, response.json()
+
+    answers = in_threads(THREADS, worker)
+
+    applied = [body for status, body in answers if status == 201]
+    assert applied and all(body == applied[0] for body in applied)
+    assert all(status == 201 or body["error"]["code"] == "idempotency_in_progress" for status, body in answers)
+    assert AdSpendEvent.objects.count() == 1
+    assert LedgerEntry.objects.filter(type="debit").count() == 1
+    setup.refresh()
+    assert setup.budget.amount_spent == 900
