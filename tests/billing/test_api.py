@@ -199,7 +199,11 @@ def test_a_kill_switch_answers_423_writes_nothing_and_is_not_remembered(billing_
     assert response.status_code == 423 and response.json()["error"]["code"] == "kill_switch_active"
     payout = post(tenant.client, PAYOUTS, {**body, "destination": PIX}, key="halted-payout")
     assert payout.status_code == 423
+    subscription = post(tenant.client, SUBSCRIPTIONS, {"account_id": str(account.pk), "plan_id": "pro", "amount": 5,
+                                                       "interval": "month"}, key="halted-subscription")
+    assert subscription.status_code == 423
     assert not PaymentIntent.objects.exists() and not Payout.objects.exists() and not IdempotencyKey.objects.exists()
+    assert not Subscription.objects.exists()
     assert LedgerEntry.objects.filter(account=account).count() == 1
     halt.lift("billing")
     assert post(tenant.client, INTENTS, body, key="halted").status_code == 201
