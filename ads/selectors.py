@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import QuerySet
@@ -66,6 +67,28 @@ def campaign_get(*, campaign_id: Any, tenant_id: Any = None) -> AdCampaign:
     if found is None:
         raise errors.CampaignNotFound()
     return found
+
+
+@dataclass(frozen=True)
+class SpendTarget:
+    """What a spend needs to know about its campaign before it takes any lock (one light query)."""
+
+    campaign_id: uuid.UUID
+    budget_id: uuid.UUID
+    tenant_id: uuid.UUID
+    balance_account_id: uuid.UUID
+
+
+def spend_target_get(*, campaign_id: Any, tenant_id: Any = None) -> SpendTarget:
+    pk = parse_uuid(campaign_id)
+    qs = AdCampaign.objects.filter(pk=pk)
+    if tenant_id is not None:
+        qs = qs.filter(ad_account__tenant_id=parse_uuid(tenant_id))
+    row = qs.values_list("pk", "budget_id", "ad_account__tenant_id", "ad_account__balance_account_id").order_by()[:1]
+    found = list(row) if pk else []
+    if not found:
+        raise errors.CampaignNotFound()
+    return SpendTarget(*found[0])
 
 
 def spend_events_for_campaign(*, campaign: AdCampaign) -> QuerySet[AdSpendEvent]:

@@ -49,11 +49,11 @@ def limits_ensure(tenant_id: Any) -> AdGovernanceLimit:
 
 def lock_limits(tenant_id: Any) -> AdGovernanceLimit:
     """Level 1: the tenant's limits row, locked until the end of the transaction."""
-    found = AdGovernanceLimit.objects.select_for_update().filter(tenant_id=tenant_id).first()
-    if found is None:
+    try:
+        return AdGovernanceLimit.objects.select_for_update().get(tenant_id=tenant_id)
+    except AdGovernanceLimit.DoesNotExist:
         limits_ensure(tenant_id)
-        found = AdGovernanceLimit.objects.select_for_update().get(tenant_id=tenant_id)
-    return found
+        return AdGovernanceLimit.objects.select_for_update().get(tenant_id=tenant_id)
 
 
 def lock_budget(budget_id: Any) -> AdBudget:

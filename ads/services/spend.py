@@ -23,14 +23,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from ads import errors, events, rules
 from ads.models import AdBudget, AdCampaign, AdSpendEvent, AdTenantDailySpend
-from ads.selectors import campaign_get, spend_applied_with_key
+from ads.selectors import SpendTarget, spend_applied_with_key, spend_target_get
 from ads.services.budgets import exhaust_locked, lock_current_budget
 from ads.services.common import halted_by, lock_campaign, lock_limits, raise_refusal
 from audit.services import audit_record
@@ -81,19 +81,19 @@ def campaign_spend(*, campaign_id: Any, amount: int, quantity: int, unit: str, i
     """
     amount, quantity, unit, key = clean_spend(amount=amount, quantity=quantity, unit=unit,
                                               idempotency_key=idempotency_key)
-    campaign = campaign_get(campaign_id=campaign_id, tenant_id=tenant_id)
+    target = spend_target_get(campaign_id=campaign_id, tenant_id=tenant_id)
     if key:
-        existing = spend_applied_with_key(campaign_id=campaign.pk, idempotency_key=key)
+        existing = spend_applied_with_key(campaign_id=target.campaign_id, idempotency_key=key)
         if existing is not None:
             return _replay(existing)
     try:
         with transaction.atomic():
-            return _apply(campaign, amount=amount, quantity=quantity, unit=unit, key=key, now=timezone.now())
+            return _apply(target, amount=amount, quantity=quantity, unit=unit, key=key, now=timezone.now())
     except ServiceError as exc:
         if exc.code not in errors.REFUSALS:
             raise
         refusal = exc
-    _record_failed(campaign, amount=amount, quantity=quantity, unit=unit, key=key, refusal=refusal)
+    _record_failed(target, amount=amount, quantity=quantity, unit=unit, key=key, refusal=refusal)
     raise refusal
 
 
@@ -102,20 +102,20 @@ def _replay(event: AdSpendEvent) -> SpendOutcome:
     return SpendOutcome(event=event, budget_remaining=remaining[0] - remaining[1], replayed=True)
 
 
-def _apply(campaign: AdCampaign, *, amount: int, quantity: int, unit: str, key: str, now: datetime) -> SpendOutcome:
-    tenant_id = campaign.ad_account.tenant_id
+def _apply(target: SpendTarget, *, amount: int, quantity: int, unit: str, key: str, now: datetime) -> SpendOutcome:
+    tenant_id = target.tenant_id
     scope, reason = halted_by()
     if scope:  # before any lock: a halted system does not queue on rows
         raise_refusal(rules.Refusal(errors.KILL_SWITCH_ACTIVE, _("Halted by the %(scope)s kill switch: %(reason)s")
                                     % {"scope": scope, "reason": reason}, {"scope": scope}))
     limits = lock_limits(tenant_id)                                    # level 1
-    budget = lock_current_budget(campaign.budget_id, now=now)          # level 2
-    locked = lock_campaign(campaign.pk, with_account=True)             # level 3
+    budget = lock_current_budget(target.budget_id, now=now)            # level 2
+    locked = lock_campaign(target.campaign_id, with_account=True)      # level 3
     if locked.budget_id != budget.pk:  # only a rollover moves campaigns, and it holds the budget lock we now hold
         raise Conflict(_("The campaign changed budget during the spend; retry."), code=errors.BUDGET_STATE)
     if key:
         # A concurrent request with the same key committed while this one waited for the locks.
-        existing = spend_applied_with_key(campaign_id=campaign.pk, idempotency_key=key)
+        existing = spend_applied_with_key(campaign_id=target.campaign_id, idempotency_key=key)
         if existing is not None:
             return _replay(existing)
     day = rules.spend_day(now)
@@ -138,21 +138,15 @@ def _apply(campaign: AdCampaign, *, amount: int, quantity: int, unit: str, key: 
         raise_refusal(refusal)
 
     event_id = uuid.uuid4()
-    entry = ledger_post(account_id=campaign.ad_account.balance_account_id, type=LedgerEntry.Type.DEBIT,  # level 4
+    entry = ledger_post(account_id=target.balance_account_id, type=LedgerEntry.Type.DEBIT,  # level 4
                         amount=amount, description=_("Ad spend: %(campaign)s") % {"campaign": locked.name[:200]},
                         reference_id=f"ad_spend:{event_id}")
     event = AdSpendEvent(id=event_id, campaign_id=locked.pk, budget_id=budget.pk, tenant_id=tenant_id, amount=amount,
                          quantity=quantity, unit=unit, status=AdSpendEvent.Status.APPLIED, ledger_entry=entry,
                          idempotency_key=key, created_at=now)
     event.save()
-    AdBudget.objects.filter(pk=budget.pk).update(amount_spent=F("amount_spent") + amount, updated_at=now)
+    _raise_counters(budget_id=budget.pk, campaign_id=locked.pk, tenant_id=tenant_id, day=day, amount=amount, now=now)
     budget.amount_spent += amount
-    AdCampaign.objects.filter(pk=locked.pk).update(total_spent=F("total_spent") + amount, updated_at=now)
-    # No race on the first spend of the day: the tenant's limits row lock serialises this tenant's spends.
-    if not AdTenantDailySpend.objects.filter(tenant_id=tenant_id, day=day).update(
-            amount_spent=F("amount_spent") + amount, spend_count=F("spend_count") + 1, updated_at=now):
-        AdTenantDailySpend.objects.create(tenant_id=tenant_id, day=day, amount_spent=amount, spend_count=1,
-                                          updated_at=now)
     audit_record(events.AD_SPEND_APPLIED, action="spend", target_type="ad_spend_event", target_id=event_id,
                  after={"amount": amount, "quantity": quantity, "unit": unit, "ledger_entry_id": entry.pk,
                         "budget_spent": budget.amount_spent, "budget_total": budget.amount_total,
@@ -164,18 +158,54 @@ def _apply(campaign: AdCampaign, *, amount: int, quantity: int, unit: str, key: 
     return SpendOutcome(event=event, budget_remaining=budget.remaining)
 
 
-def _record_failed(campaign: AdCampaign, *, amount: int, quantity: int, unit: str, key: str,
+# The three counters in one round trip (data-modifying CTEs all run, whether or not the outer query reads them).
+_PG_RAISE_COUNTERS = """
+WITH budget AS (
+    UPDATE ad_budgets SET amount_spent = amount_spent + %(amount)s, updated_at = %(now)s WHERE id = %(budget)s
+    RETURNING 1
+), campaign AS (
+    UPDATE ad_campaigns SET total_spent = total_spent + %(amount)s, updated_at = %(now)s WHERE id = %(campaign)s
+    RETURNING 1
+)
+INSERT INTO ad_tenant_daily_spend (id, tenant_id, day, amount_spent, spend_count, updated_at)
+VALUES (%(daily)s, %(tenant)s, %(day)s, %(amount)s, 1, %(now)s)
+ON CONFLICT (tenant_id, day) DO UPDATE SET amount_spent = ad_tenant_daily_spend.amount_spent + EXCLUDED.amount_spent,
+    spend_count = ad_tenant_daily_spend.spend_count + 1, updated_at = EXCLUDED.updated_at
+RETURNING (SELECT count(*) FROM budget), (SELECT count(*) FROM campaign)
+"""
+
+
+def _raise_counters(*, budget_id, campaign_id, tenant_id, day, amount: int, now: datetime) -> None:
+    """Raise the budget's, the campaign's and the tenant's day counters (their rows are locked by the caller)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_PG_RAISE_COUNTERS, {"amount": amount, "now": now, "budget": budget_id,
+                                                "campaign": campaign_id, "daily": uuid.uuid4(), "tenant": tenant_id,
+                                                "day": day})
+            if cursor.fetchone() != (1, 1):
+                raise RuntimeError("ads: a locked budget or campaign row vanished during a spend")
+        return
+    AdBudget.objects.filter(pk=budget_id).update(amount_spent=F("amount_spent") + amount, updated_at=now)
+    AdCampaign.objects.filter(pk=campaign_id).update(total_spent=F("total_spent") + amount, updated_at=now)
+    # No race on the first spend of the day: the tenant's limits row lock serialises this tenant's spends.
+    if not AdTenantDailySpend.objects.filter(tenant_id=tenant_id, day=day).update(
+            amount_spent=F("amount_spent") + amount, spend_count=F("spend_count") + 1, updated_at=now):
+        AdTenantDailySpend.objects.create(tenant_id=tenant_id, day=day, amount_spent=amount, spend_count=1,
+                                          updated_at=now)
+
+
+def _record_failed(target: SpendTarget, *, amount: int, quantity: int, unit: str, key: str,
                    refusal: ServiceError) -> AdSpendEvent:
     """The refused spend's evidence, written after the spend's rollback in a transaction (or savepoint) of its own."""
     with transaction.atomic():
         event = AdSpendEvent.objects.create(
-            campaign_id=campaign.pk, budget_id=campaign.budget_id, tenant_id=campaign.ad_account.tenant_id,
+            campaign_id=target.campaign_id, budget_id=target.budget_id, tenant_id=target.tenant_id,
             amount=amount, quantity=quantity, unit=unit, status=AdSpendEvent.Status.FAILED,
             failure_reason=refusal.code, failure_message=refusal.message[:2000], idempotency_key=key)
         audit_record(events.AD_SPEND_REFUSED, action="spend", target_type="ad_spend_event", target_id=event.pk,
                      after={"amount": amount, "quantity": quantity, "unit": unit, "status": event.status},
                      reason=refusal.code,
-                     metadata={"campaign_id": str(campaign.pk), "budget_id": str(campaign.budget_id),
+                     metadata={"campaign_id": str(target.campaign_id), "budget_id": str(target.budget_id),
                                "message": refusal.message, "idempotency_key": key, **_jsonable(refusal.extra)})
     return event
 
