@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Callable, Iterator
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass, replace
 
 from django.http import HttpRequest, HttpResponse
@@ -65,3 +65,29 @@ class AuditContextMiddleware:
             values.update(actor_id=user.pk, actor_type="admin" if user.is_staff else "user")
         with scope(**values):
             return self.get_response(request)
+
+
+# Celery: every task runs as ``system`` with no request attached, whoever enqueued it (in eager mode the task runs
+# inside the caller's request; its context is restored when the task ends).
+_task_tokens: dict[str, Token] = {}
+
+
+def _task_started(task_id: str | None = None, **kwargs) -> None:
+    _task_tokens[task_id or ""] = _current.set(AuditContext(actor_type="system"))
+
+
+def _task_finished(task_id: str | None = None, **kwargs) -> None:
+    token = _task_tokens.pop(task_id or "", None)
+    if token is None:
+        return
+    try:
+        _current.reset(token)
+    except ValueError:  # the token belongs to another context (a pool that moved the task): start clean
+        _current.set(None)
+
+
+def connect_celery_signals() -> None:
+    from celery.signals import task_postrun, task_prerun
+
+    task_prerun.connect(_task_started, weak=False, dispatch_uid="audit.context.task_started")
+    task_postrun.connect(_task_finished, weak=False, dispatch_uid="audit.context.task_finished")

@@ -7,6 +7,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from audit.fields import CanonicalJSONField
 from audit.immutable import AppendOnlyModel
 
 
@@ -28,9 +29,10 @@ class EventContent(models.Model):
     target_id = models.UUIDField(_("target"), null=True, blank=True)
     target_type = models.CharField(_("target type"), max_length=64, blank=True, default="")
     action = models.CharField(_("action"), max_length=64)
-    before = models.JSONField(_("before"), null=True, blank=True)
-    after = models.JSONField(_("after"), null=True, blank=True)
-    metadata = models.JSONField(_("metadata"), default=dict, blank=True)
+    # TEXT holding canonical JSON, as the catalog says: see audit.fields.
+    before = CanonicalJSONField(_("before"), null=True, blank=True)
+    after = CanonicalJSONField(_("after"), null=True, blank=True)
+    metadata = CanonicalJSONField(_("metadata"), default=dict, blank=True)
     policy_id = models.UUIDField(_("policy"), null=True, blank=True)
     reason = models.TextField(_("reason"), blank=True, default="")
     ip = models.CharField(_("IP address"), max_length=45, null=True, blank=True)
@@ -55,7 +57,9 @@ class AuditEvent(AppendOnlyModel, EventContent):
         verbose_name_plural = _("audit events")
         ordering = ["-sequence"]
         indexes = [
-            models.Index(fields=["app_id"], name="idx_audit_app"),
+            # The catalog's app index, extended by sequence: GET /api/v1/audit/events?after_sequence=N reads one
+            # app's events in sequence order.
+            models.Index(fields=["app_id", "sequence"], name="idx_audit_app"),
             models.Index(fields=["created_at"], name="idx_audit_created"),
             models.Index(fields=["target_type", "target_id"], name="idx_audit_target"),
             models.Index(fields=["actor_id"], name="idx_audit_actor"),

@@ -59,11 +59,12 @@ class AppendOnly(migrations.operations.base.Operation):
 
     def database_forwards(self, app_label, schema_editor, from_state, to_state) -> None:
         for sql in install_sql(schema_editor.connection.vendor, self.table):
-            schema_editor.execute(sql, params=None)
+            # No parameters: the trigger body's '%' placeholders belong to PL/pgSQL, not to the driver.
+            schema_editor.execute(sql, None)
 
     def database_backwards(self, app_label, schema_editor, from_state, to_state) -> None:
         for sql in remove_sql(schema_editor.connection.vendor, self.table):
-            schema_editor.execute(sql, params=None)
+            schema_editor.execute(sql, None)
 
     def describe(self) -> str:
         return f"Make {self.table} append-only in the database"
@@ -74,3 +75,75 @@ class AppendOnly(migrations.operations.base.Operation):
 
     def deconstruct(self):
         return (self.__class__.__qualname__, [self.table], {})
+
+
+# The chain's own guard, second to the sequencer lock: an event is accepted only if it follows the current head.
+PG_CHAIN_FUNCTION = """
+CREATE OR REPLACE FUNCTION audit_events_check_link() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.sequence = 1 THEN
+        IF NEW.previous_hash <> repeat('0', 64) THEN
+            RAISE EXCEPTION 'audit_events: event 1 must link to the genesis hash'
+                USING ERRCODE = 'integrity_constraint_violation';
+        END IF;
+    ELSIF NOT EXISTS (
+        SELECT 1 FROM audit_events WHERE sequence = NEW.sequence - 1 AND hash = NEW.previous_hash
+    ) THEN
+        RAISE EXCEPTION 'audit_events: event % does not follow event % (gap or wrong previous_hash)',
+            NEW.sequence, NEW.sequence - 1 USING ERRCODE = 'integrity_constraint_violation';
+    END IF;
+    RETURN NEW;
+END;
+$$;
+"""
+
+
+def chain_guard_install_sql(vendor: str) -> list[str]:
+    if vendor == "postgresql":
+        return [PG_CHAIN_FUNCTION,
+                'CREATE TRIGGER "audit_events_link" BEFORE INSERT ON "audit_events" '
+                "FOR EACH ROW EXECUTE FUNCTION audit_events_check_link();"]
+    if vendor == "sqlite":
+        return ["""CREATE TRIGGER "audit_events_link" BEFORE INSERT ON "audit_events" WHEN NOT (
+                    (NEW.sequence = 1 AND NEW.previous_hash = '""" + "0" * 64 + """')
+                    OR EXISTS (SELECT 1 FROM audit_events
+                               WHERE sequence = NEW.sequence - 1 AND hash = NEW.previous_hash))
+                BEGIN SELECT RAISE(ABORT, 'audit_events: event does not follow its predecessor'); END;"""]
+    raise NotSupportedError(f"the audit chain guard is not written for {vendor}")
+
+
+def chain_guard_remove_sql(vendor: str) -> list[str]:
+    if vendor == "postgresql":
+        return ['DROP TRIGGER IF EXISTS "audit_events_link" ON "audit_events";',
+                "DROP FUNCTION IF EXISTS audit_events_check_link();"]
+    if vendor == "sqlite":
+        return ['DROP TRIGGER IF EXISTS "audit_events_link";']
+    raise NotSupportedError(f"the audit chain guard is not written for {vendor}")
+
+
+class AuditChainGuard(migrations.operations.base.Operation):
+    """Refuse an ``audit_events`` row that does not follow the chain head (sequence - 1, its hash)."""
+
+    reversible = True
+    reduces_to_sql = True
+
+    def state_forwards(self, app_label, state) -> None:
+        pass
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state) -> None:
+        for sql in chain_guard_install_sql(schema_editor.connection.vendor):
+            schema_editor.execute(sql, None)
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state) -> None:
+        for sql in chain_guard_remove_sql(schema_editor.connection.vendor):
+            schema_editor.execute(sql, None)
+
+    def describe(self) -> str:
+        return "Refuse audit events that do not follow the chain head"
+
+    @property
+    def migration_name_fragment(self) -> str:
+        return "audit_chain_guard"
+
+    def deconstruct(self):
+        return (self.__class__.__qualname__, [], {})

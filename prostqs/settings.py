@@ -239,6 +239,15 @@ SPECTACULAR_SETTINGS = {
 # Audit: chain staged events right after each commit (cheap when another sequencer already runs; the
 # periodic sequencer is the safety net).
 AUDIT_SEQUENCE_ON_COMMIT = env.bool("AUDIT_SEQUENCE_ON_COMMIT", default=True)
+AUDIT_SEQUENCE_INTERVAL = env.float("AUDIT_SEQUENCE_INTERVAL", default=5.0)
+# Signed checkpoints of the chain head: Ed25519 key (32 random bytes, base64) from the environment only; without
+# it production refuses to sign, DEBUG generates one into var/. Earlier or verify-only public keys: comma-separated.
+AUDIT_CHECKPOINT_KEY = env.str("AUDIT_CHECKPOINT_KEY", default="")
+AUDIT_CHECKPOINT_PUBLIC_KEYS = env.list("AUDIT_CHECKPOINT_PUBLIC_KEYS", default=[])
+AUDIT_CHECKPOINT_DIR = Path(env.str("AUDIT_CHECKPOINT_DIR", default=str(BASE_DIR / "var" / "audit-checkpoints")))
+AUDIT_CHECKPOINT_INTERVAL = env.float("AUDIT_CHECKPOINT_INTERVAL", default=3600.0)
+CELERY_BEAT_SCHEDULE["audit-sequence"] = {"task": "audit.sequence", "schedule": AUDIT_SEQUENCE_INTERVAL}
+CELERY_BEAT_SCHEDULE["audit-checkpoint"] = {"task": "audit.checkpoint", "schedule": AUDIT_CHECKPOINT_INTERVAL}
 
 # Bodies above this size are refused with 413 before anything is parsed.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=1024 * 1024)

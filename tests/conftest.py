@@ -75,3 +75,75 @@ def _fresh_kill_switch_cache():
     killswitch_cache_clear()
     yield
     killswitch_cache_clear()
+
+
+class AuditLog:
+    """The audit log as a test sees it: every query first chains what is staged (under the ``db`` fixture
+    ``on_commit`` never fires, so nothing would be chained otherwise).
+
+        def test_refund_is_audited(audit_log):
+            refund(...)
+            event = audit_log.assert_recorded("PAYMENT_REFUNDED", target_id=payment.id, after={"status": "refunded"})
+
+    Keyword filters are ORM lookups on ``AuditEvent``; ``before``/``after``/``metadata`` given as dicts match when
+    every key given has that value (other keys are ignored).
+    """
+
+    _PAYLOADS = ("before", "after", "metadata")
+
+    def __init__(self) -> None:
+        self._after_sequence = 0
+
+    def events(self, type: str | None = None, **filters):
+        from audit.models import AuditEvent
+        from audit.services import audit_sequence
+
+        audit_sequence()
+        payloads = {k: filters.pop(k) for k in self._PAYLOADS if isinstance(filters.get(k), dict)}
+        qs = AuditEvent.objects.filter(sequence__gt=self._after_sequence, **filters).order_by("sequence")
+        if type is not None:
+            qs = qs.filter(type=type)
+        if not payloads:
+            return qs
+        keep = [e.pk for e in qs if all(isinstance(getattr(e, k), dict)
+                                        and all(getattr(e, k).get(n, object()) == v for n, v in want.items())
+                                        for k, want in payloads.items())]
+        return AuditEvent.objects.filter(pk__in=keep).order_by("sequence")
+
+    def types(self) -> list[str]:
+        return list(self.events().values_list("type", flat=True))
+
+    def last(self, type: str | None = None):
+        return self.events(type).last()
+
+    def assert_recorded(self, type: str, **filters):
+        """The one event of ``type`` matching ``filters`` (fails when there is none or more than one)."""
+        found = list(self.events(type, **filters))
+        assert len(found) == 1, (f"expected one {type} event matching {filters}, found {len(found)}; "
+                                 f"recorded: {self.types()}")
+        return found[0]
+
+    def assert_not_recorded(self, type: str, **filters) -> None:
+        found = list(self.events(type, **filters))
+        assert not found, f"expected no {type} event matching {filters}, found {len(found)}"
+
+    def mark(self) -> None:
+        """From now on, see only events chained after this point."""
+        from audit.selectors import chain_head
+        from audit.services import audit_sequence
+
+        audit_sequence()
+        head = chain_head()
+        self._after_sequence = head[0] if head else 0
+
+    def __len__(self) -> int:
+        return self.events().count()
+
+    def __iter__(self):
+        return iter(self.events())
+
+
+@pytest.fixture
+def audit_log() -> AuditLog:
+    """Assert on audit events (see ``AuditLog``); works under ``db`` and ``transactional_db``."""
+    return AuditLog()
