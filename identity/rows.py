@@ -14,12 +14,13 @@ from django.db import connections, models
 
 
 class JoinedRows:
-    """``SELECT`` the concrete columns of ``base`` (alias ``b``) and of each joined ``(alias, model, fk on base)``,
-    filtered by a ``where`` clause over those aliases with ``%s`` placeholders."""
+    """``SELECT`` the concrete columns of ``base`` (alias ``b``) and of each joined ``(alias, model, fk on base)``
+    where each of the base's fields in ``where`` equals the value given for it."""
 
-    def __init__(self, base: type[models.Model], joins: list[tuple[str, type[models.Model], str]], where: str) -> None:
+    def __init__(self, base: type[models.Model], joins: list[tuple[str, type[models.Model], str]],
+                 where: list[str]) -> None:
         self.parts = [("b", base, None)] + [(alias, model, fk) for alias, model, fk in joins]
-        self.where = where
+        self.where_fields = [base._meta.get_field(name) for name in where]
 
     @cache  # noqa: B019 - a handful of module-level instances, one entry per database alias
     def _plan(self, using: str) -> tuple[str, list[tuple[type[models.Model], list[str], list[tuple[Any, list]]]]]:
@@ -40,13 +41,16 @@ class JoinedRows:
                 joins.append(f"JOIN {qn(model._meta.db_table)} {alias} "
                              f"ON {alias}.{qn(model._meta.pk.column)} = b.{qn(column)}")
         # Identifiers come from the models and are quoted; values only ever travel as parameters.
-        sql = f"SELECT {', '.join(columns)} FROM {qn(base_table)} b {' '.join(joins)} WHERE {self.where}"  # noqa: S608
+        where = " AND ".join(f"b.{qn(field.column)} = %s" for field in self.where_fields)
+        sql = f"SELECT {', '.join(columns)} FROM {qn(base_table)} b {' '.join(joins)} WHERE {where}"  # noqa: S608
         return sql, plans
 
-    def first(self, params: list[Any], *, using: str = "default") -> list[models.Model] | None:
+    def first(self, values: list[Any], *, using: str = "default") -> list[models.Model] | None:
         """The instances of the first matching row (base first, then each join), or None."""
         sql, plans = self._plan(using)
         connection = connections[using]
+        params = [field.get_db_prep_value(value, connection) for field, value in zip(self.where_fields, values,
+                                                                                       strict=True)]
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             row = cursor.fetchone()
@@ -54,11 +58,11 @@ class JoinedRows:
             return None
         instances, offset = [], 0
         for model, attnames, converters in plans:
-            values = []
+            converted = []
             for value, (col, funcs) in zip(row[offset:offset + len(attnames)], converters, strict=True):
                 for func in funcs:
                     value = func(value, col, connection)
-                values.append(value)
-            instances.append(model.from_db(using, attnames, values))
+                converted.append(value)
+            instances.append(model.from_db(using, attnames, converted))
             offset += len(attnames)
         return instances

@@ -43,8 +43,8 @@ def tenant_apps(*, tenant_id: Any) -> QuerySet[Application]:
     return Application.objects.filter(owner_id=_uuid(tenant_id))
 
 
-_CREDENTIAL_WITH_APP = JoinedRows(AppCredential, [("a", Application, "app")], "b.public_key = %s")
-_APP_USER_WITH_USER = JoinedRows(AppUser, [("u", User, "user")], "b.app_id = %s AND b.external_user_id = %s")
+_CREDENTIAL_WITH_APP = JoinedRows(AppCredential, [("a", Application, "app")], ["public_key"])
+_APP_USER_WITH_USER = JoinedRows(AppUser, [("u", User, "user")], ["app", "external_user_id"])
 
 
 def credential_with_app(*, public_key: str) -> AppCredential | None:
