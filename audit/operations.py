@@ -59,11 +59,11 @@ class AppendOnly(migrations.operations.base.Operation):
 
     def database_forwards(self, app_label, schema_editor, from_state, to_state) -> None:
         for sql in install_sql(schema_editor.connection.vendor, self.table):
-            schema_editor.execute(sql)
+            schema_editor.execute(sql, params=None)
 
     def database_backwards(self, app_label, schema_editor, from_state, to_state) -> None:
         for sql in remove_sql(schema_editor.connection.vendor, self.table):
-            schema_editor.execute(sql)
+            schema_editor.execute(sql, params=None)
 
     def describe(self) -> str:
         return f"Make {self.table} append-only in the database"
