@@ -5,3 +5,6 @@ from django.utils.translation import gettext_lazy as _
 class GovernanceConfig(AppConfig):
     name = "governance"
     verbose_name = _("Policy, governance and memory")
+
+    def ready(self) -> None:
+        from governance import conf, events, jobs  # noqa: F401 - registers checks, audit event types, job handlers
