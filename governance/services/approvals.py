@@ -33,7 +33,7 @@ Status = ApprovalRequest.Status
 
 
 def approval_impact(*, amount: int = 0, risk: float | None = None) -> str:
-    """The impact of an action from its amount (cents) and risk score (0–1), by the configured thresholds:
+    """The impact of an action from its amount (cents) and risk score (0 to 1), by the configured thresholds:
     the higher of the two levels."""
     settings = conf.get()
     level = 0
@@ -283,6 +283,8 @@ def _decide(*, request_id, user, decision, justification, ip, user_agent):
     request = ApprovalRequest.objects.select_for_update().filter(pk=request_id).first()
     if request is None:
         raise NotFound(_("No such approval request."), code="approval_not_found")
+    if request.status == Status.EXPIRED:
+        return _EXPIRED
     if request.status != Status.PENDING:
         raise Conflict(_("This request is already %(status)s.") % {"status": request.status},
                        code="approval_already_decided", extra={"status": request.status})

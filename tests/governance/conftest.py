@@ -25,7 +25,7 @@ def _fresh_policy_cache():
 @pytest.fixture
 def make_user(db):
     def make(role: str = User.Role.USER, **extra) -> User:
-        return User.objects.create_user(f"person{next(_names)}", "pw-" + "x" * 12, role=role, **extra)
+        return User.objects.create_user(f"person{next(_names)}", role=role, **extra)
 
     return make
 
