@@ -1,17 +1,82 @@
-from django.contrib import admin
-from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
-from django.utils.translation import gettext_lazy as _
+"""The console for identities, sessions, verifications, rate-limit blocks and applications.
 
-from identity.models import User
+Changes go through the services (so they are audited and end sessions where they must): admin actions, and the
+add forms of applications and credentials. Codes, token hashes and secret hashes are never shown.
+"""
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+from simple_history.admin import SimpleHistoryAdmin
+
+from identity.models import (
+    BLOCKED_UNTIL_CLEARED,
+    AppCredential,
+    Application,
+    AppSession,
+    AppUser,
+    AuthMethod,
+    IdentityLink,
+    PendingVerification,
+    RateLimitEntry,
+    Scope,
+    SovereignIdentity,
+    SovereignSession,
+    User,
+    UserProfile,
+)
+from identity.services.apps import app_create, app_session_revoke, app_set_status, credential_issue, credential_revoke
+from identity.services.otp import rate_limit_clear
+from identity.services.sessions import session_revoke, user_set_status
+from prostqs.errors import ServiceError
+
+
+def _reason(request, what: str) -> str:
+    return f"{what} in the console by {request.user}"
+
+
+def _copy_into(target, source) -> None:
+    """Make the admin's unsaved form instance the row a service created (the admin then links to it)."""
+    for field in source._meta.concrete_fields:
+        setattr(target, field.attname, getattr(source, field.attname))
+    target._state.adding = False
+    target._state.db = source._state.db
+
+
+# Addresses typed without a scheme are taken as https (Django 6's default), here and in every form below.
+URL_FIELDS = {models.URLField: {"assume_scheme": "https"}}
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows the console shows but never edits directly."""
+
+    formfield_overrides = URL_FIELDS
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class ReadOnlyHistoryAdmin(SimpleHistoryAdmin, ReadOnlyAdmin):
+    pass
 
 
 @admin.register(User)
-class UserAdmin(BaseUserAdmin):
+class UserAdmin(SimpleHistoryAdmin, BaseUserAdmin):
     list_display = ("__str__", "role", "status", "email", "created_at")
     list_filter = ("role", "status", "groups")
-    search_fields = ("id", "username", "email")
+    search_fields = ("id", "username", "email", "sovereign_identity__primary_phone")
     ordering = ("-created_at",)
-    readonly_fields = ("id", "created_at", "last_login")
+    # Status changes go through the actions, which end the user's sessions and write the audit event.
+    readonly_fields = ("id", "status", "created_at", "last_login")
     fieldsets = (
         (None, {"fields": ("id", "username", "password")}),
         (_("Role and status"), {"fields": ("role", "status", "groups", "user_permissions")}),
@@ -22,3 +87,256 @@ class UserAdmin(BaseUserAdmin):
         (None, {"classes": ("wide",), "fields": ("username", "usable_password", "password1", "password2", "role")}),
     )
     filter_horizontal = ("groups", "user_permissions")
+    actions = ("suspend", "ban", "reactivate")
+
+    def _set_status(self, request, queryset, status: str) -> None:
+        for user in queryset:
+            user_set_status(user=user, status=status, reason=_reason(request, status))
+        self.message_user(request, _("%(n)d user(s) now %(status)s.") % {"n": queryset.count(), "status": status})
+
+    @admin.action(description=_("Suspend (ends all their sessions)"), permissions=["change"])
+    def suspend(self, request, queryset):
+        self._set_status(request, queryset, User.Status.SUSPENDED)
+
+    @admin.action(description=_("Ban (ends all their sessions)"), permissions=["change"])
+    def ban(self, request, queryset):
+        self._set_status(request, queryset, User.Status.BANNED)
+
+    @admin.action(description=_("Reactivate"), permissions=["change"])
+    def reactivate(self, request, queryset):
+        self._set_status(request, queryset, User.Status.ACTIVE)
+
+
+@admin.register(SovereignIdentity)
+class SovereignIdentityAdmin(ReadOnlyHistoryAdmin):
+    list_display = ("primary_phone", "user", "source", "created_at")
+    list_filter = ("source",)
+    search_fields = ("primary_phone", "user__id")
+    list_select_related = ("user",)
+
+
+@admin.register(UserProfile)
+class UserProfileAdmin(ReadOnlyHistoryAdmin):
+    list_display = ("user", "name", "email", "updated_at")
+    search_fields = ("name", "email", "user__id")
+
+
+@admin.register(AuthMethod)
+class AuthMethodAdmin(ReadOnlyHistoryAdmin):
+    list_display = ("identifier", "type", "verified", "user", "created_at")
+    list_filter = ("type", "verified")
+    search_fields = ("identifier", "user__id")
+
+
+@admin.register(IdentityLink)
+class IdentityLinkAdmin(ReadOnlyHistoryAdmin):
+    list_display = ("provider", "provider_id", "user", "app", "linked_at")
+    list_filter = ("provider",)
+    search_fields = ("provider_id", "user__id")
+
+
+@admin.register(SovereignSession)
+class SovereignSessionAdmin(ReadOnlyHistoryAdmin):
+    list_display = ("session_id", "user", "device_fingerprint", "ip_address", "is_active", "created_at",
+                    "expires_at", "revoked_reason")
+    list_filter = ("is_active",)
+    search_fields = ("session_id", "user__id", "device_fingerprint", "ip_address")
+    exclude = ("token_hash",)
+    actions = ("revoke",)
+
+    def has_revoke_permission(self, request) -> bool:
+        return request.user.has_perm("identity.change_sovereignsession")
+
+    @admin.action(description=_("Revoke selected sessions"), permissions=["revoke"])
+    def revoke(self, request, queryset):
+        for session in queryset.filter(is_active=True):
+            session_revoke(session=session, reason="revoked in the console")
+        self.message_user(request, _("Sessions revoked."))
+
+
+@admin.register(PendingVerification)
+class PendingVerificationAdmin(ReadOnlyAdmin):
+    list_display = ("phone_number", "channel", "status", "attempts", "delivery_status", "created_at", "expires_at")
+    list_filter = ("status", "channel", "delivery_status")
+    search_fields = ("phone_number", "verification_id")
+    exclude = ("code_hash",)
+
+
+class BlockedFilter(admin.SimpleListFilter):
+    title = _("blocked")
+    parameter_name = "blocked"
+
+    def lookups(self, request, model_admin):
+        return [("now", _("blocked now")), ("admin", _("until cleared"))]
+
+    def queryset(self, request, queryset):
+        from django.utils import timezone
+
+        if self.value() == "now":
+            return queryset.filter(blocked_until__gt=timezone.now())
+        if self.value() == "admin":
+            return queryset.filter(blocked_until__gte=BLOCKED_UNTIL_CLEARED)
+        return queryset
+
+
+@admin.register(RateLimitEntry)
+class RateLimitEntryAdmin(ReadOnlyAdmin):
+    list_display = ("key", "action", "attempt_count", "window_started_at", "blocked_until", "blocked_reason")
+    list_filter = (BlockedFilter, "action", "blocked_reason")
+    search_fields = ("key",)
+    actions = ("unblock",)
+
+    def has_unblock_permission(self, request) -> bool:
+        return request.user.has_perm("identity.change_ratelimitentry")
+
+    @admin.action(description=_("Unblock (clear the counter)"), permissions=["unblock"])
+    def unblock(self, request, queryset):
+        for entry in queryset:
+            rate_limit_clear(entry=entry, reason=_reason(request, "unblocked"))
+        self.message_user(request, _("%(n)d entr(ies) cleared.") % {"n": queryset.count()})
+
+
+class CredentialInline(admin.TabularInline):
+    model = AppCredential
+    fields = ("name", "public_key", "scopes", "status", "created_at", "revoked_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class ApplicationAddForm(forms.ModelForm):
+    slug = forms.SlugField(required=False, label=_("slug"), help_text=_("Made from the name when left empty."))
+    webhook_url = forms.URLField(required=False, assume_scheme="https", label=_("webhook URL"))
+
+    class Meta:
+        model = Application
+        fields = ("name", "slug", "owner", "webhook_url")
+
+
+@admin.register(Application)
+class ApplicationAdmin(SimpleHistoryAdmin):
+    list_display = ("name", "slug", "owner", "status", "created_at")
+    list_filter = ("status",)
+    search_fields = ("name", "slug", "owner__id")
+    list_select_related = ("owner",)
+    raw_id_fields = ("owner",)
+    inlines = (CredentialInline,)
+    actions = ("suspend", "reactivate")
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = ApplicationAddForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        return ("name", "slug", "owner", "webhook_url") if obj is None else (
+            "id", "name", "slug", "owner", "status", "webhook_url", "created_at", "updated_at")
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if obj is None else self.get_fields(request, obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return
+        created = app_create(owner=form.cleaned_data["owner"], name=form.cleaned_data["name"],
+                             slug=form.cleaned_data["slug"], webhook_url=form.cleaned_data["webhook_url"])
+        _copy_into(obj, created)
+
+    def _set_status(self, request, queryset, status: str) -> None:
+        for app in queryset:
+            try:
+                app_set_status(app=app, status=status, reason=_reason(request, status))
+            except ServiceError as exc:
+                self.message_user(request, f"{app}: {exc.message}", messages.ERROR)
+        self.message_user(request, _("Applications updated."))
+
+    @admin.action(description=_("Suspend (credentials stop working at once)"), permissions=["change"])
+    def suspend(self, request, queryset):
+        self._set_status(request, queryset, Application.Status.SUSPENDED)
+
+    @admin.action(description=_("Reactivate"), permissions=["change"])
+    def reactivate(self, request, queryset):
+        self._set_status(request, queryset, Application.Status.ACTIVE)
+
+
+class CredentialAddForm(forms.ModelForm):
+    scopes = forms.MultipleChoiceField(choices=Scope.choices, widget=forms.CheckboxSelectMultiple,
+                                       label=_("scopes"))
+
+    class Meta:
+        model = AppCredential
+        fields = ("app", "name", "scopes")
+
+
+@admin.register(AppCredential)
+class AppCredentialAdmin(SimpleHistoryAdmin):
+    list_display = ("name", "app", "public_key", "scopes", "status", "created_at", "revoked_at")
+    list_filter = ("status",)
+    search_fields = ("public_key", "name", "app__name", "app__slug")
+    list_select_related = ("app",)
+    raw_id_fields = ("app",)
+    actions = ("revoke",)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = CredentialAddForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        return ("app", "name", "scopes") if obj is None else (
+            "id", "app", "name", "public_key", "scopes", "status", "created_by", "created_at", "revoked_at")
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if obj is None else self.get_fields(request, obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return
+        issued = credential_issue(app=form.cleaned_data["app"], name=form.cleaned_data["name"],
+                                  scopes=form.cleaned_data["scopes"], created_by=request.user)
+        _copy_into(obj, issued.credential)
+        self.message_user(request, _("Credential issued. Public key: %(pk)s  Secret (shown only now, store it): "
+                                     "%(secret)s") % {"pk": issued.credential.public_key, "secret": issued.secret},
+                          messages.WARNING)
+
+    @admin.action(description=_("Revoke selected credentials"), permissions=["change"])
+    def revoke(self, request, queryset):
+        for credential in queryset.filter(status=AppCredential.Status.ACTIVE):
+            credential_revoke(credential=credential, reason=_reason(request, "revoked"))
+        self.message_user(request, _("Credentials revoked."))
+
+
+@admin.register(AppUser)
+class AppUserAdmin(ReadOnlyHistoryAdmin):
+    list_display = ("external_user_id", "app", "user", "status", "created_at")
+    list_filter = ("status",)
+    search_fields = ("external_user_id", "user__id", "app__slug")
+    list_select_related = ("app", "user")
+
+
+@admin.register(AppSession)
+class AppSessionAdmin(ReadOnlyHistoryAdmin):
+    list_display = ("id", "app", "app_user", "ip_address", "status", "created_at", "expires_at")
+    list_filter = ("status",)
+    search_fields = ("id", "user__id", "ip_address")
+    list_select_related = ("app", "app_user")
+    actions = ("revoke",)
+
+    def has_revoke_permission(self, request) -> bool:
+        return request.user.has_perm("identity.change_appsession")
+
+    @admin.action(description=_("Revoke selected app sessions"), permissions=["revoke"])
+    def revoke(self, request, queryset):
+        for session in queryset.filter(status=AppSession.Status.ACTIVE):
+            app_session_revoke(session=session, reason="revoked in the console")
+        self.message_user(request, _("App sessions revoked."))

@@ -5,3 +5,6 @@ from django.utils.translation import gettext_lazy as _
 class IdentityConfig(AppConfig):
     name = "identity"
     verbose_name = _("Identity and applications")
+
+    def ready(self) -> None:
+        from identity import events, jobs, schema  # noqa: F401 - registers event types, job handlers, auth schemes

@@ -148,8 +148,12 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 
 REST_FRAMEWORK = {
-    # Filled by the identity app: app credentials (HTTP Basic) and user session tokens (Bearer).
-    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    # App credentials (HTTP Basic pq_pk_…:pq_sk_…) first, so that a missing credential answers 401 with its
+    # challenge; then signed-in users' session tokens (Bearer).
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "identity.authentication.AppCredentialAuthentication",
+        "identity.authentication.SessionTokenAuthentication",
+    ],
     # Deny by default: every endpoint states who may call it.
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -175,11 +179,41 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "ApplicationStatusEnum": "identity.models.Application.Status",
+        "AppCredentialStatusEnum": "identity.models.AppCredential.Status",
+        "AppUserStatusEnum": "identity.models.AppUser.Status",
+    },
 }
 
 # Audit: chain staged events right after each commit (cheap when another sequencer already runs; the
 # periodic sequencer is the safety net).
 AUDIT_SEQUENCE_ON_COMMIT = env.bool("AUDIT_SEQUENCE_ON_COMMIT", default=True)
+
+# Identity and applications (README "Identity and applications").
+# Key of the keyed hashes of OTP codes, session tokens and app secrets; derived from SECRET_KEY when empty (set it
+# so that SECRET_KEY can be rotated without signing everyone out and invalidating every app credential).
+IDENTITY_HASH_KEY = env.str("IDENTITY_HASH_KEY", default="")
+OTP_CODE_TTL_SECONDS = env.int("OTP_CODE_TTL_SECONDS", default=300)
+if not 1 <= OTP_CODE_TTL_SECONDS <= 600:
+    raise ImproperlyConfigured("OTP_CODE_TTL_SECONDS must be between 1 and 600 (a code lives at most 10 minutes).")
+OTP_MAX_ATTEMPTS = env.int("OTP_MAX_ATTEMPTS", default=5)
+OTP_SEND_WINDOW_SECONDS = env.int("OTP_SEND_WINDOW_SECONDS", default=3600)
+OTP_SEND_LIMIT_PER_PHONE = env.int("OTP_SEND_LIMIT_PER_PHONE", default=5)
+OTP_SEND_LIMIT_PER_IP = env.int("OTP_SEND_LIMIT_PER_IP", default=20)
+OTP_SEND_LIMIT_PER_PREFIX = env.int("OTP_SEND_LIMIT_PER_PREFIX", default=30)
+OTP_FAILURE_BLOCK_THRESHOLD = env.int("OTP_FAILURE_BLOCK_THRESHOLD", default=100)
+# console | file | http, or the dotted path of a sender class.
+OTP_SENDER = env.str("OTP_SENDER", default="console" if DEBUG else "http")
+OTP_FILE_PATH = env.path("OTP_FILE_PATH", default=BASE_DIR / "var" / "otp-messages.jsonl")
+OTP_HTTP_BASE_URL = env.str("OTP_HTTP_BASE_URL", default="https://api.twilio.com")
+OTP_HTTP_ACCOUNT_SID = env.str("OTP_HTTP_ACCOUNT_SID", default="")
+OTP_HTTP_AUTH_TOKEN = env.str("OTP_HTTP_AUTH_TOKEN", default="")
+OTP_HTTP_FROM = env.str("OTP_HTTP_FROM", default="")
+OTP_HTTP_WHATSAPP_FROM = env.str("OTP_HTTP_WHATSAPP_FROM", default="")
+OTP_HTTP_TIMEOUT_SECONDS = env.float("OTP_HTTP_TIMEOUT_SECONDS", default=10.0)
+IDENTITY_SESSION_TTL_SECONDS = env.int("IDENTITY_SESSION_TTL_SECONDS", default=30 * 24 * 3600)
+APP_SESSION_TTL_SECONDS = env.int("APP_SESSION_TTL_SECONDS", default=24 * 3600)
 
 # Governance: the policy engine, autonomy and approvals (README "Policies, autonomy and approvals").
 POLICY_DEFAULT_EFFECT = env.str("POLICY_DEFAULT_EFFECT", default="deny")

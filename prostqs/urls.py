@@ -7,6 +7,7 @@ from prostqs.health import healthz
 from prostqs.views import UnknownEndpointView
 
 api_v1 = [
+    path("", include("identity.urls")),
 ]
 
 urlpatterns = [

@@ -1,0 +1,213 @@
+"""Calls an application makes with its credentials (scope ``identity``): its users, their provider links and
+sessions; and its own audit trail (scope ``audit``)."""
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, serializers, status
+from rest_framework.pagination import BasePagination
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from audit.models import AuditEvent
+from identity.api.common import errors, request_ip
+from identity.models import AppSession, AppUser, IdentityLink
+from identity.permissions import scope_required
+from identity.selectors import app_session_get, app_user_get
+from identity.services.apps import app_session_open, app_session_revoke, app_user_link
+from identity.services.users import identity_link_create
+from prostqs.errors import InvalidInput
+
+
+class IdentityScopeView(APIView):
+    permission_classes = [scope_required("identity")]
+
+
+class AppUserOut(serializers.ModelSerializer):
+    user_status = serializers.CharField(source="user.status", read_only=True)
+
+    class Meta:
+        model = AppUser
+        fields = ["id", "external_user_id", "user_id", "status", "user_status", "created_at"]
+
+
+class AppUserIn(serializers.Serializer):
+    external_user_id = serializers.CharField(max_length=255)
+    phone = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
+    user_id = serializers.UUIDField(required=False, allow_null=True, default=None)
+
+    def validate(self, attrs):
+        if bool(attrs["phone"]) == bool(attrs["user_id"]):
+            raise serializers.ValidationError({"phone": [_("Give either phone or user_id.")]})
+        return attrs
+
+
+class AppUsersView(IdentityScopeView):
+    @extend_schema(tags=["app"], request=AppUserIn,
+                   responses={201: AppUserOut, 200: AppUserOut, **errors(400, 401, 403, 404, 409)},
+                   summary="Link a user (by phone, or by the id of a user in the tenant) under the app's own id")
+    def post(self, request):
+        data = AppUserIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        app_user, created = app_user_link(app=request.user.app, **data.validated_data)
+        return Response(AppUserOut(app_user).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class AppUserDetailView(IdentityScopeView):
+    @extend_schema(tags=["app"], responses={200: AppUserOut, **errors(401, 403, 404)},
+                   summary="One of the app's users, by the app's own id for them")
+    def get(self, request, external_user_id):
+        return Response(AppUserOut(app_user_get(app=request.user.app, external_user_id=external_user_id)).data)
+
+
+class AppIdentityLinkOut(serializers.ModelSerializer):
+    class Meta:
+        model = IdentityLink
+        fields = ["id", "user_id", "provider", "provider_id", "linked_at"]
+
+
+class IdentityLinkIn(serializers.Serializer):
+    provider = serializers.ChoiceField(choices=IdentityLink.Provider.choices)
+    provider_id = serializers.CharField(max_length=255)
+
+
+class AppUserLinksView(generics.ListAPIView):
+    permission_classes = [scope_required("identity")]
+    serializer_class = AppIdentityLinkOut
+
+    def get_queryset(self):
+        app_user = app_user_get(app=self.request.user.app, external_user_id=self.kwargs["external_user_id"])
+        return IdentityLink.objects.filter(user_id=app_user.user_id).order_by("linked_at")
+
+    @extend_schema(tags=["app"], responses={200: AppIdentityLinkOut(many=True), **errors(401, 403, 404)},
+                   summary="Provider identities linked to one of the app's users")
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(tags=["app"], request=IdentityLinkIn,
+                   responses={201: AppIdentityLinkOut, 200: AppIdentityLinkOut, **errors(400, 401, 403, 404, 409)},
+                   summary="Link a provider identity (google, apple, …) to one of the app's users")
+    def post(self, request, external_user_id):
+        app_user = app_user_get(app=request.user.app, external_user_id=external_user_id)
+        data = IdentityLinkIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        link, created = identity_link_create(app=request.user.app, user=app_user.user, **data.validated_data)
+        code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        return Response(AppIdentityLinkOut(link).data, status=code)
+
+
+class AppSessionOut(serializers.ModelSerializer):
+    external_user_id = serializers.CharField(source="app_user.external_user_id", read_only=True)
+    status = serializers.SerializerMethodField()
+
+    class Meta:
+        model = AppSession
+        fields = ["id", "app_user_id", "external_user_id", "user_id", "ip_address", "status", "created_at",
+                  "expires_at", "revoked_at"]
+
+    def get_status(self, obj) -> str:
+        return obj.effective_status()
+
+
+class AppSessionIn(serializers.Serializer):
+    external_user_id = serializers.CharField(max_length=255)
+    ip_address = serializers.IPAddressField(required=False, allow_null=True, default=None,
+                                            help_text="The end user's address; the caller's when omitted.")
+    ttl_seconds = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=60,
+                                           max_value=30 * 24 * 3600)
+
+
+class AppSessionsView(IdentityScopeView):
+    @extend_schema(tags=["app"], request=AppSessionIn, responses={201: AppSessionOut, **errors(400, 401, 403, 404,
+                                                                                                409)},
+                   summary="Open a session for one of the app's users (IP address recorded)")
+    def post(self, request):
+        data = AppSessionIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        app_user = app_user_get(app=request.user.app, external_user_id=data.validated_data["external_user_id"])
+        ip_address = data.validated_data["ip_address"] or request_ip(request)
+        session = app_session_open(app_user=app_user, ip_address=ip_address,
+                                   ttl_seconds=data.validated_data["ttl_seconds"])
+        return Response(AppSessionOut(session).data, status=status.HTTP_201_CREATED)
+
+
+class AppSessionDetailView(IdentityScopeView):
+    @extend_schema(tags=["app"], responses={200: AppSessionOut, **errors(401, 403, 404)}, summary="One app session")
+    def get(self, request, session_id):
+        return Response(AppSessionOut(app_session_get(app=request.user.app, session_id=session_id)).data)
+
+    @extend_schema(tags=["app"], responses={204: None, **errors(401, 403, 404)}, summary="Revoke an app session")
+    def delete(self, request, session_id):
+        app_session_revoke(session=app_session_get(app=request.user.app, session_id=session_id),
+                           reason="revoked by app")
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class AuditEventOut(serializers.ModelSerializer):
+    class Meta:
+        model = AuditEvent
+        fields = ["id", "sequence", "type", "action", "actor_type", "actor_id", "target_type", "target_id", "before",
+                  "after", "metadata", "reason", "created_at", "previous_hash", "hash"]
+
+
+class AfterSequencePagination(BasePagination):
+    """Keyset pages over the chain: ``?after_sequence=N&limit=M``; ``next`` carries the last sequence seen."""
+
+    default_limit = 100
+    max_limit = 500
+
+    def paginate_queryset(self, queryset, request, view=None):
+        try:
+            after = int(request.query_params.get("after_sequence", 0))
+            limit = int(request.query_params.get("limit", self.default_limit))
+        except ValueError:
+            raise InvalidInput(fields={"after_sequence": [_("Give whole numbers.")]}) from None
+        if after < 0 or limit < 1:
+            raise InvalidInput(fields={"limit": [_("Give positive numbers.")]})
+        limit = min(limit, self.max_limit)
+        rows = list(queryset.filter(sequence__gt=after).order_by("sequence")[: limit + 1])
+        self.has_more = len(rows) > limit
+        rows = rows[:limit]
+        self.next_after = rows[-1].sequence if rows else after
+        self.request, self.limit = request, limit
+        return rows
+
+    def get_paginated_response(self, data):
+        next_url = None
+        if self.has_more:
+            next_url = self.request.build_absolute_uri(self.request.path) + \
+                f"?after_sequence={self.next_after}&limit={self.limit}"
+        return Response(OrderedDict([("next", next_url), ("next_after_sequence", self.next_after),
+                                     ("results", data)]))
+
+    def get_paginated_response_schema(self, schema):
+        return {"type": "object", "required": ["results"], "properties": {
+            "next": {"type": "string", "format": "uri", "nullable": True},
+            "next_after_sequence": {"type": "integer"},
+            "results": schema,
+        }}
+
+    def get_schema_operation_parameters(self, view):
+        return [
+            {"name": "after_sequence", "in": "query", "required": False, "schema": {"type": "integer"},
+             "description": "Only events after this sequence number."},
+            {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer"},
+             "description": f"Page size (at most {self.max_limit})."},
+        ]
+
+
+class AuditEventsView(generics.ListAPIView):
+    permission_classes = [scope_required("audit")]
+    serializer_class = AuditEventOut
+    pagination_class = AfterSequencePagination
+
+    def get_queryset(self):
+        return AuditEvent.objects.filter(app_id=self.request.user.app_id)
+
+    @extend_schema(tags=["app"], responses={200: AuditEventOut(many=True), **errors(400, 401, 403)},
+                   parameters=[OpenApiParameter("after_sequence", int, required=False)],
+                   summary="The app's own audit events, in chain order")
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)

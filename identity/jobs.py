@@ -1,0 +1,12 @@
+"""Job handlers of the identity app, registered with the infrastructure queue."""
+from __future__ import annotations
+
+from identity.services.otp import OTP_SEND_JOB, otp_deliver
+from infrastructure.models import Job
+from infrastructure.services.jobs import register_handler
+
+
+@register_handler(OTP_SEND_JOB, max_attempts=3)
+def otp_send(job: Job) -> None:
+    """Send a verification code (sealed in the payload). Idempotent: a sent or stale verification is skipped."""
+    otp_deliver(verification_id=job.payload["verification_id"], sealed_code=job.payload["sealed_code"])

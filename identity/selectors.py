@@ -1,0 +1,97 @@
+"""Reads for the identity app and for the areas above it (tenant isolation lives here).
+
+Another tenant's object answers ``NotFound`` (404), never 403: an app must not learn that it exists.
+"""
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.db.models import QuerySet
+from django.utils.translation import gettext as _
+
+from identity.models import AppCredential, Application, AppSession, AppUser, SovereignSession, User
+from prostqs.errors import NotFound
+
+
+def _uuid(value: Any) -> uuid.UUID | None:
+    try:
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
+def user_in_tenant(*, user_id: Any, tenant_id: Any) -> bool:
+    """The tenant's owner, or a user linked (``app_users``) to one of the tenant's applications."""
+    user_id, tenant_id = _uuid(user_id), _uuid(tenant_id)
+    if user_id is None or tenant_id is None:
+        return False
+    if user_id == tenant_id:
+        return True
+    return AppUser.objects.filter(user_id=user_id, app__owner_id=tenant_id).exists()
+
+
+def tenant_user_get(*, tenant_id: Any, user_id: Any) -> User:
+    """The user, if the tenant may see them; else ``NotFound``."""
+    if not user_in_tenant(user_id=user_id, tenant_id=tenant_id):
+        raise NotFound(_("User not found."), code="user_not_found")
+    return User.objects.get(pk=_uuid(user_id))
+
+
+def tenant_apps(*, tenant_id: Any) -> QuerySet[Application]:
+    return Application.objects.filter(owner_id=_uuid(tenant_id))
+
+
+def app_user_get(*, app: Application, external_user_id: str) -> AppUser:
+    """The app's user by the app's own id for them; ``NotFound`` otherwise (including other apps' users)."""
+    found = AppUser.objects.select_related("user").filter(app=app, external_user_id=external_user_id).first()
+    if found is None:
+        raise NotFound(_("No user with this external id in this application."), code="app_user_not_found")
+    return found
+
+
+def app_user_for_user(*, app: Application, user_id: Any) -> AppUser | None:
+    return AppUser.objects.filter(app=app, user_id=_uuid(user_id)).first()
+
+
+def app_get_for_owner(*, owner: User, app_id: Any) -> Application:
+    found = Application.objects.filter(pk=_uuid(app_id), owner=owner).exclude(
+        status=Application.Status.DELETED).first() if _uuid(app_id) else None
+    if found is None:
+        raise NotFound(_("Application not found."), code="app_not_found")
+    return found
+
+
+def apps_for_owner(*, owner: User) -> QuerySet[Application]:
+    return Application.objects.filter(owner=owner).exclude(status=Application.Status.DELETED).order_by("name")
+
+
+def credentials_for_app(*, app: Application) -> QuerySet[AppCredential]:
+    return AppCredential.objects.filter(app=app).order_by("-created_at")
+
+
+def credential_get_for_app(*, app: Application, credential_id: Any) -> AppCredential:
+    found = AppCredential.objects.filter(app=app, pk=_uuid(credential_id)).first() if _uuid(credential_id) else None
+    if found is None:
+        raise NotFound(_("Credential not found."), code="credential_not_found")
+    return found
+
+
+def sessions_for_user(*, user: User) -> QuerySet[SovereignSession]:
+    return SovereignSession.objects.filter(user=user).order_by("-created_at")
+
+
+def session_get_for_user(*, user: User, session_id: Any) -> SovereignSession:
+    sid = _uuid(session_id)
+    found = SovereignSession.objects.filter(user=user, pk=sid).first() if sid else None
+    if found is None:
+        raise NotFound(_("Session not found."), code="session_not_found")
+    return found
+
+
+def app_session_get(*, app: Application, session_id: Any) -> AppSession:
+    sid = _uuid(session_id)
+    found = AppSession.objects.select_related("app_user").filter(app=app, pk=sid).first() if sid else None
+    if found is None:
+        raise NotFound(_("App session not found."), code="app_session_not_found")
+    return found

@@ -1,0 +1,1 @@
+"""Writes of the identity app, by subdomain: ``otp``, ``users``, ``sessions``, ``apps``."""

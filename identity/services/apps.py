@@ -1,0 +1,181 @@
+"""Applications: creation, status, credentials, their users and their users' sessions."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.crypto import get_random_string
+from django.utils.text import slugify
+from django.utils.translation import gettext as _
+
+from audit.services import audit_record
+from identity import crypto, events
+from identity.models import AppCredential, Application, AppSession, AppUser, Scope, User
+from identity.phones import phone_normalize
+from identity.selectors import user_in_tenant
+from identity.services.users import identity_get_or_create
+from prostqs.errors import Conflict, InvalidInput, NotFound
+
+
+def _unique_slug(name: str) -> str:
+    base = slugify(name)[:80] or "app"
+    slug = base
+    while Application.objects.filter(slug=slug).exists():
+        slug = f"{base}-{get_random_string(6, 'abcdefghijklmnopqrstuvwxyz0123456789')}"
+    return slug
+
+
+@transaction.atomic
+def app_create(*, owner: User, name: str, slug: str = "", webhook_url: str = "") -> Application:
+    """Create an application owned by ``owner`` (the tenant). A taken ``slug`` is a 409."""
+    name = (name or "").strip()
+    if not name:
+        raise InvalidInput(fields={"name": [_("This field may not be blank.")]})
+    slug = slugify(slug) if slug else _unique_slug(name)
+    try:
+        with transaction.atomic():
+            app = Application.objects.create(owner=owner, name=name[:200], slug=slug, webhook_url=webhook_url or "")
+    except IntegrityError:
+        raise Conflict(_("This slug is taken."), code="slug_taken", fields={"slug": [_("This slug is taken.")]}) \
+            from None
+    audit_record(events.APP_CREATED, action="create", target_type="application", target_id=app.pk, app_id=app.pk,
+                 after={"name": app.name, "slug": app.slug, "owner_id": owner.pk, "webhook_url": app.webhook_url})
+    return app
+
+
+@transaction.atomic
+def app_set_status(*, app: Application, status: str, reason: str) -> Application:
+    """Suspend, reactivate or delete an application; its credentials stop working on the next request."""
+    if status not in Application.Status.values:
+        raise InvalidInput(fields={"status": [_("Unknown status.")]})
+    app = Application.objects.select_for_update().get(pk=app.pk)
+    before = app.status
+    if before == status:
+        return app
+    if before == Application.Status.DELETED:
+        raise Conflict(_("A deleted application stays deleted."), code="app_deleted")
+    app.status = status
+    app.save(update_fields=["status", "updated_at"])
+    audit_record(events.APP_STATUS_CHANGED, action=status, target_type="application", target_id=app.pk,
+                 app_id=app.pk, before={"status": before}, after={"status": status}, reason=reason)
+    return app
+
+
+@dataclass(frozen=True)
+class IssuedCredential:
+    credential: AppCredential
+    secret: str  # shown once; only its keyed hash is stored
+
+
+def _clean_scopes(scopes: list[str] | tuple[str, ...]) -> list[str]:
+    if not scopes:
+        raise InvalidInput(fields={"scopes": [_("Give at least one scope.")]})
+    unknown = sorted(set(scopes) - set(Scope.values))
+    if unknown:
+        raise InvalidInput(fields={"scopes": [_("Unknown scopes: %(s)s.") % {"s": ", ".join(unknown)}]})
+    return [s for s in Scope.values if s in set(scopes)]
+
+
+@transaction.atomic
+def credential_issue(*, app: Application, name: str, scopes: list[str], created_by: User | None = None
+                     ) -> IssuedCredential:
+    """A new public key ``pq_pk_…`` and secret ``pq_sk_…`` for ``app``; the secret is returned here only."""
+    scopes = _clean_scopes(scopes)
+    if app.status == Application.Status.DELETED:
+        raise Conflict(_("A deleted application gets no credentials."), code="app_deleted")
+    secret = crypto.new_token(crypto.SECRET_PREFIX)
+    credential = AppCredential.objects.create(
+        app=app, name=(name or "").strip()[:100] or "default",
+        public_key=crypto.new_token(crypto.PUBLIC_KEY_PREFIX, 18),
+        secret_hash=crypto.keyed_hash("app-secret", secret), scopes=scopes, created_by=created_by,
+    )
+    audit_record(events.APP_CREDENTIAL_ISSUED, action="issue", target_type="app_credential",
+                 target_id=credential.pk, app_id=app.pk,
+                 after={"name": credential.name, "public_key": credential.public_key, "scopes": scopes})
+    return IssuedCredential(credential=credential, secret=secret)
+
+
+@transaction.atomic
+def credential_revoke(*, credential: AppCredential, reason: str = "") -> AppCredential:
+    """Revoke a credential: the next request made with it is refused."""
+    credential = AppCredential.objects.select_for_update().get(pk=credential.pk)
+    if credential.status == AppCredential.Status.REVOKED:
+        return credential
+    credential.status = AppCredential.Status.REVOKED
+    credential.revoked_at = timezone.now()
+    credential.save(update_fields=["status", "revoked_at"])
+    audit_record(events.APP_CREDENTIAL_REVOKED, action="revoke", target_type="app_credential",
+                 target_id=credential.pk, app_id=credential.app_id, reason=reason,
+                 before={"status": AppCredential.Status.ACTIVE}, after={"status": AppCredential.Status.REVOKED},
+                 metadata={"public_key": credential.public_key})
+    return credential
+
+
+@transaction.atomic
+def app_user_link(*, app: Application, external_user_id: str, phone: str = "", user_id=None
+                  ) -> tuple[AppUser, bool]:
+    """Link a user to ``app`` under the app's ``external_user_id``: by phone (found or created) or by the id of a
+    user already in the app's tenant (anyone else is "not found"). Returns ``(app_user, created)``; the same link
+    again is not an error, a different one for the same external id or user is a 409.
+    """
+    external_user_id = (external_user_id or "").strip()
+    if not external_user_id:
+        raise InvalidInput(fields={"external_user_id": [_("This field may not be blank.")]})
+    if bool(phone) == bool(user_id):
+        raise InvalidInput(_("Give either phone or user_id."), fields={"phone": [_("Give either phone or user_id.")]})
+    if phone:
+        user, _created = identity_get_or_create(phone=phone_normalize(phone), source="app", verified=False)
+    else:
+        if not user_in_tenant(user_id=user_id, tenant_id=app.owner_id):
+            raise NotFound(_("User not found."), code="user_not_found")
+        user = User.objects.get(pk=user_id)
+    existing = AppUser.objects.filter(app=app, external_user_id=external_user_id).first()
+    if existing is None:
+        try:
+            with transaction.atomic():
+                app_user = AppUser.objects.create(app=app, user=user, external_user_id=external_user_id)
+        except IntegrityError:
+            existing = AppUser.objects.filter(app=app, external_user_id=external_user_id).first()
+            if existing is None:
+                raise Conflict(_("This user is already linked to the application under another external id."),
+                               code="user_already_linked") from None
+        else:
+            audit_record(events.APP_USER_LINKED, action="link", target_type="app_user", target_id=app_user.pk,
+                         app_id=app.pk, after={"user_id": user.pk, "external_user_id": external_user_id})
+            return app_user, True
+    if existing.user_id != user.pk:
+        raise Conflict(_("This external id is linked to another user."), code="external_id_taken")
+    return existing, False
+
+
+@transaction.atomic
+def app_session_open(*, app_user: AppUser, ip_address: str | None, ttl_seconds: int | None = None) -> AppSession:
+    """Open a session of ``app_user`` in its app, recording the end user's IP address."""
+    if app_user.status != AppUser.Status.ACTIVE or app_user.user.status != User.Status.ACTIVE:
+        raise Conflict(_("This user cannot open sessions now."), code="user_inactive")
+    ttl = ttl_seconds or settings.APP_SESSION_TTL_SECONDS
+    session = AppSession.objects.create(app_id=app_user.app_id, app_user=app_user, user_id=app_user.user_id,
+                                        ip_address=ip_address, expires_at=timezone.now() + timedelta(seconds=ttl))
+    audit_record(events.APP_SESSION_OPENED, action="open", target_type="app_session", target_id=session.pk,
+                 app_id=app_user.app_id,
+                 after={"app_user_id": app_user.pk, "user_id": app_user.user_id, "ip_address": ip_address,
+                        "expires_at": session.expires_at})
+    return session
+
+
+@transaction.atomic
+def app_session_revoke(*, session: AppSession, reason: str = "revoked") -> AppSession:
+    session = AppSession.objects.select_for_update().get(pk=session.pk)
+    if session.status != AppSession.Status.ACTIVE:
+        return session
+    session.status = AppSession.Status.REVOKED
+    session.revoked_at = timezone.now()
+    session.revoked_reason = reason[:64]
+    session.save(update_fields=["status", "revoked_at", "revoked_reason"])
+    audit_record(events.APP_SESSION_REVOKED, action="revoke", target_type="app_session", target_id=session.pk,
+                 app_id=session.app_id, reason=reason,
+                 before={"status": AppSession.Status.ACTIVE}, after={"status": AppSession.Status.REVOKED})
+    return session

@@ -1,0 +1,271 @@
+"""Phone sign-in by one-time code: start (limits, code, queued sending) and verify (attempts, sign-in).
+
+Limits are counted in ``rate_limit_entries`` under row locks, never in a cache: sends per phone, per IP address and
+per number prefix in a fixed window; consecutive wrong codes per phone (a block only an administrator lifts).
+Answers never depend on whether a phone belongs to a user, until the right code has been entered.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from audit.services import audit_record
+from identity import crypto, events
+from identity.models import BLOCKED_UNTIL_CLEARED, PendingVerification, RateLimitEntry, User
+from identity.phones import phone_mask, phone_normalize, phone_prefix
+from identity.senders import OtpMessage, get_sender
+from identity.services.sessions import OpenedSession, session_open
+from identity.services.users import identity_get_or_create
+from infrastructure.services.jobs import job_enqueue
+from prostqs.errors import Forbidden, Gone, InvalidInput, NotFound, ServiceError, TooManyRequests
+
+OTP_SEND_JOB = "otp_send"
+# What a client is told to wait when a block lasts until an administrator clears it.
+CLEARED_BLOCK_RETRY_AFTER = 24 * 3600
+
+
+def otp_code_hash(*, verification_id: str, code: str) -> str:
+    """The stored form of a code: bound to its verification, so a hash is worth nothing for any other one."""
+    return crypto.keyed_hash("otp-code", f"{verification_id}:{code}")
+
+
+def _phone_key(phone: str) -> str:
+    return f"phone:{phone}"
+
+
+@dataclass(frozen=True)
+class _Limit:
+    key: str
+    name: str
+    limit: int
+
+
+def _retry_after(until: datetime, now: datetime) -> int:
+    if until >= BLOCKED_UNTIL_CLEARED:
+        return CLEARED_BLOCK_RETRY_AFTER
+    return max(1, math.ceil((until - now).total_seconds()))
+
+
+def _refuse_if_phone_blocked(phone: str, now: datetime) -> None:
+    blocked = (RateLimitEntry.objects.filter(key=_phone_key(phone), action=RateLimitEntry.Action.OTP_FAILURE,
+                                             blocked_until__gt=now)
+               .values_list("blocked_until", flat=True).first())
+    if blocked is not None:
+        raise TooManyRequests(_("This phone number is blocked after too many wrong codes. Contact support."),
+                              code="phone_blocked", retry_after=_retry_after(blocked, now))
+
+
+def _count_send(limits: list[_Limit], now: datetime) -> None:
+    """Count one send against every limit, or none if any is reached (then 429 with Retry-After)."""
+    action = RateLimitEntry.Action.OTP_SEND
+    window = timedelta(seconds=settings.OTP_SEND_WINDOW_SECONDS)
+    # Rows must exist to be locked; concurrent first requests for a key meet on the unique constraint.
+    RateLimitEntry.objects.bulk_create([RateLimitEntry(key=lim.key, action=action, window_started_at=now)
+                                        for lim in limits], ignore_conflicts=True)
+    where = Q()
+    for lim in limits:
+        where |= Q(key=lim.key)
+    # Locked in one fixed order (by key), so concurrent starts never deadlock.
+    rows = {e.key: e for e in RateLimitEntry.objects.select_for_update().filter(where, action=action).order_by("key")}
+    fresh: set[str] = set()
+    for lim in limits:
+        entry = rows[lim.key]
+        if entry.window_started_at + window <= now:
+            fresh.add(lim.key)
+            continue
+        if entry.is_blocked(now) or entry.attempt_count >= lim.limit:
+            until = entry.blocked_until if entry.is_blocked(now) else entry.window_started_at + window
+            refusal = TooManyRequests(_("Too many codes requested. Try again later."), code="otp_rate_limited",
+                                      retry_after=_retry_after(until, now))
+            refusal.extra["limit"] = lim.name
+            raise refusal
+    for lim in limits:
+        entry = rows[lim.key]
+        if lim.key in fresh:
+            entry.attempt_count, entry.window_started_at = 0, now
+            entry.blocked_until, entry.blocked_reason = None, RateLimitEntry.BlockReason.NONE
+        entry.attempt_count += 1
+        if entry.attempt_count >= lim.limit:
+            entry.blocked_until = entry.window_started_at + window
+            entry.blocked_reason = RateLimitEntry.BlockReason.WINDOW_LIMIT
+            audit_record(events.RATE_LIMIT_BLOCKED, action="block", target_type="rate_limit_entry",
+                         target_id=entry.pk, after={"limit": lim.name, "until": entry.blocked_until,
+                                                    "count": entry.attempt_count})
+        entry.save(update_fields=["attempt_count", "window_started_at", "blocked_until", "blocked_reason",
+                                  "updated_at"])
+
+
+@transaction.atomic
+def otp_start(*, phone: str, channel: str = PendingVerification.Channel.SMS, ip: str | None = None
+              ) -> PendingVerification:
+    """Start a phone verification: check and count the limits, store the code's hash, queue the sending.
+
+    The answer is the same whether or not the phone belongs to a user. Limits are never reset by a new start.
+    """
+    if channel not in PendingVerification.Channel.values:
+        raise InvalidInput(fields={"channel": [_("Choose sms or whatsapp.")]})
+    phone = phone_normalize(phone)
+    now = timezone.now()
+    _refuse_if_phone_blocked(phone, now)
+    limits = [_Limit(_phone_key(phone), "phone", settings.OTP_SEND_LIMIT_PER_PHONE),
+              _Limit(f"prefix:{phone_prefix(phone)}", "prefix", settings.OTP_SEND_LIMIT_PER_PREFIX)]
+    if ip:
+        limits.append(_Limit(f"ip:{ip}", "ip", settings.OTP_SEND_LIMIT_PER_IP))
+    _count_send(limits, now)
+
+    code = crypto.new_otp_code()
+    verification = PendingVerification(phone_number=phone, channel=channel, ip_address=ip, created_at=now,
+                                       expires_at=now + timedelta(seconds=settings.OTP_CODE_TTL_SECONDS))
+    verification.code_hash = otp_code_hash(verification_id=str(verification.pk), code=code)
+    verification.save(force_insert=True)
+    # The job carries the code sealed (AES-GCM, bound to this verification), never in clear.
+    job_enqueue(OTP_SEND_JOB, priority=10, max_attempts=3, payload={
+        "verification_id": str(verification.pk),
+        "sealed_code": crypto.seal("otp-code", code, associated=str(verification.pk)),
+    })
+    audit_record(events.OTP_STARTED, action="start", target_type="pending_verification",
+                 target_id=verification.pk,
+                 after={"phone": phone_mask(phone), "channel": channel, "expires_at": verification.expires_at})
+    return verification
+
+
+def otp_deliver(*, verification_id: str, sealed_code: str) -> str:
+    """Hand a queued code to the sender backend (the ``otp_send`` job). Returns what happened.
+
+    Runs outside any transaction while the provider is called, so a slow provider holds no lock. A verification
+    that is no longer pending, or already sent, is skipped: the job may run more than once.
+    """
+    verification = PendingVerification.objects.filter(pk=verification_id).first()
+    if verification is None:
+        return "missing"
+    if verification.delivery_status == PendingVerification.Delivery.SENT:
+        return "already_sent"
+    if verification.status != PendingVerification.Status.PENDING or verification.is_expired():
+        PendingVerification.objects.filter(pk=verification.pk, delivery_status=PendingVerification.Delivery.QUEUED
+                                           ).update(delivery_status=PendingVerification.Delivery.SKIPPED)
+        return "skipped"
+    code = crypto.unseal("otp-code", sealed_code, associated=str(verification.pk))
+    get_sender().send(OtpMessage(verification_id=str(verification.pk), phone=verification.phone_number,
+                                 channel=verification.channel, code=code, expires_at=verification.expires_at,
+                                 ttl_seconds=settings.OTP_CODE_TTL_SECONDS))
+    with transaction.atomic():
+        PendingVerification.objects.filter(pk=verification.pk).update(
+            delivery_status=PendingVerification.Delivery.SENT, sent_at=timezone.now())
+        audit_record(events.OTP_SENT, action="send", target_type="pending_verification", target_id=verification.pk,
+                     actor_type="system", after={"channel": verification.channel})
+    return "sent"
+
+
+@dataclass(frozen=True)
+class OtpVerified:
+    user: User
+    opened: OpenedSession
+    is_new_user: bool
+
+
+def _record_failure(phone: str, now: datetime) -> None:
+    key, action = _phone_key(phone), RateLimitEntry.Action.OTP_FAILURE
+    RateLimitEntry.objects.bulk_create([RateLimitEntry(key=key, action=action, window_started_at=now)],
+                                       ignore_conflicts=True)
+    entry = RateLimitEntry.objects.select_for_update().get(key=key, action=action)
+    entry.attempt_count += 1
+    fields = ["attempt_count", "updated_at"]
+    if entry.attempt_count >= settings.OTP_FAILURE_BLOCK_THRESHOLD and not entry.is_blocked(now):
+        entry.blocked_until = BLOCKED_UNTIL_CLEARED
+        entry.blocked_reason = RateLimitEntry.BlockReason.FAILURES
+        fields += ["blocked_until", "blocked_reason"]
+        audit_record(events.RATE_LIMIT_BLOCKED, action="block", target_type="rate_limit_entry", target_id=entry.pk,
+                     after={"limit": "failures", "phone": phone_mask(phone), "count": entry.attempt_count})
+    entry.save(update_fields=fields)
+
+
+def otp_verify(*, verification_id: str, code: str, device_fingerprint: str = "", ip: str | None = None,
+               user_agent: str = "") -> OtpVerified:
+    """Check a code and sign the phone's owner in (creating them if new).
+
+    Each wrong code is counted (and committed) before the 400 answer; the verification is burned at
+    ``OTP_MAX_ATTEMPTS``. The row lock makes concurrent guesses wait their turn, so no more than that many are
+    ever counted. Codes are compared in constant time.
+    """
+    now = timezone.now()
+    error: ServiceError | None = None
+    result: OtpVerified | None = None
+    with transaction.atomic():
+        verification = PendingVerification.objects.select_for_update().filter(pk=verification_id).first()
+        # Computed whatever happens next, so the work done does not depend on what exists.
+        candidate = otp_code_hash(verification_id=str(verification_id), code=code)
+        max_attempts = settings.OTP_MAX_ATTEMPTS
+        if verification is None:
+            raise NotFound(_("Unknown verification."), code="verification_not_found")
+        if verification.status == PendingVerification.Status.VERIFIED:
+            raise Gone(_("This code was already used. Start a new verification."), code="verification_used")
+        if verification.status == PendingVerification.Status.BURNED or verification.attempts >= max_attempts:
+            raise Gone(_("Too many wrong codes. Start a new verification."), code="verification_burned")
+        if verification.is_expired(now):
+            raise Gone(_("This code has expired. Start a new verification."), code="verification_expired")
+        _refuse_if_phone_blocked(verification.phone_number, now)
+
+        if crypto.hashes_match(verification.code_hash, candidate):
+            verification.status = PendingVerification.Status.VERIFIED
+            verification.verified_at = now
+            verification.save(update_fields=["status", "verified_at"])
+            RateLimitEntry.objects.filter(key=_phone_key(verification.phone_number),
+                                          action=RateLimitEntry.Action.OTP_FAILURE,
+                                          blocked_until__isnull=True).update(attempt_count=0, updated_at=now)
+            user, created = identity_get_or_create(phone=verification.phone_number,
+                                                   source="otp", verified=True)
+            audit_record(events.OTP_VERIFIED, action="verify", target_type="pending_verification",
+                         target_id=verification.pk, actor_id=user.pk, actor_type="user",
+                         after={"user_id": user.pk, "is_new_user": created})
+            if user.status != User.Status.ACTIVE:
+                audit_record(events.SIGN_IN_REFUSED, action="refuse", target_type="user", target_id=user.pk,
+                             actor_id=user.pk, actor_type="user", after={"status": user.status})
+                error = Forbidden(_("This account is %(status)s.") % {"status": user.status}, code="user_inactive")
+            else:
+                opened = session_open(user=user, device_fingerprint=device_fingerprint, ip=ip,
+                                      user_agent=user_agent)
+                result = OtpVerified(user=user, opened=opened, is_new_user=created)
+        else:
+            verification.attempts += 1
+            left = max(0, max_attempts - verification.attempts)
+            fields = ["attempts"]
+            if left == 0:
+                verification.status = PendingVerification.Status.BURNED
+                fields.append("status")
+            verification.save(update_fields=fields)
+            audit_record(events.OTP_FAILED, action="fail", target_type="pending_verification",
+                         target_id=verification.pk, after={"attempts": verification.attempts, "left": left})
+            if left == 0:
+                audit_record(events.OTP_BURNED, action="burn", target_type="pending_verification",
+                             target_id=verification.pk, after={"attempts": verification.attempts})
+            _record_failure(verification.phone_number, now)
+            # Raised after the commit below: the attempt must count even though the answer is an error.
+            error = InvalidInput(_("Wrong code."), code="invalid_code", fields={"code": [_("Wrong code.")]},
+                                 extra={"attempts_left": left})
+    if error is not None:
+        raise error
+    assert result is not None
+    return result
+
+
+@transaction.atomic
+def rate_limit_clear(*, entry: RateLimitEntry, reason: str = "") -> RateLimitEntry:
+    """Lift a block and reset its counter (the console's "unblock")."""
+    entry = RateLimitEntry.objects.select_for_update().get(pk=entry.pk)
+    before = {"count": entry.attempt_count, "blocked_until": entry.blocked_until, "reason": entry.blocked_reason}
+    entry.attempt_count = 0
+    entry.blocked_until = None
+    entry.blocked_reason = RateLimitEntry.BlockReason.NONE
+    entry.window_started_at = timezone.now()
+    entry.save()
+    audit_record(events.RATE_LIMIT_CLEARED, action="clear", target_type="rate_limit_entry", target_id=entry.pk,
+                 before=before, after={"count": 0, "blocked_until": None}, reason=reason,
+                 metadata={"action": entry.action, "kind": entry.key.split(":", 1)[0]})
+    return entry

@@ -1,0 +1,133 @@
+"""The console: pages render, actions call the services, secrets and codes never show."""
+import pytest
+from django.urls import reverse
+
+from identity.models import (
+    BLOCKED_UNTIL_CLEARED,
+    AppCredential,
+    Application,
+    AppSession,
+    PendingVerification,
+    RateLimitEntry,
+    SovereignSession,
+    User,
+)
+from identity.services.apps import app_session_open, app_user_link
+from identity.services.otp import otp_start
+from identity.services.users import identity_link_create
+
+pytestmark = [pytest.mark.smoke, pytest.mark.django_db]
+
+MODELS = ["user", "sovereignidentity", "userprofile", "authmethod", "identitylink", "sovereignsession",
+          "pendingverification", "ratelimitentry", "application", "appcredential", "appuser", "appsession"]
+
+
+@pytest.fixture
+def console(client):
+    admin = User.objects.create_superuser("root", "pw-Console-1234")
+    client.force_login(admin)
+    return client
+
+
+@pytest.fixture
+def world(make_app, sign_in, run_jobs, otp_outbox):
+    """One of everything."""
+    app, credential, _header = make_app(scopes=["identity"])
+    app_user, _ = app_user_link(app=app, external_user_id="c-1", phone="+5511912345678")
+    app_session_open(app_user=app_user, ip_address="198.51.100.1")
+    identity_link_create(app=app, user=app_user.user, provider="google", provider_id="g-1")
+    sign_in("+5511912345678")
+    verification = otp_start(phone="+5511912345678", ip="192.0.2.1")
+    run_jobs()
+    return {"app": app, "credential": credential, "verification": verification,
+            "code": otp_outbox.code_for(verification.pk)}
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_every_page_renders(console, world, model):
+    changelist = console.get(reverse(f"admin:identity_{model}_changelist"))
+    assert changelist.status_code == 200
+    obj = type(world["app"])._meta.apps.get_model("identity", model).objects.first()
+    assert obj is not None
+    change = console.get(reverse(f"admin:identity_{model}_change", args=[obj.pk]))
+    assert change.status_code == 200
+    history = console.get(reverse(f"admin:identity_{model}_history", args=[obj.pk]))
+    assert history.status_code == 200
+
+
+def test_verifications_never_show_the_code_or_its_hash(console, world):
+    verification = PendingVerification.objects.get(pk=world["verification"].pk)
+    page = console.get(reverse("admin:identity_pendingverification_change", args=[verification.pk])).content.decode()
+    assert verification.code_hash not in page
+    assert f">{world['code']}<" not in page and f'"{world["code"]}"' not in page
+
+
+def test_credentials_never_show_the_secret_hash(console, world):
+    credential = world["credential"]
+    page = console.get(reverse("admin:identity_appcredential_change", args=[credential.pk])).content.decode()
+    assert credential.secret_hash not in page and credential.public_key in page
+
+
+def test_issuing_a_credential_shows_the_secret_once(console, world):
+    response = console.post(reverse("admin:identity_appcredential_add"),
+                            {"app": str(world["app"].pk), "name": "Console", "scopes": ["billing", "audit"]},
+                            follow=True)
+    assert response.status_code == 200
+    issued = AppCredential.objects.get(name="Console")
+    assert issued.scopes == ["billing", "audit"] and issued.created_by.username == "root"
+    assert response.content.decode().count("pq_sk_") == 1
+    again = console.get(reverse("admin:identity_appcredential_change", args=[issued.pk])).content.decode()
+    assert "pq_sk_" not in again
+
+
+def test_creating_an_app_in_the_console_goes_through_the_service(console, world):
+    owner = world["app"].owner
+    response = console.post(reverse("admin:identity_application_add"),
+                            {"name": "Console App", "slug": "", "owner": str(owner.pk), "webhook_url": "",
+                             "credentials-TOTAL_FORMS": "0", "credentials-INITIAL_FORMS": "0"})
+    assert response.status_code == 302, response.content[:2000]
+    assert Application.objects.get(name="Console App").slug == "console-app"
+
+
+def test_revoke_credential_action(console, world):
+    url = reverse("admin:identity_appcredential_changelist")
+    console.post(url, {"action": "revoke", "_selected_action": [str(world["credential"].pk)]})
+    world["credential"].refresh_from_db()
+    assert world["credential"].status == "revoked"
+
+
+def test_suspend_app_action(console, world):
+    console.post(reverse("admin:identity_application_changelist"),
+                 {"action": "suspend", "_selected_action": [str(world["app"].pk)]})
+    world["app"].refresh_from_db()
+    assert world["app"].status == "suspended"
+
+
+def test_unblock_action_clears_a_block(console, world, settings):
+    entry = RateLimitEntry.objects.get(key="phone:+5511912345678", action="otp_send")
+    RateLimitEntry.objects.filter(pk=entry.pk).update(attempt_count=100, blocked_reason="failures",
+                                                      blocked_until=BLOCKED_UNTIL_CLEARED)
+    blocked = console.get(reverse("admin:identity_ratelimitentry_changelist") + "?blocked=admin")
+    assert "phone:+5511912345678" in blocked.content.decode()
+    console.post(reverse("admin:identity_ratelimitentry_changelist"),
+                 {"action": "unblock", "_selected_action": [str(entry.pk)]})
+    entry.refresh_from_db()
+    assert entry.blocked_until is None and entry.attempt_count == 0
+
+
+def test_suspending_a_user_in_the_console_ends_their_sessions(console, world):
+    session = SovereignSession.objects.filter(is_active=True).first()
+    user = session.user
+    console.post(reverse("admin:identity_user_changelist"), {"action": "suspend", "_selected_action": [str(user.pk)]})
+    user.refresh_from_db()
+    session.refresh_from_db()
+    assert user.status == "suspended" and not session.is_active
+    assert not AppSession.objects.filter(user=user, status="active").exists()
+
+
+def test_revoke_session_action(console, world):
+    session = SovereignSession.objects.filter(is_active=True).first()
+    console.post(reverse("admin:identity_sovereignsession_changelist"),
+                 {"action": "revoke", "_selected_action": [str(session.pk)]})
+    session.refresh_from_db()
+    assert not session.is_active

@@ -1,0 +1,166 @@
+"""Owners' applications and credentials; apps' users, links and sessions; the app's audit trail."""
+import pytest
+from rest_framework.test import APIClient
+
+from audit.services import audit_sequence
+from identity.models import AppCredential, AppSession, IdentityLink, User
+from identity.services.sessions import user_set_status
+from tests.identity.conftest import basic
+
+pytestmark = [pytest.mark.smoke, pytest.mark.django_db]
+
+
+def client_for(header: str) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=header)
+    return client
+
+
+@pytest.fixture
+def owner(sign_in):
+    out = sign_in("+5511900000001")
+    return client_for(f"Bearer {out['session_token']}"), User.objects.get(pk=out["user_id"])
+
+
+def test_owner_creates_an_app_and_a_credential_shown_once(owner):
+    client, user = owner
+    created = client.post("/api/v1/apps", {"name": "Loja Azul"})
+    assert created.status_code == 201
+    app = created.json()
+    assert app["slug"] == "loja-azul" and app["tenant_id"] == str(user.pk) and app["status"] == "active"
+    issued = client.post(f"/api/v1/apps/{app['id']}/credentials", {"name": "Production",
+                                                                    "scopes": ["identity", "billing"]})
+    assert issued.status_code == 201
+    body = issued.json()
+    assert body["public_key"].startswith("pq_pk_") and body["secret"].startswith("pq_sk_")
+    assert body["scopes"] == ["identity", "billing"]
+    listed = client.get(f"/api/v1/apps/{app['id']}/credentials").json()["results"]
+    assert len(listed) == 1 and "secret" not in listed[0] and "secret_hash" not in listed[0]
+    stored = AppCredential.objects.get(pk=body["id"])
+    assert body["secret"] not in stored.secret_hash and stored.secret_hash != body["secret"]
+    api = client_for(basic(body["public_key"], body["secret"]))
+    assert api.post("/api/v1/app/users", {"external_user_id": "c-1", "phone": "+5511912345678"}).status_code == 201
+
+
+def test_credential_input_is_validated(owner):
+    client, _user = owner
+    app = client.post("/api/v1/apps", {"name": "X"}).json()
+    response = client.post(f"/api/v1/apps/{app['id']}/credentials", {"name": "p", "scopes": ["payments"]})
+    assert response.status_code == 400 and "scopes" in response.json()["error"]["fields"]
+    response = client.post(f"/api/v1/apps/{app['id']}/credentials", {"name": "p", "scopes": []})
+    assert response.status_code == 400
+
+
+def test_taken_slug_is_409(owner):
+    client, _user = owner
+    assert client.post("/api/v1/apps", {"name": "A", "slug": "shop"}).status_code == 201
+    response = client.post("/api/v1/apps", {"name": "B", "slug": "shop"})
+    assert response.status_code == 409 and response.json()["error"]["code"] == "slug_taken"
+
+
+def test_revoking_a_credential_stops_it_at_once(owner):
+    client, _user = owner
+    app = client.post("/api/v1/apps", {"name": "A"}).json()
+    cred = client.post(f"/api/v1/apps/{app['id']}/credentials", {"name": "p", "scopes": ["identity"]}).json()
+    api = client_for(basic(cred["public_key"], cred["secret"]))
+    assert api.get("/api/v1/app/users/nobody").status_code == 404
+    assert client.delete(f"/api/v1/apps/{app['id']}/credentials/{cred['id']}").status_code == 204
+    refused = api.get("/api/v1/app/users/nobody")
+    assert refused.status_code == 401 and refused.json()["error"]["code"] == "credential_revoked"
+
+
+def test_another_owners_app_and_credentials_are_not_found(owner, sign_in, make_app):
+    client, _user = owner
+    other_app, other_cred, _h = make_app()
+    assert client.get(f"/api/v1/apps/{other_app.id}").status_code == 404
+    assert client.get(f"/api/v1/apps/{other_app.id}/credentials").status_code == 404
+    assert client.post(f"/api/v1/apps/{other_app.id}/credentials", {"name": "x", "scopes": ["audit"]}
+                       ).status_code == 404
+    assert client.delete(f"/api/v1/apps/{other_app.id}/credentials/{other_cred.id}").status_code == 404
+    other_cred.refresh_from_db()
+    assert other_cred.status == "active"
+
+
+def test_app_users_by_phone_and_by_user_id(make_app, app_client):
+    app, _cred, header = make_app()
+    api = app_client(header)
+    first = api.post("/api/v1/app/users", {"external_user_id": "c-1", "phone": "+5511912345678"})
+    assert first.status_code == 201
+    again = api.post("/api/v1/app/users", {"external_user_id": "c-1", "phone": "+55 11 91234-5678"})
+    assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
+    clash = api.post("/api/v1/app/users", {"external_user_id": "c-1", "phone": "+5511912340000"})
+    assert clash.status_code == 409 and clash.json()["error"]["code"] == "external_id_taken"
+    # The owner is in the tenant: linkable by id.
+    by_id = api.post("/api/v1/app/users", {"external_user_id": "owner", "user_id": str(app.owner_id)})
+    assert by_id.status_code == 201
+    got = api.get("/api/v1/app/users/c-1")
+    assert got.status_code == 200 and got.json()["user_id"] == first.json()["user_id"]
+
+
+@pytest.mark.parametrize("body", [{"external_user_id": "x"}, {"external_user_id": "x", "phone": "+5511912345678",
+                                                               "user_id": "6f1c7d0e-8f5e-4b59-9a35-0b7a7c0e0a11"},
+                                  {"external_user_id": "", "phone": "+5511912345678"},
+                                  {"external_user_id": "x", "phone": "123"}])
+def test_app_user_input_is_validated(make_app, app_client, body):
+    _app, _cred, header = make_app()
+    assert app_client(header).post("/api/v1/app/users", body).status_code == 400
+
+
+def test_identity_links_one_provider_id_one_user(make_app, app_client):
+    _app, _cred, header = make_app()
+    api = app_client(header)
+    api.post("/api/v1/app/users", {"external_user_id": "a", "phone": "+5511912345601"})
+    api.post("/api/v1/app/users", {"external_user_id": "b", "phone": "+5511912345602"})
+    link = api.post("/api/v1/app/users/a/links", {"provider": "google", "provider_id": "g-123"})
+    assert link.status_code == 201
+    assert api.post("/api/v1/app/users/a/links", {"provider": "google", "provider_id": "g-123"}).status_code == 200
+    taken = api.post("/api/v1/app/users/b/links", {"provider": "google", "provider_id": "g-123"})
+    assert taken.status_code == 409 and taken.json()["error"]["code"] == "provider_identity_taken"
+    assert api.post("/api/v1/app/users/b/links", {"provider": "myspace", "provider_id": "1"}).status_code == 400
+    assert api.get("/api/v1/app/users/a/links").json()["count"] == 1
+    assert IdentityLink.objects.count() == 1
+
+
+def test_app_sessions_record_the_ip_and_can_be_revoked(make_app, app_client):
+    _app, _cred, header = make_app()
+    api = app_client(header)
+    api.post("/api/v1/app/users", {"external_user_id": "a", "phone": "+5511912345601"})
+    opened = api.post("/api/v1/app/sessions", {"external_user_id": "a", "ip_address": "198.51.100.23"})
+    assert opened.status_code == 201
+    body = opened.json()
+    assert body["ip_address"] == "198.51.100.23" and body["status"] == "active"
+    default_ip = api.post("/api/v1/app/sessions", {"external_user_id": "a"}, REMOTE_ADDR="192.0.2.44")
+    assert default_ip.json()["ip_address"] == "192.0.2.44"
+    assert api.delete(f"/api/v1/app/sessions/{body['id']}").status_code == 204
+    assert api.get(f"/api/v1/app/sessions/{body['id']}").json()["status"] == "revoked"
+    assert api.post("/api/v1/app/sessions", {"external_user_id": "ghost"}).status_code == 404
+
+
+def test_banning_a_user_revokes_their_app_sessions(make_app, app_client):
+    _app, _cred, header = make_app()
+    api = app_client(header)
+    user_id = api.post("/api/v1/app/users", {"external_user_id": "a", "phone": "+5511912345601"}).json()["user_id"]
+    session_id = api.post("/api/v1/app/sessions", {"external_user_id": "a"}).json()["id"]
+    user_set_status(user=User.objects.get(pk=user_id), status="banned", reason="fraud")
+    assert AppSession.objects.get(pk=session_id).status == "revoked"
+    refused = api.post("/api/v1/app/sessions", {"external_user_id": "a"})
+    assert refused.status_code == 409
+
+
+def test_audit_events_are_the_apps_own_in_chain_order_and_paginated(make_app, app_client):
+    _app, _cred, header = make_app(scopes=["identity", "audit"])
+    _other, _cred2, other_header = make_app(scopes=["identity", "audit"])
+    api, other = app_client(header), app_client(other_header)
+    for i in range(3):
+        api.post("/api/v1/app/users", {"external_user_id": f"u{i}", "phone": f"+551191234560{i}"})
+    other.post("/api/v1/app/users", {"external_user_id": "z", "phone": "+5511912345699"})
+    audit_sequence()
+    page = api.get("/api/v1/audit/events?limit=2").json()
+    sequences = [e["sequence"] for e in page["results"]]
+    assert len(sequences) == 2 and sequences == sorted(sequences) and page["next"]
+    rest = api.get(f"/api/v1/audit/events?after_sequence={page['next_after_sequence']}&limit=50").json()
+    events = page["results"] + rest["results"]
+    assert rest["next"] is None
+    assert [e["type"] for e in events].count("APP_USER_LINKED") == 3
+    assert all(e["target_id"] != other.get("/api/v1/app/users/z").json()["id"] for e in events)
+    assert api.get("/api/v1/audit/events?after_sequence=abc").status_code == 400
