@@ -183,6 +183,8 @@ SPECTACULAR_SETTINGS = {
         "ApplicationStatusEnum": "identity.models.Application.Status",
         "AppCredentialStatusEnum": "identity.models.AppCredential.Status",
         "AppUserStatusEnum": "identity.models.AppUser.Status",
+        "ApprovalStatusEnum": "governance.models.ApprovalRequest.Status",
+        "ImpactEnum": "governance.models.Impact",
     },
 }
 
