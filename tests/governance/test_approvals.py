@@ -431,3 +431,27 @@ def test_django_refuses_update_and_delete(decided):
         row.delete()
     with pytest.raises(AppendOnlyViolation):
         ApprovalDecision.objects.all().update(justification="x")
+
+
+def test_the_verify_command_fails_on_a_tampered_request(decided):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    out = StringIO()
+    call_command("approvals_verify", stdout=out)
+    assert "2 decisions verified" in out.getvalue()
+    ApprovalRequest.objects.filter(pk=decided.pk).update(context={"amount": 1})
+    with pytest.raises(CommandError, match="problem"):
+        call_command("approvals_verify", stdout=StringIO(), stderr=StringIO())
+
+
+@pytest.mark.postgres
+def test_a_decision_rewritten_behind_the_triggers_is_found(decided):
+    """Someone with superuser rights bypasses the triggers and edits a justification: the hash gives it away."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL session_replication_role = replica")
+        cursor.execute("UPDATE approval_decisions SET justification = 'All fine, approved.' WHERE sequence = 2")
+    report = approval_decisions_verify()
+    assert [p["problem"] for p in report.problems] == [
+        "hash does not match the decision's content (altered decision or request)"]
