@@ -37,7 +37,7 @@ MAX_LIST_VALUES = 1000
 
 _SEGMENT = r"[A-Za-z0-9_\-]+"
 _PATH = re.compile(rf"^{_SEGMENT}(\.{_SEGMENT})*$")
-_MISSING = object()
+MISSING = object()  # what a path resolves to when the field is absent
 
 
 def _is_number(value: Any) -> bool:
@@ -49,7 +49,7 @@ def _is_scalar(value: Any) -> bool:
 
 
 def _type_name(value: Any) -> str:
-    if value is _MISSING:
+    if value is MISSING:
         return "missing"
     if value is None:
         return "null"
@@ -164,20 +164,18 @@ def resolve(context: Any, path: tuple[str, ...]) -> Any:
     current = context
     for segment in path:
         if isinstance(current, dict):
-            current = current.get(segment, _MISSING)
-            if current is _MISSING:
-                return _MISSING
+            current = current.get(segment, MISSING)
+            if current is MISSING:
+                return MISSING
         elif isinstance(current, list) and segment.isdigit():
             index = int(segment)
             if index >= len(current):
-                return _MISSING
+                return MISSING
             current = current[index]
         else:
-            return _MISSING
+            return MISSING
     return current
 
-
-MISSING = _MISSING
 
 
 def strict_equal(a: Any, b: Any) -> bool:
@@ -190,9 +188,7 @@ def strict_equal(a: Any, b: Any) -> bool:
         return len(a) == len(b) and all(strict_equal(x, y) for x, y in zip(a, b, strict=True))
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(strict_equal(a[k], b[k]) for k in a)
-    if type(a) is not type(b) and not (_is_number(a) and _is_number(b)):
-        return False
-    return a == b
+    return type(a) is type(b) and a == b
 
 
 def _key(value: Any) -> tuple[str, Any] | None:
@@ -224,7 +220,7 @@ def _compile_check(op: str, value: Any) -> Check:
         want = value
 
         def check_exists(seen: Any) -> str | None:
-            present = seen is not _MISSING
+            present = seen is not MISSING
             if present == want:
                 return None
             return "field missing" if want else "field present"
@@ -233,7 +229,7 @@ def _compile_check(op: str, value: Any) -> Check:
 
     def missing_guard(inner: Check) -> Check:
         def check(seen: Any) -> str | None:
-            if seen is _MISSING:
+            if seen is MISSING:
                 return "field missing"
             return inner(seen)
 
@@ -287,7 +283,7 @@ class CompiledCondition:
         return self.check(seen), seen
 
     def describe(self, seen: Any, why: str | None) -> dict[str, Any]:
-        present = seen is not _MISSING
+        present = seen is not MISSING
         out = {"field": self.field, "op": self.op, "value": self.value, "present": present,
                "seen": seen if present else None, "holds": why is None}
         if why is not None:

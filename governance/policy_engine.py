@@ -4,11 +4,12 @@ Order: highest ``priority`` first; on equal priority ``deny`` before ``require_a
 name. Candidates are the active policies whose resource and action are the asked ones or ``*``. The first
 candidate whose conditions all hold decides; without one, the configured default effect decides.
 
-Compiled sets are cached per process (``policy_cache``). A change made through the services invalidates this
-process's cache at once and again when its transaction commits; other processes notice within
-``POLICY_CACHE_CHECK_MS`` because each checks, at most once per interval, a fingerprint of the ``policies``
-table (row count, sum of versions, latest update) in one small aggregate query. Every saved change raises the sum
-of versions, so the fingerprint changes whatever order concurrent changes commit in.
+Compiled sets are cached per process (``policy_cache``). A change made through the services drops this process's
+set at once; until the changing transaction commits, that transaction evaluates its own uncommitted view without
+sharing it (so a rollback never leaves a phantom policy behind), and the commit drops the set again. Other
+processes notice within ``POLICY_CACHE_CHECK_MS`` because each checks, at most once per interval, a fingerprint of
+the ``policies`` table (row count, sum of versions, latest update) in one small aggregate query. Every saved change
+raises the sum of versions, so the fingerprint changes whatever order concurrent changes commit in.
 """
 from __future__ import annotations
 
@@ -19,10 +20,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.db import connection, transaction
 from django.db.models import Count, Max, Sum
 
 from governance import conf
-from governance.conditions import MISSING, CompiledCondition, compile_conditions
+from governance.conditions import CompiledCondition, compile_conditions, resolve
 from governance.models.policies import EFFECT_RANK, EFFECT_RESULT, Policy, PolicyResult
 
 # How many distinct (resource, action) candidate lists one compiled set remembers.
@@ -174,7 +176,7 @@ class CompiledPolicySet:
         for index, policy in enumerate(candidates):
             matched = []
             for condition in policy.conditions:
-                seen = _resolve(context, condition)
+                seen = resolve(context, condition.path)
                 why = condition.check(seen)
                 if why is not None:
                     skipped.append(Skipped(policy, condition, seen, why))
@@ -186,23 +188,6 @@ class CompiledPolicySet:
         effect = self.default_effect or conf.get().default_effect
         return PolicyDecision(resource, action, EFFECT_RESULT[effect], effect, default_reason(effect), None, (),
                               tuple(skipped), ())
-
-
-def _resolve(context: dict[str, Any], condition: CompiledCondition) -> Any:
-    current: Any = context
-    for segment in condition.path:
-        if isinstance(current, dict):
-            current = current.get(segment, MISSING)
-            if current is MISSING:
-                return MISSING
-        elif isinstance(current, list) and segment.isdigit():
-            index = int(segment)
-            if index >= len(current):
-                return MISSING
-            current = current[index]
-        else:
-            return MISSING
-    return current
 
 
 # --- loading and caching ------------------------------------------------------------------------------------------
@@ -238,6 +223,7 @@ class PolicyCache:
         self._lock = threading.Lock()
         self._current: CompiledPolicySet | None = None
         self._next_check = 0.0
+        self._local = threading.local()
         self.loads = 0  # how many times this cache compiled the set (tests and the bench read it)
 
     @property
@@ -245,6 +231,15 @@ class PolicyCache:
         return conf.get().cache_check_seconds if self._check_seconds is None else self._check_seconds
 
     def get(self) -> CompiledPolicySet:
+        pending = getattr(self._local, "pending_block", None)
+        if pending is not None:
+            if connection.in_atomic_block and connection.atomic_blocks[0] is pending:
+                # This thread's open transaction changed policies: evaluate its own view, and never share a set
+                # that may yet be rolled back.
+                return CompiledPolicySet.build(load_active())
+            # That transaction is over (committed, or rolled back without telling anyone): start afresh.
+            self._local.pending_block = None
+            self.invalidate()
         current = self._current
         now = self._clock()
         if current is not None and now < self._next_check:
@@ -264,6 +259,17 @@ class PolicyCache:
         with self._lock:
             self._current = None
             self._next_check = 0.0
+
+    def changed(self) -> None:
+        """Called by the services inside the transaction that changes policies."""
+        self.invalidate()
+        if connection.in_atomic_block:
+            self._local.pending_block = connection.atomic_blocks[0]
+            transaction.on_commit(self._committed)
+
+    def _committed(self) -> None:
+        self._local.pending_block = None
+        self.invalidate()
 
 
 policy_cache = PolicyCache()

@@ -55,10 +55,8 @@ def policy_validate(policy: Policy) -> None:
 
 
 def _changed_policies() -> None:
-    # At once, so this transaction's own evaluations see the change; again on commit, so that a set loaded by
-    # another thread of this process before the commit is not kept until the next fingerprint check.
-    policy_cache.invalidate()
-    transaction.on_commit(policy_cache.invalidate)
+    # This transaction's own evaluations see the change at once; everyone else's when it commits.
+    policy_cache.changed()
 
 
 def _save(policy: Policy, *, actor, change_reason: str) -> None:
