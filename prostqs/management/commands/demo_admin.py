@@ -7,6 +7,7 @@ import secrets
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from identity.demo import credential_lines
 from identity.models import User
 
 CREDENTIALS_FILE = settings.BASE_DIR / "var" / "demo-admin.json"
@@ -38,3 +39,4 @@ class Command(BaseCommand):
             f"  Username: {username}\n"
             f"  Password: {password}\n"
         )
+        self.stdout.write(credential_lines())
