@@ -241,10 +241,16 @@ def _pattern(resource: str, action: str) -> Q:
 
 def dry_run_samples(*, patterns: Iterable[tuple[str, str]], last_n: int) -> list[DryRunSample]:
     """The last ``last_n`` stored evaluations whose (resource, action) any pattern matches."""
-    query = Q(pk__in=[])
-    for resource, action in patterns:
-        query |= _pattern(resource, action)
-    rows = (PolicyEvaluation.objects.filter(query).order_by("-evaluated_at")
+    parts = [_pattern(resource, action) for resource, action in patterns]
+    queryset = PolicyEvaluation.objects.all()
+    if parts and all(parts):  # an empty Q is a pattern of wildcards only: every evaluation matches
+        query = parts[0]
+        for part in parts[1:]:
+            query |= part
+        queryset = queryset.filter(query)
+    elif not parts:
+        queryset = queryset.none()
+    rows = (queryset.order_by("-evaluated_at")
             .values_list("id", "resource", "action", "context", "result", "evaluated_at")[:last_n])
     return [DryRunSample(str(i), r, a, c if isinstance(c, dict) else {}, res, at) for i, r, a, c, res, at in rows]
 

@@ -82,3 +82,17 @@ def test_dry_run_writes_nothing(history):
     before = PolicyEvaluation.objects.count()
     policy_dry_run(policy=Policy(name="n", resource="ledger", action="debit", effect="deny", reason="r"))
     assert PolicyEvaluation.objects.count() == before
+
+
+def test_a_wildcard_draft_replays_every_resource_and_action(history):
+    draft = Policy(name="night-hold", resource="*", action="*", effect="require_approval", priority=50,
+                   reason="Nobody watches at night.", conditions=[{"field": "amount", "op": "gte", "value": 600}])
+    report = policy_dry_run(policy=draft, last_n=50)
+    assert report.samples == 7  # the ledger evaluations and the ads one
+    assert sorted(c.sample.context["amount"] for c in report.changed) == [600, 10_000]
+
+
+def test_a_wildcard_action_keeps_the_resource_filter(history):
+    draft = Policy(name="ads-open", resource="ads", action="*", effect="allow", priority=50, reason="Ads are fine.")
+    report = policy_dry_run(policy=draft, last_n=50)
+    assert report.samples == 1 and report.changed[0].sample.resource == "ads"
