@@ -21,7 +21,8 @@ sys.path.insert(0, str(ROOT))
 from bench import harness  # noqa: E402 - after the path is set
 
 # Modules that register measures, baselines first. Each project area adds its module here.
-MODULES = ["bench.baselines", "bench.jobs", "bench.audit", "bench.billing", "bench.ads"]
+MODULES = ["bench.baselines", "bench.audit", "bench.jobs", "bench.identity", "bench.governance", "bench.billing",
+           "bench.ads"]
 
 
 def _recreate_database(url: str) -> None:

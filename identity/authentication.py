@@ -19,6 +19,7 @@ from rest_framework.request import Request
 from audit import context as audit_context
 from identity import crypto
 from identity.models import AppCredential, Application, SovereignSession, User
+from identity.selectors import credential_with_app
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,7 +79,7 @@ class AppCredentialAuthentication(BaseAuthentication):
             raise exceptions.AuthenticationFailed(_("Invalid app credentials."), code="invalid_credentials")
 
         candidate = crypto.keyed_hash("app-secret", secret)
-        credential = AppCredential.objects.select_related("app").filter(public_key=public_key).first()
+        credential = credential_with_app(public_key=public_key)
         # Unknown keys still pay for a comparison, so timing does not tell which public keys exist.
         expected = credential.secret_hash if credential is not None else "0" * 64
         if not crypto.hashes_match(expected, candidate) or credential is None:

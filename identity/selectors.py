@@ -11,6 +11,7 @@ from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 
 from identity.models import AppCredential, Application, AppSession, AppUser, SovereignSession, User
+from identity.rows import JoinedRows
 from prostqs.errors import NotFound
 
 
@@ -42,12 +43,29 @@ def tenant_apps(*, tenant_id: Any) -> QuerySet[Application]:
     return Application.objects.filter(owner_id=_uuid(tenant_id))
 
 
+_CREDENTIAL_WITH_APP = JoinedRows(AppCredential, [("a", Application, "app")], ["public_key"])
+_APP_USER_WITH_USER = JoinedRows(AppUser, [("u", User, "user")], ["app", "external_user_id"])
+
+
+def credential_with_app(*, public_key: str) -> AppCredential | None:
+    """The credential with this public key and its application (one query, on every app request)."""
+    found = _CREDENTIAL_WITH_APP.first([public_key])
+    if found is None:
+        return None
+    credential, app = found
+    credential.app = app
+    return credential
+
+
 def app_user_get(*, app: Application, external_user_id: str) -> AppUser:
-    """The app's user by the app's own id for them; ``NotFound`` otherwise (including other apps' users)."""
-    found = AppUser.objects.select_related("user").filter(app=app, external_user_id=external_user_id).first()
+    """The app's user (with their user row) by the app's own id for them; ``NotFound`` otherwise, including for
+    other apps' users."""
+    found = _APP_USER_WITH_USER.first([app.pk, external_user_id])
     if found is None:
         raise NotFound(_("No user with this external id in this application."), code="app_user_not_found")
-    return found
+    app_user, user = found
+    app_user.user = user
+    return app_user
 
 
 def app_user_for_user(*, app: Application, user_id: Any) -> AppUser | None:

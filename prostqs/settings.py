@@ -242,6 +242,8 @@ SPECTACULAR_SETTINGS = {
         "ApplicationStatusEnum": "identity.models.Application.Status",
         "AppCredentialStatusEnum": "identity.models.AppCredential.Status",
         "AppUserStatusEnum": "identity.models.AppUser.Status",
+        "ApprovalStatusEnum": "governance.models.ApprovalRequest.Status",
+        "ImpactEnum": "governance.models.Impact",
     },
 }
 
@@ -282,6 +284,19 @@ OTP_HTTP_WHATSAPP_FROM = env.str("OTP_HTTP_WHATSAPP_FROM", default="")
 OTP_HTTP_TIMEOUT_SECONDS = env.float("OTP_HTTP_TIMEOUT_SECONDS", default=10.0)
 IDENTITY_SESSION_TTL_SECONDS = env.int("IDENTITY_SESSION_TTL_SECONDS", default=30 * 24 * 3600)
 APP_SESSION_TTL_SECONDS = env.int("APP_SESSION_TTL_SECONDS", default=24 * 3600)
+
+# Governance: the policy engine, autonomy and approvals (README "Policies, autonomy and approvals").
+POLICY_DEFAULT_EFFECT = env.str("POLICY_DEFAULT_EFFECT", default="deny")
+POLICY_CACHE_CHECK_MS = env.int("POLICY_CACHE_CHECK_MS", default=500)
+AUTONOMY_DEFAULT_LEVEL = env.int("AUTONOMY_DEFAULT_LEVEL", default=0)
+APPROVAL_TTL_SECONDS = env.int("APPROVAL_TTL_SECONDS", default=24 * 3600)
+APPROVAL_IMPACT_AMOUNTS = env.str("APPROVAL_IMPACT_AMOUNTS", default="1,100000,1000000,10000000")
+APPROVAL_IMPACT_RISKS = env.str("APPROVAL_IMPACT_RISKS", default="0.25,0.5,0.75,0.9")
+APPROVAL_QUORUM = env.str("APPROVAL_QUORUM", default="*.critical=2")
+CELERY_BEAT_SCHEDULE["governance-approvals-expire"] = {
+    "task": "governance.approvals_expire",
+    "schedule": env.int("APPROVAL_EXPIRY_INTERVAL_SECONDS", default=60),
+}
 
 # Bodies above this size are refused with 413 before anything is parsed.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=1024 * 1024)

@@ -8,6 +8,7 @@ from prostqs.views import UnknownEndpointView
 
 api_v1 = [
     path("", include("identity.urls")),
+    path("governance/", include("governance.urls")),
     path("billing/", include("billing.urls")),
     path("ads/", include("ads.urls")),
 ]

@@ -23,7 +23,7 @@ class AppOut(serializers.ModelSerializer):
 
 class AppIn(serializers.Serializer):
     name = serializers.CharField(max_length=200)
-    slug = serializers.SlugField(max_length=100, required=False, allow_blank=True, default="")
+    slug = serializers.SlugField(max_length=100, required=False, allow_blank=True)
     webhook_url = serializers.URLField(max_length=500, required=False, allow_blank=True, default="")
 
 

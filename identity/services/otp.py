@@ -170,6 +170,12 @@ class OtpVerified:
     is_new_user: bool
 
 
+def _code_matches(verification: PendingVerification, code: str) -> bool:
+    """Constant-time comparison of keyed hashes: the time taken says nothing about how close a guess was."""
+    return crypto.hashes_match(verification.code_hash,
+                               otp_code_hash(verification_id=str(verification.pk), code=code))
+
+
 def _record_failure(phone: str, now: datetime) -> None:
     key, action = _phone_key(phone), RateLimitEntry.Action.OTP_FAILURE
     RateLimitEntry.objects.bulk_create([RateLimitEntry(key=key, action=action, window_started_at=now)],
@@ -199,8 +205,6 @@ def otp_verify(*, verification_id: str, code: str, device_fingerprint: str = "",
     result: OtpVerified | None = None
     with transaction.atomic():
         verification = PendingVerification.objects.select_for_update().filter(pk=verification_id).first()
-        # Computed whatever happens next, so the work done does not depend on what exists.
-        candidate = otp_code_hash(verification_id=str(verification_id), code=code)
         max_attempts = settings.OTP_MAX_ATTEMPTS
         if verification is None:
             raise NotFound(_("Unknown verification."), code="verification_not_found")
@@ -212,7 +216,7 @@ def otp_verify(*, verification_id: str, code: str, device_fingerprint: str = "",
             raise Gone(_("This code has expired. Start a new verification."), code="verification_expired")
         _refuse_if_phone_blocked(verification.phone_number, now)
 
-        if crypto.hashes_match(verification.code_hash, candidate):
+        if _code_matches(verification, code):
             verification.status = PendingVerification.Status.VERIFIED
             verification.verified_at = now
             verification.save(update_fields=["status", "verified_at"])

@@ -42,8 +42,10 @@ def identity_get_or_create(*, phone: str, source: str, verified: bool) -> tuple[
                          after={"source": source, "phone": phone_mask(phone), "verified": verified})
             return user, True
     user = identity.user
-    if verified:
-        method = AuthMethod.objects.select_for_update().filter(type=AuthMethod.Type.PHONE, identifier=phone).first()
+    phone_method = AuthMethod.objects.filter(type=AuthMethod.Type.PHONE, identifier=phone)
+    # The usual case (a returning user) reads without a lock, so sign-ins of one phone do not queue here.
+    if verified and not phone_method.filter(verified=True).exists():
+        method = phone_method.select_for_update().first()
         if method is None:
             AuthMethod.objects.create(user=user, type=AuthMethod.Type.PHONE, identifier=phone, verified=True,
                                       verified_at=timezone.now())

@@ -1,0 +1,38 @@
+"""Demo data: idempotent, and the demo admin gets its authority whether it exists before or after the seed."""
+import io
+
+import pytest
+from django.core.management import call_command
+
+from governance.demo import MARKER, POLICIES
+from governance.models import ApprovalRequest, DecisionAuthority, Policy, PolicyEvaluation
+from identity.models import User
+
+pytestmark = [pytest.mark.smoke, pytest.mark.django_db(transaction=True)]
+
+
+def test_seed_twice_changes_nothing_and_grants_the_admin_when_it_appears(settings):
+    settings.DEBUG = True
+    out = io.StringIO()
+    call_command("seed_demo", stdout=out)
+    counts = (Policy.objects.count(), PolicyEvaluation.objects.count(), ApprovalRequest.objects.count())
+    assert counts == (len(POLICIES), 8, 1)
+    assert Policy.objects.get(name=MARKER).active
+    assert not DecisionAuthority.objects.exists()
+    call_command("seed_demo", stdout=io.StringIO())
+    assert (Policy.objects.count(), PolicyEvaluation.objects.count(), ApprovalRequest.objects.count()) == counts
+    assert all(p.version == 1 for p in Policy.objects.all())
+
+    admin = User.objects.create_superuser("admin")
+    authority = DecisionAuthority.objects.get(user=admin)
+    assert authority.scopes == ["*"] and authority.max_impact == "critical" and authority.granted_by is None
+    call_command("seed_demo", stdout=io.StringIO())
+    assert DecisionAuthority.objects.filter(user=admin).count() == 1
+
+
+def test_seed_grants_an_admin_that_already_exists(settings):
+    settings.DEBUG = True
+    admin = User.objects.create_superuser("admin")
+    assert not DecisionAuthority.objects.exists()  # no demo data yet: nothing granted on creation
+    call_command("seed_demo", stdout=io.StringIO())
+    assert DecisionAuthority.objects.filter(user=admin).count() == 1

@@ -1,0 +1,71 @@
+"""Mutable identity models keep their history; every change writes its audit event, never a secret."""
+import json
+
+import pytest
+
+from audit.models import AuditEvent
+from audit.services import audit_sequence
+from identity.models import (
+    AppCredential,
+    Application,
+    AppSession,
+    AppUser,
+    AuthMethod,
+    IdentityLink,
+    SovereignIdentity,
+    SovereignSession,
+    User,
+    UserProfile,
+)
+from tests.identity.conftest import basic
+
+pytestmark = [pytest.mark.smoke, pytest.mark.django_db]
+
+HISTORY_MODELS = [User, SovereignIdentity, UserProfile, AuthMethod, IdentityLink, SovereignSession, Application,
+                  AppCredential, AppUser, AppSession]
+
+
+@pytest.mark.parametrize("model", HISTORY_MODELS, ids=lambda m: m.__name__)
+def test_mutable_models_have_history(model):
+    assert hasattr(model, "history")
+
+
+def test_history_excludes_secrets_and_records_the_console_user_but_not_an_app(make_app, app_client):
+    fields = {f.name for f in User.history.model._meta.fields}
+    assert "password" not in fields
+    assert "secret_hash" not in {f.name for f in AppCredential.history.model._meta.fields}
+    assert "token_hash" not in {f.name for f in SovereignSession.history.model._meta.fields}
+    _app, _cred, header = make_app()
+    response = app_client(header).post("/api/v1/app/users", {"external_user_id": "a", "phone": "+5511912345601"})
+    assert response.status_code == 201
+    record = AppUser.history.get(id=response.json()["id"])
+    assert record.history_user is None  # an application is not a user
+
+
+def test_every_change_is_audited_without_secrets(sign_in, make_app, app_client, user_client):
+    out = sign_in("+5511912345601")
+    owner = app_client(f"Bearer {out['session_token']}")
+    owner.patch("/api/v1/identity/me/profile", {"name": "Ana"})
+    app = owner.post("/api/v1/apps", {"name": "Shop"}).json()
+    cred = owner.post(f"/api/v1/apps/{app['id']}/credentials", {"name": "p", "scopes": ["identity"]}).json()
+    api = app_client(basic(cred["public_key"], cred["secret"]))
+    api.post("/api/v1/app/users", {"external_user_id": "a", "phone": "+5511912345602"})
+    api.post("/api/v1/app/users/a/links", {"provider": "apple", "provider_id": "ap-1"})
+    session = api.post("/api/v1/app/sessions", {"external_user_id": "a"}).json()
+    api.delete(f"/api/v1/app/sessions/{session['id']}")
+    owner.delete(f"/api/v1/apps/{app['id']}/credentials/{cred['id']}")
+    owner.post("/api/v1/identity/logout")
+    audit_sequence()
+
+    events = list(AuditEvent.objects.order_by("sequence"))
+    types = {e.type for e in events}
+    assert types >= {"OTP_STARTED", "OTP_SENT", "IDENTITY_CREATED", "OTP_VERIFIED", "SESSION_OPENED",
+                     "PROFILE_UPDATED", "APP_CREATED", "APP_CREDENTIAL_ISSUED", "APP_USER_LINKED", "IDENTITY_LINKED",
+                     "APP_SESSION_OPENED", "APP_SESSION_REVOKED", "APP_CREDENTIAL_REVOKED", "SESSION_REVOKED"}
+    dump = json.dumps([[e.before, e.after, e.metadata, e.reason] for e in events])
+    for secret in (out["session_token"], cred["secret"], cred["secret"].removeprefix("pq_sk_")):
+        assert secret not in dump
+    linked = next(e for e in events if e.type == "APP_USER_LINKED")
+    assert linked.actor_type == "app" and str(linked.app_id) == app["id"]
+    created = next(e for e in events if e.type == "APP_CREATED")
+    assert created.actor_type == "user" and str(created.actor_id) == out["user_id"]
