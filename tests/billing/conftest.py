@@ -1,4 +1,4 @@
-"""Billing fixtures: users and accounts, the jobs the billing app queues, Stripe's test doubles."""
+"""Billing fixtures: users and accounts, kill switches, Stripe's test doubles (``run_jobs`` is in tests/conftest.py)."""
 from __future__ import annotations
 
 import itertools
@@ -10,8 +10,6 @@ import time
 import pytest
 import stripe
 
-from infrastructure.models import Job
-from infrastructure.services.jobs import job_type
 from tests.billing.helpers import WEBHOOK_SECRET, free_port, sign, wait_for_port
 
 _counter = itertools.count(1)
@@ -41,26 +39,6 @@ def make_account(make_user):
         return account
 
     return make
-
-
-@pytest.fixture
-def run_jobs():
-    """Run queued jobs the way the worker does: the registered handler, then the job is done."""
-
-    def run(*types: str) -> int:
-        ran = 0
-        while True:
-            jobs = Job.objects.filter(status=Job.Status.PENDING)
-            if types:
-                jobs = jobs.filter(type__in=types)
-            job = jobs.order_by("created_at").first()
-            if job is None:
-                return ran
-            job_type(job.type).handler(job)
-            Job.objects.filter(pk=job.pk).update(status=Job.Status.DONE, attempts=job.attempts + 1)
-            ran += 1
-
-    return run
 
 
 @pytest.fixture
