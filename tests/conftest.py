@@ -195,3 +195,13 @@ class JobRunner:
 def run_jobs() -> JobRunner:
     """Run due jobs through the real worker code (see ``JobRunner``)."""
     return JobRunner()
+
+
+@pytest.fixture
+def webhook_receiver():
+    """A local HTTP server receiving webhooks (see tests/webhook_receiver.py); closed after the test."""
+    from tests.webhook_receiver import WebhookReceiver
+
+    receiver = WebhookReceiver()
+    yield receiver
+    receiver.close()

@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audit.services import audit_record
-from billing import errors, events
+from billing import errors, events, notifications
 from billing.destinations import destination_parse, mask
 from billing.models import Payout
 from billing.payout_backends import payout_backend
@@ -165,6 +165,7 @@ def payout_reject(payout: Any, *, actor: Any = None, reason: str = "") -> Payout
                  after={"approval": payout.approval, "status": payout.status},
                  metadata={"reversal_entry_id": str(payout.reversal_entry_id)}, reason=reason,
                  actor_id=_actor_id(actor), app_id=payout.app_id)
+    notifications.payout_notify(payout, notifications.PAYOUT_FAILED)
     return payout
 
 
@@ -187,6 +188,7 @@ def payout_fail(payout: Any, *, actor: Any = None, reason: str) -> Payout:
                  before={"status": Payout.Status.PENDING}, after={"status": payout.status},
                  metadata={"reversal_entry_id": str(payout.reversal_entry_id)}, reason=reason,
                  actor_id=_actor_id(actor), app_id=payout.app_id)
+    notifications.payout_notify(payout, notifications.PAYOUT_FAILED)
     return payout
 
 
@@ -212,6 +214,7 @@ def payout_send(*, payout_id: Any) -> Payout:
         audit_record(events.PAYOUT_SENT, action="send", target_type="payout", target_id=payout.pk,
                      before={"status": Payout.Status.PENDING}, after={"status": payout.status},
                      metadata={"reference": payout.provider_reference}, app_id=payout.app_id)
+        notifications.payout_notify(payout, notifications.PAYOUT_SENT)
         return payout
     _reverse(payout, status_reason=result.failure_reason or _("refused by the destination"))
     payout.save()
@@ -219,4 +222,5 @@ def payout_send(*, payout_id: Any) -> Payout:
                  before={"status": Payout.Status.PENDING}, after={"status": payout.status},
                  metadata={"reversal_entry_id": str(payout.reversal_entry_id)}, reason=payout.failure_reason,
                  app_id=payout.app_id)
+    notifications.payout_notify(payout, notifications.PAYOUT_FAILED)
     return payout

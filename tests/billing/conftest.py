@@ -109,18 +109,22 @@ def stripe_api(stripe_on):
 
 @pytest.fixture
 def billing_app(db):
-    """An application of a fresh tenant with a ``billing`` credential, and helpers for its users and client."""
+    """An application of a fresh tenant with a ``billing`` credential (and a webhook URL if given), and helpers for
+    its users and client."""
     import base64
 
     from rest_framework.test import APIClient
 
     from identity.models import User
     from identity.services.apps import app_create, app_user_link, credential_issue
+    from identity.services.webhooks import webhook_secret_generate
 
     class Tenant:
-        def __init__(self, scopes=("billing",)):
+        def __init__(self, scopes=("billing",), webhook_url=""):
             self.owner = User.objects.create_user(username=f"tenant-{next(_counter)}-{time.monotonic_ns()}")
-            self.app = app_create(owner=self.owner, name=f"Billing app {next(_counter)}")
+            self.webhook_secret = webhook_secret_generate()
+            self.app = app_create(owner=self.owner, name=f"Billing app {next(_counter)}", webhook_url=webhook_url,
+                                  webhook_secret=self.webhook_secret)
             issued = credential_issue(app=self.app, name="test", scopes=list(scopes))
             token = base64.b64encode(f"{issued.credential.public_key}:{issued.secret}".encode()).decode()
             self.authorization = f"Basic {token}"
