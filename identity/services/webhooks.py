@@ -36,6 +36,7 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
@@ -47,7 +48,7 @@ from identity.models import Application
 from infrastructure.models import Job, Secret
 from infrastructure.services.jobs import PermanentJobFailure, job_enqueue
 from infrastructure.services.secrets import secret_get_recent, secret_put
-from prostqs.errors import InvalidInput, NotFound
+from prostqs.errors import Conflict, InvalidInput, NotFound
 
 logger = logging.getLogger("prostqs.webhooks")
 
@@ -79,6 +80,8 @@ def app_webhook_secret_rotate(*, app: Application, value: str | None = None) -> 
     Webhooks are signed with it from now on, and also with the previous one for
     ``APP_WEBHOOK_SECRET_GRACE_SECONDS``, so receivers can switch without refusing deliveries meanwhile.
     """
+    if app.status == Application.Status.DELETED:
+        raise Conflict(_("A deleted application sends no webhooks."), code="app_deleted")
     value = value or webhook_secret_generate()
     if not value.startswith(SECRET_PREFIX) or len(value) < len(SECRET_PREFIX) + 32:
         raise InvalidInput(_("A webhook signing secret is whsec_ followed by at least 32 characters."),
@@ -166,7 +169,10 @@ def app_webhook_enqueue(*, app_id: Any, type: str, data: dict[str, Any]) -> Job 
         raise InvalidInput(_("Webhook data is a JSON object."), code="invalid_webhook_data")
     if not app_id:
         return None
-    app = Application.objects.filter(pk=app_id).only("id", "status", "webhook_url").first()
+    try:
+        app = Application.objects.filter(pk=app_id).only("id", "status", "webhook_url").first()
+    except (ValidationError, ValueError, TypeError):
+        raise InvalidInput(_("app_id must be a UUID."), code="invalid_app_id") from None
     if app is None or app.status == Application.Status.DELETED or not app.webhook_url:
         return None
     event = {"id": f"evt_{uuid.uuid4().hex}", "type": type, "created_at": timezone.now().isoformat(),

@@ -23,7 +23,7 @@ from identity.services.webhooks import (
     webhook_secret_generate,
 )
 from infrastructure.models import DeadLetterJob, Job, Secret
-from prostqs.errors import InvalidInput
+from prostqs.errors import Conflict, InvalidInput
 from tests.webhook_receiver import Answer, signatures, verify
 
 pytestmark = [pytest.mark.smoke, pytest.mark.django_db]
@@ -255,7 +255,19 @@ def test_nothing_is_queued_without_an_app_or_a_webhook_url(make_user):
     quiet = app_create(owner=make_user(), name="No hooks")
     assert app_webhook_enqueue(app_id=quiet.pk, type="payout.sent", data={}) is None
     assert app_webhook_enqueue(app_id=None, type="payout.sent", data={}) is None
+    with pytest.raises(InvalidInput):
+        app_webhook_enqueue(app_id="not-a-uuid", type="payout.sent", data={})
     assert not Job.objects.filter(type=WEBHOOK_JOB).exists()
+
+
+def test_a_deleted_app_gets_no_new_secret(hooked_app, owner):
+    app, _secret = hooked_app
+    app_set_status(app=app, status="deleted", reason="closed by the owner")
+    client, _user = owner
+    assert client.post(f"/api/v1/apps/{app.pk}/webhook-secret").status_code == 404  # gone for its owner
+    with pytest.raises(Conflict) as caught:
+        app_webhook_secret_rotate(app=app)
+    assert caught.value.code == "app_deleted"
 
 
 @pytest.mark.parametrize("type_", ["", "Payout.Sent", "payout sent", "x" * 65, None])
