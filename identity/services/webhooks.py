@@ -80,6 +80,7 @@ def app_webhook_secret_rotate(*, app: Application, value: str | None = None) -> 
     Webhooks are signed with it from now on, and also with the previous one for
     ``APP_WEBHOOK_SECRET_GRACE_SECONDS``, so receivers can switch without refusing deliveries meanwhile.
     """
+    app = Application.objects.select_for_update().get(pk=app.pk)  # the current status, not the caller's copy
     if app.status == Application.Status.DELETED:
         raise Conflict(_("A deleted application sends no webhooks."), code="app_deleted")
     value = value or webhook_secret_generate()
