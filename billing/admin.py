@@ -25,6 +25,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
+from audit.context import client_ip
 from audit.services import audit_record
 from billing import events
 from billing.destinations import mask
@@ -40,9 +41,10 @@ from billing.models import (
     Subscription,
 )
 from billing.services.ledger import MIN_JUSTIFICATION, ledger_adjust
-from billing.services.payouts import payout_approve, payout_fail, payout_reject
+from billing.services.payouts import APPROVAL_DOMAIN, payout_decide, payout_fail
 from billing.services.subscriptions import subscription_cancel
 from billing.services.webhooks import payment_intent_local_succeed, webhook_retry
+from governance.models import ApprovalRequest
 from infrastructure.services.jobs import job_enqueue
 from prostqs.errors import ServiceError
 
@@ -298,15 +300,20 @@ class PaymentIntentAdmin(ReadOnlyHistoryAdmin):
 
 @admin.register(Payout)
 class PayoutAdmin(ReadOnlyHistoryAdmin):
+    """Payouts above the threshold are decided on their governance approval request: "approve" and "reject" here
+    record the officer's decision there (their decision authority, the quorum and the hashed decision rows apply),
+    and the payout follows when the request is decided."""
+
     list_display = ("id", "account", "amount_display", "status", "approval", "destination_masked", "created_at",
                     "sent_at")
     list_filter = (AccountIdFilter, "status", "approval", "destination_type",
                    ("created_at", admin.DateFieldListFilter))
     search_fields = ("=id", "=account__id", "provider_reference")
     list_select_related = ("account",)
-    readonly_fields = ("id", "account", "app", "amount", "status", "approval", "destination_type",
-                       "destination_masked", "hold_entry", "reversal_entry", "decided_by", "decided_at",
-                       "decision_reason", "provider_reference", "failure_reason", "created_at", "sent_at")
+    readonly_fields = ("id", "account", "app", "amount", "status", "approval", "approval_request",
+                       "destination_type", "destination_masked", "hold_entry", "reversal_entry", "decided_by",
+                       "decided_at", "decision_reason", "provider_reference", "failure_reason", "created_at",
+                       "sent_at")
     fields = readonly_fields
     actions = ("approve", "reject", "fail")
 
@@ -318,22 +325,36 @@ class PayoutAdmin(ReadOnlyHistoryAdmin):
     def destination_masked(self, obj: Payout) -> str:
         return mask(obj.destination)
 
+    @admin.display(description=_("approval request"))
+    def approval_request(self, obj: Payout) -> str:
+        request = ApprovalRequest.objects.filter(domain=APPROVAL_DOMAIN, callback=APPROVAL_DOMAIN,
+                                                 reference=str(obj.pk)).first()
+        if request is None:
+            return "-"
+        return format_html('<a href="{}">{}</a>', reverse("admin:governance_approvalrequest_change",
+                                                          args=[request.pk]), request)
+
     def has_approve_payout_permission(self, request) -> bool:
         return request.user.has_perm("billing.approve_payout")
 
-    @admin.action(description=_("Approve selected payouts (they are sent)"), permissions=["approve_payout"])
-    def approve(self, request, queryset):
-        _run(self, request, queryset,
-             lambda payout: payout_approve(payout, actor=request.user, reason=f"approved in the console by "
-                                                                              f"{request.user}"),
-             gettext("%(count)d payout(s) approved."))
+    def _decide(self, request, queryset, *, action: str, decision: str, title):
+        def call(payout, justification):
+            return payout_decide(payout, user=request.user, decision=decision, justification=justification,
+                                 ip=client_ip(request), user_agent=request.META.get("HTTP_USER_AGENT", ""))
 
-    @admin.action(description=_("Reject selected payouts (the hold is credited back)"),
+        return _with_reason(self, request, queryset, action=action, title=title, call=call,
+                            done=gettext("%(count)d decision(s) recorded on the payouts' approval requests: a payout "
+                                         "is sent, or credited back, as soon as its request is decided."))
+
+    @admin.action(description=_("Approve selected payouts (a decision on their approval requests)"),
+                  permissions=["approve_payout"])
+    def approve(self, request, queryset):
+        return self._decide(request, queryset, action="approve", decision="approved", title=_("Approve payouts"))
+
+    @admin.action(description=_("Reject selected payouts (a decision on their approval requests)"),
                   permissions=["approve_payout"])
     def reject(self, request, queryset):
-        return _with_reason(self, request, queryset, action="reject", title=_("Reject payouts"),
-                            call=lambda payout, reason: payout_reject(payout, actor=request.user, reason=reason),
-                            done=gettext("%(count)d payout(s) rejected and credited back."))
+        return self._decide(request, queryset, action="reject", decision="rejected", title=_("Reject payouts"))
 
     @admin.action(description=_("Fail selected pending payouts (the hold is credited back)"),
                   permissions=["approve_payout"])

@@ -24,7 +24,8 @@ class BillingConfig(AppConfig):
     verbose_name = _("Billing")
 
     def ready(self) -> None:
-        from billing import checks, events, jobs  # noqa: F401 - registers audit event types and system checks
+        from billing import approvals, checks, events, jobs  # noqa: F401 - registers audit event types and system checks
 
         jobs.register()
+        approvals.register()
         post_migrate.connect(_grant_finance_permissions, sender=self, dispatch_uid="billing_finance_group")

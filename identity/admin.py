@@ -31,6 +31,7 @@ from identity.models import (
 from identity.services.apps import app_create, app_session_revoke, app_set_status, credential_issue, credential_revoke
 from identity.services.otp import rate_limit_clear
 from identity.services.sessions import session_revoke, user_set_status
+from identity.services.webhooks import app_webhook_secret_rotate, webhook_secret_generate, webhook_url_problem
 from prostqs.errors import ServiceError
 
 
@@ -216,6 +217,13 @@ class ApplicationAddForm(forms.ModelForm):
         model = Application
         fields = ("name", "slug", "owner", "webhook_url")
 
+    def clean_webhook_url(self) -> str:
+        url = self.cleaned_data.get("webhook_url") or ""
+        problem = webhook_url_problem(url) if url else None
+        if problem:
+            raise forms.ValidationError(problem)
+        return url
+
 
 @admin.register(Application)
 class ApplicationAdmin(SimpleHistoryAdmin):
@@ -225,7 +233,7 @@ class ApplicationAdmin(SimpleHistoryAdmin):
     list_select_related = ("owner",)
     raw_id_fields = ("owner",)
     inlines = (CredentialInline,)
-    actions = ("suspend", "reactivate")
+    actions = ("suspend", "reactivate", "rotate_webhook_secret")
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         if obj is None:
@@ -245,9 +253,13 @@ class ApplicationAdmin(SimpleHistoryAdmin):
     def save_model(self, request, obj, form, change):
         if change:
             return
+        secret = webhook_secret_generate()
         created = app_create(owner=form.cleaned_data["owner"], name=form.cleaned_data["name"],
-                             slug=form.cleaned_data["slug"], webhook_url=form.cleaned_data["webhook_url"])
+                             slug=form.cleaned_data["slug"], webhook_url=form.cleaned_data["webhook_url"],
+                             webhook_secret=secret)
         _copy_into(obj, created)
+        self.message_user(request, _("Webhook signing secret (shown only now, give it to the app's owner): "
+                                     "%(secret)s") % {"secret": secret}, messages.WARNING)
 
     def _set_status(self, request, queryset, status: str) -> None:
         for app in queryset:
@@ -264,6 +276,14 @@ class ApplicationAdmin(SimpleHistoryAdmin):
     @admin.action(description=_("Reactivate"), permissions=["change"])
     def reactivate(self, request, queryset):
         self._set_status(request, queryset, Application.Status.ACTIVE)
+
+    @admin.action(description=_("Rotate the webhook signing secret (the previous one signs for a grace period)"),
+                  permissions=["change"])
+    def rotate_webhook_secret(self, request, queryset):
+        for app in queryset:
+            secret = app_webhook_secret_rotate(app=app)
+            self.message_user(request, _("%(app)s: new webhook signing secret (shown only now): %(secret)s")
+                              % {"app": app, "secret": secret}, messages.WARNING)
 
 
 class CredentialAddForm(forms.ModelForm):

@@ -23,3 +23,4 @@ APP_CREDENTIAL_REVOKED = register("APP_CREDENTIAL_REVOKED", "An application cred
 APP_USER_LINKED = register("APP_USER_LINKED", "An application linked one of its users.")
 APP_SESSION_OPENED = register("APP_SESSION_OPENED", "An application opened a session for one of its users.")
 APP_SESSION_REVOKED = register("APP_SESSION_REVOKED", "An application session was ended.")
+APP_WEBHOOK_DELIVERED = register("APP_WEBHOOK_DELIVERED", "An event was delivered to an application's webhook URL.")

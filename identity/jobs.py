@@ -1,7 +1,10 @@
 """Job handlers of the identity app, registered with the infrastructure queue."""
 from __future__ import annotations
 
+from django.conf import settings
+
 from identity.services.otp import OTP_SEND_JOB, otp_deliver
+from identity.services.webhooks import WEBHOOK_JOB, webhook_deliver
 from infrastructure.models import Job
 from infrastructure.services.jobs import register_handler
 
@@ -10,3 +13,10 @@ from infrastructure.services.jobs import register_handler
 def otp_send(job: Job) -> None:
     """Send a verification code (sealed in the payload). Idempotent: a sent or stale verification is skipped."""
     otp_deliver(verification_id=job.payload["verification_id"], sealed_code=job.payload["sealed_code"])
+
+
+# Not atomic: it waits on the network, outside any transaction (the worker's heartbeat keeps its lease).
+@register_handler(WEBHOOK_JOB, max_attempts=settings.APP_WEBHOOK_MAX_ATTEMPTS, atomic=False,
+                  description="POST a signed event to an application's webhook URL; retried, then dead-lettered.")
+def webhook(job: Job) -> None:
+    webhook_deliver(job=job)

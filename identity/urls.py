@@ -13,6 +13,7 @@ urlpatterns = [
     path("identity/logout", me.LogoutView.as_view(), name="identity-logout"),
     path("apps", apps.AppsView.as_view(), name="apps"),
     path("apps/<uuid:app_id>", apps.AppDetailView.as_view(), name="app-detail"),
+    path("apps/<uuid:app_id>/webhook-secret", apps.WebhookSecretView.as_view(), name="app-webhook-secret"),
     path("apps/<uuid:app_id>/credentials", apps.CredentialsView.as_view(), name="app-credentials"),
     path("apps/<uuid:app_id>/credentials/<uuid:credential_id>", apps.CredentialDetailView.as_view(),
          name="app-credential"),

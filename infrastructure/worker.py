@@ -14,7 +14,7 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from itertools import takewhile
 
 from django.conf import settings
@@ -71,12 +71,17 @@ class _Heartbeat(threading.Thread):
 class JobWorker:
     def __init__(self, *, name: str | None = None, batch_size: int | None = None,
                  poll_seconds: float | None = None, reap_seconds: float | None = None,
-                 group_seconds: float | None = None) -> None:
+                 group_seconds: float | None = None, types: Iterable[str] | None = None,
+                 on_outcome: Callable[[Job, str], None] | None = None) -> None:
+        """``types`` limits the job types this worker claims (default: every registered type); ``on_outcome`` is
+        told of each job that ran and its outcome (``done``, ``retry``, ``dead`` or ``lost``)."""
         self.name = name or worker_name()
         self.batch_size = max(1, batch_size or settings.JOBS_BATCH_SIZE)
         self.poll_seconds = settings.JOBS_POLL_SECONDS if poll_seconds is None else poll_seconds
         self.reap_seconds = settings.JOBS_REAP_SECONDS if reap_seconds is None else reap_seconds
         self.group_seconds = settings.JOBS_GROUP_COMMIT_SECONDS if group_seconds is None else group_seconds
+        self.types = list(types) if types is not None else None
+        self.on_outcome = on_outcome
         self.stop_requested = threading.Event()
         self._held: dict = {}
         self._beat_at: dict = {}
@@ -123,7 +128,7 @@ class JobWorker:
         """Claim up to ``batch_size`` due jobs and run them. Returns how many ran (0: idle or paused)."""
         if self.stop_requested.is_set() or self.paused():
             return 0
-        jobs = jobs_claim(worker=self.name, limit=self.batch_size)
+        jobs = jobs_claim(worker=self.name, limit=self.batch_size, types=self.types)
         self._hold(jobs)
         ran_before = self.processed
         remaining = list(jobs)
@@ -147,6 +152,8 @@ class JobWorker:
                     self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
                     self._drop(job)
                     self.processed += 1
+                    if self.on_outcome is not None:
+                        self.on_outcome(job, outcome)
                 remaining = [j for j in remaining if j.id not in finished]
         finally:
             self._hold([])

@@ -284,6 +284,14 @@ OTP_HTTP_WHATSAPP_FROM = env.str("OTP_HTTP_WHATSAPP_FROM", default="")
 OTP_HTTP_TIMEOUT_SECONDS = env.float("OTP_HTTP_TIMEOUT_SECONDS", default=10.0)
 IDENTITY_SESSION_TTL_SECONDS = env.int("IDENTITY_SESSION_TTL_SECONDS", default=30 * 24 * 3600)
 APP_SESSION_TTL_SECONDS = env.int("APP_SESSION_TTL_SECONDS", default=24 * 3600)
+# Outgoing webhooks to applications' webhook_url: a "webhook" job per event, signed with the app's signing secret.
+APP_WEBHOOK_TIMEOUT_SECONDS = env.float("APP_WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+APP_WEBHOOK_MAX_ATTEMPTS = env.int("APP_WEBHOOK_MAX_ATTEMPTS", default=12)
+APP_WEBHOOK_SECRET_GRACE_SECONDS = env.int("APP_WEBHOOK_SECRET_GRACE_SECONDS", default=24 * 3600)
+# Production sends only to https:// URLs on public addresses (no plain HTTP, no private, loopback or link-local
+# networks: a webhook URL must not reach inside our own network).
+APP_WEBHOOK_ALLOW_HTTP = env.bool("APP_WEBHOOK_ALLOW_HTTP", default=DEBUG)
+APP_WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env.bool("APP_WEBHOOK_ALLOW_PRIVATE_ADDRESSES", default=DEBUG)
 
 # Governance: the policy engine, autonomy and approvals (README "Policies, autonomy and approvals").
 POLICY_DEFAULT_EFFECT = env.str("POLICY_DEFAULT_EFFECT", default="deny")

@@ -147,3 +147,61 @@ class AuditLog:
 def audit_log() -> AuditLog:
     """Assert on audit events (see ``AuditLog``); works under ``db`` and ``transactional_db``."""
     return AuditLog()
+
+
+class JobRunner:
+    """Runs queued jobs the way ``manage.py run_jobs`` does: ``JobWorker.run_batch`` claims due jobs with
+    ``jobs_claim`` and runs them with ``jobs_execute_group`` (consecutive atomic jobs) or ``job_execute``, marking
+    each done, retried or dead-lettered — until nothing is due.
+
+        run_jobs()                      # every due job; returns how many ran
+        run_jobs("payout_send")         # only these types
+        run_jobs(allow_failures=True)   # a failed attempt is expected (retry or dead letter): no assertion
+
+    A job that fails fails the test (with its recorded error) unless ``allow_failures``. ``outcomes`` lists
+    ``(job, outcome)`` of the last call. Jobs whose retry is not due yet stay queued (set
+    ``JOBS_RETRY_BASE_SECONDS = 0`` to make retries due at once).
+    """
+
+    def __init__(self) -> None:
+        self.outcomes: list = []
+        self._runs = 0
+
+    def __call__(self, *types: str, allow_failures: bool = False, max_jobs: int = 1000) -> int:
+        from infrastructure.services.jobs import DONE
+        from infrastructure.worker import JobWorker
+
+        self._runs += 1
+        self.outcomes = []
+        worker = JobWorker(name=f"tests:run_jobs:{self._runs}", types=types or None, poll_seconds=0,
+                           on_outcome=lambda job, outcome: self.outcomes.append((job, outcome)))
+        ran = 0
+        while True:
+            batch = worker.run_batch()
+            ran += batch
+            if not batch:
+                break
+            assert ran <= max_jobs, f"more than {max_jobs} jobs ran: a job keeps queueing another?"
+        failed = [(job, outcome) for job, outcome in self.outcomes if outcome != DONE]
+        if failed and not allow_failures:
+            for job, _outcome in failed:
+                job.refresh_from_db()
+            details = "\n".join(f"{job.type} {job.id}: {outcome}\n{job.last_error}" for job, outcome in failed)
+            raise AssertionError(f"{len(failed)} job(s) did not complete:\n{details}")
+        return ran
+
+
+@pytest.fixture
+def run_jobs() -> JobRunner:
+    """Run due jobs through the real worker code (see ``JobRunner``)."""
+    return JobRunner()
+
+
+@pytest.fixture
+def webhook_receiver():
+    """A local HTTP server receiving webhooks (see tests/webhook_receiver.py); closed after the test."""
+    from tests.webhook_receiver import WebhookReceiver
+
+    receiver = WebhookReceiver()
+    yield receiver
+    receiver.close()

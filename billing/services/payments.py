@@ -22,7 +22,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audit.services import audit_record
-from billing import errors, events
+from billing import errors, events, notifications
 from billing.models import BillingAccount, PaymentIntent
 from billing.providers import payment_provider
 from billing.services.ledger import CREDIT, DEBIT, ledger_post, lock_account, validate_amount
@@ -151,6 +151,7 @@ def payment_intent_apply_succeeded(obj: dict[str, Any]) -> str:
                  target_id=intent.pk, before={"status": before}, after={"status": intent.status},
                  metadata={"credit_entry_id": str(intent.credit_entry_id), "amount": intent.amount},
                  app_id=intent.app_id)
+    notifications.intent_notify(intent, notifications.PAYMENT_INTENT_CONFIRMED)
     return "applied: " + ", ".join(changed)
 
 
@@ -168,6 +169,7 @@ def payment_intent_apply_failed(obj: dict[str, Any]) -> str:
     audit_record(events.PAYMENT_INTENT_FAILED, action="fail", target_type="payment_intent", target_id=intent.pk,
                  before={"status": PaymentIntent.Status.PENDING}, after={"status": intent.status},
                  metadata={"code": str(error.get("code") or "")}, app_id=intent.app_id)
+    notifications.intent_notify(intent, notifications.PAYMENT_INTENT_FAILED)
     return "applied: failed"
 
 
@@ -195,6 +197,7 @@ def payment_intent_apply_dispute(obj: dict[str, Any]) -> str:
                            "debit_entry_id": str(intent.dispute_entry_id) if intent.dispute_entry_id else None,
                            "shortfall": intent.dispute_shortfall},
                  app_id=intent.app_id)
+    notifications.intent_notify(intent, notifications.PAYMENT_INTENT_DISPUTED)
     return "applied: disputed"
 
 

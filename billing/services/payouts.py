@@ -1,8 +1,11 @@
 """Payouts: the amount is held (debited) when requested, sent by a job, credited back if the payout fails.
 
-Payouts above ``BILLING_PAYOUT_APPROVAL_THRESHOLD`` cents wait in ``pending`` with approval ``awaiting`` until
-:func:`payout_approve` or :func:`payout_reject` is called (from the console, or by the governance approval flow).
-Each of those runs once: a second call finds the payout decided and raises 409 ``payout_state_conflict``.
+Payouts above ``BILLING_PAYOUT_APPROVAL_THRESHOLD`` cents wait in ``pending`` with approval ``awaiting``, and the
+same transaction opens a governance approval request (domain ``billing``, action ``payout``, reference = the
+payout id). People decide that request (API or console, with their decision authority); its outcome reaches
+billing through the ``billing`` approval callback (``billing.approvals``), which calls :func:`payout_approve` or
+:func:`payout_reject`. Each of those runs once: a second call finds the payout decided and raises 409
+``payout_state_conflict``.
 """
 from __future__ import annotations
 
@@ -16,16 +19,21 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audit.services import audit_record
-from billing import errors, events
+from billing import errors, events, notifications
 from billing.destinations import destination_parse, mask
 from billing.models import Payout
 from billing.payout_backends import payout_backend
 from billing.services.ledger import CREDIT, DEBIT, ledger_post, lock_account, validate_amount
+from governance.models import ApprovalRequest
+from governance.services.approvals import ApprovalOutcome, approval_decide, approval_request_create
 from infrastructure.services.jobs import job_enqueue
 from infrastructure.services.killswitches import killswitch_ensure_running
 from prostqs.errors import Conflict, NotFound
 
 SEND_JOB = "payout_send"
+# The governance approval a payout above the threshold waits for: its domain, action and callback key.
+APPROVAL_DOMAIN = "billing"
+APPROVAL_ACTION = "payout"
 
 
 def _actor_id(actor: Any) -> Any:
@@ -44,10 +52,28 @@ def _enqueue_send(payout: Payout) -> None:
     job_enqueue(SEND_JOB, payload={"payout_id": str(payout.pk)})
 
 
+def payout_approval_request(payout: Payout) -> ApprovalRequest:
+    """The governance approval request a payout waits for, opened if it is not there yet (idempotent: the
+    request is found by its reference, the payout id). Call inside the payout's transaction.
+
+    The account holder is recorded as the requester: the payout is their money leaving, so governance's
+    self-approval rule keeps them from deciding it.
+    """
+    account = payout.account
+    return approval_request_create(
+        domain=APPROVAL_DOMAIN, action=APPROVAL_ACTION, callback=APPROVAL_DOMAIN, amount=payout.amount,
+        context={"payout_id": str(payout.pk), "account_id": str(account.pk), "user_id": str(account.user_id),
+                 "app_id": str(payout.app_id) if payout.app_id else None, "amount": payout.amount,
+                 "currency": account.currency, "destination": mask(payout.destination),
+                 "destination_type": payout.destination_type, "hold_entry_id": str(payout.hold_entry_id)},
+        requested_by=account.user_id, requested_by_type="user", reference=str(payout.pk), target_type="payout",
+        target_id=str(payout.pk))
+
+
 @transaction.atomic
 def payout_request(*, account_id: Any, amount: int, destination: Any, app_id: Any = None,
                    idempotency_key: str = "") -> Payout:
-    """Hold the amount and queue the payout (or leave it awaiting approval above the threshold)."""
+    """Hold the amount and queue the payout; above the threshold, open its approval request instead."""
     amount = validate_amount(amount)
     parsed = destination_parse(destination)
     killswitch_ensure_running("billing")
@@ -59,12 +85,14 @@ def payout_request(*, account_id: Any, amount: int, destination: Any, app_id: An
     payout.hold_entry = ledger_post(account_id=account.pk, type=DEBIT, amount=amount,
                                     description=_("Payout hold"), reference_id=str(payout.pk))
     payout.save(force_insert=True)
+    metadata = {"account_id": str(account.pk), "hold_entry_id": str(payout.hold_entry_id)}
     if payout.approval == Payout.Approval.NOT_REQUIRED:
         _enqueue_send(payout)
+    else:
+        metadata["approval_request_id"] = str(payout_approval_request(payout).pk)
     audit_record(events.PAYOUT_REQUESTED, action="request", target_type="payout", target_id=payout.pk,
                  after={"amount": amount, "destination": mask(payout.destination), "approval": payout.approval},
-                 metadata={"account_id": str(account.pk), "hold_entry_id": str(payout.hold_entry_id)},
-                 app_id=app_id)
+                 metadata=metadata, app_id=app_id)
     return payout
 
 
@@ -76,9 +104,30 @@ def _reverse(payout: Payout, *, status_reason: str) -> None:
     payout.failure_reason = status_reason[:1000]
 
 
+def payout_decide(payout: Any, *, user: Any, decision: str, justification: str, ip: str | None = None,
+                  user_agent: str = "") -> ApprovalOutcome:
+    """A person's decision on a payout awaiting approval (the console's approve / reject): recorded on the
+    payout's governance approval request by ``approval_decide``, so the decider's authority (scope, impact), the
+    quorum, the self-approval rule and the hashed decision rows apply as to any other approval. The payout itself
+    is released or credited back when the request's outcome is delivered (the ``billing`` approval callback).
+    """
+    with transaction.atomic():
+        payout = _lock(payout)
+        if payout.status != Payout.Status.PENDING or payout.approval != Payout.Approval.AWAITING:
+            raise Conflict(_("This payout is not awaiting approval (%(status)s, %(approval)s).")
+                           % {"status": payout.status, "approval": payout.approval}, code=errors.PAYOUT_STATE)
+        request = payout_approval_request(payout)
+    # Outside that transaction: deciding an expired request records the expiry and then answers 410, and the
+    # expiry must stay recorded.
+    return approval_decide(request_id=request.pk, user=user, decision=decision, justification=justification, ip=ip,
+                           user_agent=user_agent)
+
+
 @transaction.atomic
 def payout_approve(payout: Any, *, actor: Any = None, reason: str = "") -> Payout:
-    """Release a payout that awaits approval: it is queued for sending. Runs once per payout."""
+    """Release a payout that awaits approval: it is queued for sending. Runs once per payout.
+
+    Called by the ``billing`` approval callback once the payout's approval request is approved."""
     killswitch_ensure_running("billing")
     payout = _lock(payout)
     if payout.status != Payout.Status.PENDING or payout.approval != Payout.Approval.AWAITING:
@@ -98,7 +147,9 @@ def payout_approve(payout: Any, *, actor: Any = None, reason: str = "") -> Payou
 
 @transaction.atomic
 def payout_reject(payout: Any, *, actor: Any = None, reason: str = "") -> Payout:
-    """Refuse a payout that awaits approval: it fails and its hold is credited back. Runs once per payout."""
+    """Refuse a payout that awaits approval: it fails and its hold is credited back. Runs once per payout.
+
+    Called by the ``billing`` approval callback once the payout's approval request is rejected or expired."""
     payout = _lock(payout)
     if payout.status != Payout.Status.PENDING or payout.approval != Payout.Approval.AWAITING:
         raise Conflict(_("This payout is not awaiting approval (%(status)s, %(approval)s).")
@@ -114,15 +165,22 @@ def payout_reject(payout: Any, *, actor: Any = None, reason: str = "") -> Payout
                  after={"approval": payout.approval, "status": payout.status},
                  metadata={"reversal_entry_id": str(payout.reversal_entry_id)}, reason=reason,
                  actor_id=_actor_id(actor), app_id=payout.app_id)
+    notifications.payout_notify(payout, notifications.PAYOUT_FAILED)
     return payout
 
 
 @transaction.atomic
 def payout_fail(payout: Any, *, actor: Any = None, reason: str) -> Payout:
-    """Give up on a pending payout (e.g. its destination keeps refusing): credit the hold back."""
+    """Give up on a pending payout (e.g. its destination keeps refusing): credit the hold back.
+
+    A payout awaiting approval is not failed here: its approval request decides it (a rejection credits it back).
+    """
     payout = _lock(payout)
     if payout.status != Payout.Status.PENDING:
         raise Conflict(_("Only pending payouts can be failed (this one is %(status)s).") % {"status": payout.status},
+                       code=errors.PAYOUT_STATE)
+    if payout.approval == Payout.Approval.AWAITING:
+        raise Conflict(_("This payout awaits approval: reject its approval request instead."),
                        code=errors.PAYOUT_STATE)
     _reverse(payout, status_reason=reason or _("failed by an operator"))
     payout.save()
@@ -130,6 +188,7 @@ def payout_fail(payout: Any, *, actor: Any = None, reason: str) -> Payout:
                  before={"status": Payout.Status.PENDING}, after={"status": payout.status},
                  metadata={"reversal_entry_id": str(payout.reversal_entry_id)}, reason=reason,
                  actor_id=_actor_id(actor), app_id=payout.app_id)
+    notifications.payout_notify(payout, notifications.PAYOUT_FAILED)
     return payout
 
 
@@ -155,6 +214,7 @@ def payout_send(*, payout_id: Any) -> Payout:
         audit_record(events.PAYOUT_SENT, action="send", target_type="payout", target_id=payout.pk,
                      before={"status": Payout.Status.PENDING}, after={"status": payout.status},
                      metadata={"reference": payout.provider_reference}, app_id=payout.app_id)
+        notifications.payout_notify(payout, notifications.PAYOUT_SENT)
         return payout
     _reverse(payout, status_reason=result.failure_reason or _("refused by the destination"))
     payout.save()
@@ -162,4 +222,5 @@ def payout_send(*, payout_id: Any) -> Payout:
                  before={"status": Payout.Status.PENDING}, after={"status": payout.status},
                  metadata={"reversal_entry_id": str(payout.reversal_entry_id)}, reason=payout.failure_reason,
                  app_id=payout.app_id)
+    notifications.payout_notify(payout, notifications.PAYOUT_FAILED)
     return payout

@@ -11,6 +11,7 @@ from identity.models import AppCredential, Application, Scope
 from identity.permissions import IsSignedInUser
 from identity.selectors import app_get_for_owner, apps_for_owner, credential_get_for_app, credentials_for_app
 from identity.services.apps import app_create, credential_issue, credential_revoke
+from identity.services.webhooks import app_webhook_secret_rotate, webhook_secret_generate
 
 
 class AppOut(serializers.ModelSerializer):
@@ -19,6 +20,20 @@ class AppOut(serializers.ModelSerializer):
     class Meta:
         model = Application
         fields = ["id", "name", "slug", "status", "webhook_url", "tenant_id", "created_at"]
+
+
+class CreatedAppOut(AppOut):
+    webhook_secret = serializers.CharField(
+        help_text="The secret that signs this app's webhooks (ProstQS-Signature). Shown once: store it now.")
+
+    class Meta(AppOut.Meta):
+        fields = [*AppOut.Meta.fields, "webhook_secret"]
+
+
+class WebhookSecretOut(serializers.Serializer):
+    webhook_secret = serializers.CharField(
+        help_text="The new signing secret, shown once. The previous one keeps signing too for "
+                  "APP_WEBHOOK_SECRET_GRACE_SECONDS (24 h by default).")
 
 
 class AppIn(serializers.Serializer):
@@ -40,13 +55,16 @@ class AppsView(generics.ListAPIView):
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
-    @extend_schema(tags=["applications"], request=AppIn, responses={201: AppOut, **errors(400, 401, 403, 409)},
-                   summary="Create an application (the signed-in user becomes its owner, the tenant)")
+    @extend_schema(tags=["applications"], request=AppIn,
+                   responses={201: CreatedAppOut, **errors(400, 401, 403, 409)},
+                   summary="Create an application (the signed-in user becomes its owner, the tenant); the answer "
+                           "carries its webhook signing secret, shown once")
     def post(self, request):
         data = AppIn(data=request.data)
         data.is_valid(raise_exception=True)
-        app = app_create(owner=request.user, **data.validated_data)
-        return Response(AppOut(app).data, status=status.HTTP_201_CREATED)
+        secret = webhook_secret_generate()
+        app = app_create(owner=request.user, webhook_secret=secret, **data.validated_data)
+        return Response(AppOut(app).data | {"webhook_secret": secret}, status=status.HTTP_201_CREATED)
 
 
 class AppDetailView(SignedInView):
@@ -54,6 +72,16 @@ class AppDetailView(SignedInView):
                    summary="One of the owner's applications")
     def get(self, request, app_id):
         return Response(AppOut(app_get_for_owner(owner=request.user, app_id=app_id)).data)
+
+
+class WebhookSecretView(SignedInView):
+    @extend_schema(tags=["applications"], request=None,
+                   responses={201: WebhookSecretOut, **errors(401, 403, 404)},
+                   summary="Rotate the application's webhook signing secret (the new one is shown only in this "
+                           "answer)")
+    def post(self, request, app_id):
+        app = app_get_for_owner(owner=request.user, app_id=app_id)
+        return Response({"webhook_secret": app_webhook_secret_rotate(app=app)}, status=status.HTTP_201_CREATED)
 
 
 class CredentialOut(serializers.ModelSerializer):

@@ -17,6 +17,7 @@ from identity.models import AppCredential, Application, AppSession, AppUser, Sco
 from identity.phones import phone_normalize
 from identity.selectors import user_in_tenant
 from identity.services.users import identity_get_or_create
+from identity.services.webhooks import app_webhook_secret_rotate, webhook_url_problem
 from prostqs.errors import Conflict, InvalidInput, NotFound
 
 
@@ -29,11 +30,20 @@ def _unique_slug(name: str) -> str:
 
 
 @transaction.atomic
-def app_create(*, owner: User, name: str, slug: str = "", webhook_url: str = "") -> Application:
-    """Create an application owned by ``owner`` (the tenant). A taken ``slug`` is a 409."""
+def app_create(*, owner: User, name: str, slug: str = "", webhook_url: str = "",
+               webhook_secret: str | None = None) -> Application:
+    """Create an application owned by ``owner`` (the tenant), with its webhook signing secret. A taken ``slug`` is
+    a 409.
+
+    The signing secret is ``webhook_secret`` when given (the caller made it with ``webhook_secret_generate()`` to
+    show it once), else a fresh one nobody has seen (the owner gets one by rotating it).
+    """
     name = (name or "").strip()
     if not name:
         raise InvalidInput(fields={"name": [_("This field may not be blank.")]})
+    problem = webhook_url_problem(webhook_url) if webhook_url else None
+    if problem:
+        raise InvalidInput(problem, code="invalid_webhook_url", fields={"webhook_url": [problem]})
     slug = slugify(slug) if slug else _unique_slug(name)
     try:
         with transaction.atomic():
@@ -43,6 +53,7 @@ def app_create(*, owner: User, name: str, slug: str = "", webhook_url: str = "")
             from None
     audit_record(events.APP_CREATED, action="create", target_type="application", target_id=app.pk, app_id=app.pk,
                  after={"name": app.name, "slug": app.slug, "owner_id": owner.pk, "webhook_url": app.webhook_url})
+    app_webhook_secret_rotate(app=app, value=webhook_secret)
     return app
 
 

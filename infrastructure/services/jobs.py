@@ -5,6 +5,7 @@ Life of a job::
     pending --claim--> processing --handler ok--> done
                            |--handler raised--> pending (next_run_at = now + backoff)   attempts < max_attempts
                            |--handler raised--> failed + dead_letter_jobs row           attempts = max_attempts
+                           |--handler raised PermanentJobFailure--> failed + dead_letter_jobs row (no retry)
                            |--lease expired (worker died)--> pending, or dead letter when attempts are used up
     pending --cancel--> failed (cancelled_at)          dead letter --requeue--> a new pending job
 
@@ -56,6 +57,11 @@ DEAD = "dead"
 LOST = "lost"  # the lease was taken over: this worker's result is discarded
 
 MAX_ERROR_CHARS = 8000
+
+
+class PermanentJobFailure(Exception):
+    """Raised by a handler when another attempt cannot succeed (a refused configuration, an invalid payload): the
+    job goes to the dead letters at once instead of being retried. An operator can requeue it once fixed."""
 
 
 @dataclass(frozen=True)
@@ -292,6 +298,8 @@ def job_execute(job: Job, *, worker: str) -> str:
             spec.handler(job)
             if not _mark_done(job, worker=worker):
                 return _lost(job, worker)
+    except PermanentJobFailure as exc:
+        return job_fail(job, worker=worker, error=_describe(exc), permanent=True)
     except Exception as exc:  # noqa: BLE001 - any handler failure is recorded on the job and retried
         return job_fail(job, worker=worker, error=_describe(exc))
     return DONE
@@ -358,14 +366,15 @@ def _lost(job: Job, worker: str) -> str:
     return LOST
 
 
-def job_fail(job: Job, *, worker: str, error: str) -> str:
-    """Record a failed attempt: retry later with backoff, or dead-letter when the attempts are used up."""
+def job_fail(job: Job, *, worker: str, error: str, permanent: bool = False) -> str:
+    """Record a failed attempt: retry later with backoff, or dead-letter when the attempts are used up (or at once
+    when the failure is ``permanent``)."""
     now = timezone.now()
     with transaction.atomic():
         current = _owned(job, worker).select_for_update().first()
         if current is None:
             return _lost(job, worker)
-        if current.attempts >= current.max_attempts:
+        if permanent or current.attempts >= current.max_attempts:
             _dead_letter(current, error=error, now=now)
             job.status = Job.Status.FAILED
             return DEAD

@@ -12,7 +12,8 @@ import secrets as token_source
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from itertools import pairwise
 from typing import Any
 
 from django.conf import settings
@@ -129,6 +130,29 @@ def secret_get(name: str, *, app_id: Any = None, environment: str | None = None)
     if secret.expires_at is not None and secret.expires_at <= timezone.now():
         raise Gone(_("Secret %(name)r expired.") % {"name": name}, code="secret_expired")
     return crypto.decrypt(secret.encrypted_value, aad=aad_for(secret))
+
+
+def secret_get_recent(name: str, *, rotated_within: timedelta, app_id: Any = None,
+                      environment: str | None = None) -> list[str]:
+    """The active value first, then the values of the versions a rotation replaced less than ``rotated_within``
+    ago (newest first): for keys that must keep working for a while after a rotation, such as webhook signing
+    secrets that receivers update on their own schedule. Revoked and expired versions are never returned.
+    NotFound when there is no active version (an expired active version is Gone, as in ``secret_get``)."""
+    name, app_id, environment = _name(name), _app_id(app_id), _environment(environment)
+    versions = list(_versions(name, app_id, environment).exclude(status=Secret.Status.REVOKED).order_by("-version"))
+    if not versions or versions[0].status != Secret.Status.ACTIVE:
+        raise NotFound(_("No active secret %(name)r.") % {"name": name}, code="secret_not_found")
+    now = timezone.now()
+    if versions[0].expires_at is not None and versions[0].expires_at <= now:
+        raise Gone(_("Secret %(name)r expired.") % {"name": name}, code="secret_expired")
+    in_force = [versions[0]]
+    for newer, older in pairwise(versions):
+        # A version was replaced when the next one was written; a gap (a revoked version between) ends the run.
+        if older.version != newer.version - 1 or newer.created_at <= now - rotated_within:
+            break
+        if older.expires_at is None or older.expires_at > now:
+            in_force.append(older)
+    return [crypto.decrypt(s.encrypted_value, aad=aad_for(s)) for s in in_force]
 
 
 def secret_versions(name: str, *, app_id: Any = None, environment: str | None = None) -> QuerySet[Secret]:

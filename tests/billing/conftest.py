@@ -1,4 +1,4 @@
-"""Billing fixtures: users and accounts, the jobs the billing app queues, Stripe's test doubles."""
+"""Billing fixtures: users and accounts, kill switches, Stripe's test doubles (``run_jobs`` is in tests/conftest.py)."""
 from __future__ import annotations
 
 import itertools
@@ -10,8 +10,6 @@ import time
 import pytest
 import stripe
 
-from infrastructure.models import Job
-from infrastructure.services.jobs import job_type
 from tests.billing.helpers import WEBHOOK_SECRET, free_port, sign, wait_for_port
 
 _counter = itertools.count(1)
@@ -41,26 +39,6 @@ def make_account(make_user):
         return account
 
     return make
-
-
-@pytest.fixture
-def run_jobs():
-    """Run queued jobs the way the worker does: the registered handler, then the job is done."""
-
-    def run(*types: str) -> int:
-        ran = 0
-        while True:
-            jobs = Job.objects.filter(status=Job.Status.PENDING)
-            if types:
-                jobs = jobs.filter(type__in=types)
-            job = jobs.order_by("created_at").first()
-            if job is None:
-                return ran
-            job_type(job.type).handler(job)
-            Job.objects.filter(pk=job.pk).update(status=Job.Status.DONE, attempts=job.attempts + 1)
-            ran += 1
-
-    return run
 
 
 @pytest.fixture
@@ -131,18 +109,22 @@ def stripe_api(stripe_on):
 
 @pytest.fixture
 def billing_app(db):
-    """An application of a fresh tenant with a ``billing`` credential, and helpers for its users and client."""
+    """An application of a fresh tenant with a ``billing`` credential (and a webhook URL if given), and helpers for
+    its users and client."""
     import base64
 
     from rest_framework.test import APIClient
 
     from identity.models import User
     from identity.services.apps import app_create, app_user_link, credential_issue
+    from identity.services.webhooks import webhook_secret_generate
 
     class Tenant:
-        def __init__(self, scopes=("billing",)):
+        def __init__(self, scopes=("billing",), webhook_url=""):
             self.owner = User.objects.create_user(username=f"tenant-{next(_counter)}-{time.monotonic_ns()}")
-            self.app = app_create(owner=self.owner, name=f"Billing app {next(_counter)}")
+            self.webhook_secret = webhook_secret_generate()
+            self.app = app_create(owner=self.owner, name=f"Billing app {next(_counter)}", webhook_url=webhook_url,
+                                  webhook_secret=self.webhook_secret)
             issued = credential_issue(app=self.app, name="test", scopes=list(scopes))
             token = base64.b64encode(f"{issued.credential.public_key}:{issued.secret}".encode()).decode()
             self.authorization = f"Basic {token}"

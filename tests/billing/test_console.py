@@ -159,25 +159,33 @@ def test_a_local_intent_is_marked_succeeded_through_the_webhook_path(console, ma
     assert row.event_id.startswith("evt_local_") and row.event_type == "payment_intent.succeeded" and row.success
 
 
-def test_payouts_are_approved_and_rejected_with_a_reason(console, officer, make_account, settings):
+def test_payouts_are_approved_and_rejected_with_a_reason(console, officer, make_account, settings, run_jobs):
+    """Each is a decision on the payout's approval request (tests/billing/test_payout_approvals.py has more)."""
+    from governance.services.authorities import authority_grant
+
+    authority_grant(user=officer, role="finance_officer", scopes=["billing"], max_impact="high", granted_by=None)
     settings.BILLING_PAYOUT_APPROVAL_THRESHOLD = 10
     account = make_account(balance=1000)
     first = payout_request(account_id=account.pk, amount=100, destination={"type": "pix", "key": "a@b.co"})
     second = payout_request(account_id=account.pk, amount=200, destination={"type": "pix", "key": "a@b.co"})
     url = reverse("admin:billing_payout_changelist")
-    console.post(url, {"action": "approve", "_selected_action": [str(first.pk)]})
+    console.post(url, {"action": "approve", "_selected_action": [str(first.pk)], "apply": "1",
+                       "reason": "Checked with the customer"})
+    run_jobs()
     first.refresh_from_db()
-    assert first.approval == "approved" and first.decided_by == officer
+    assert first.approval == "approved" and first.decided_by == officer and first.status == "sent"
 
     ask = console.post(url, {"action": "reject", "_selected_action": [str(second.pk)]})
     assert ask.status_code == 200 and b"reason" in ask.content
     too_short = console.post(url, {"action": "reject", "_selected_action": [str(second.pk)], "apply": "1",
                                    "reason": "no"})
     assert too_short.status_code == 200
+    run_jobs()
     second.refresh_from_db()
     assert second.approval == "awaiting"
     console.post(url, {"action": "reject", "_selected_action": [str(second.pk)], "apply": "1",
                        "reason": "Holder name does not match"})
+    run_jobs()
     second.refresh_from_db()
     account.refresh_from_db()
     assert (second.status, second.approval, account.balance) == ("failed", "rejected", 900)

@@ -23,6 +23,7 @@ from governance.services.approvals import (
 from infrastructure.models import Job
 from infrastructure.services.jobs import job_type
 from prostqs.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound
+from tests.conftest import JobRunner
 
 pytestmark = [pytest.mark.smoke, pytest.mark.django_db]
 WHY = "Checked the numbers against the contract."
@@ -34,11 +35,8 @@ def decide(request, user, decision="approved", justification=WHY, **extra):
 
 
 def run_callback_jobs():
-    """What the worker does: run every pending callback job's handler (and mark it done)."""
-    handler = job_type(CALLBACK_JOB).handler
-    for job in Job.objects.filter(type=CALLBACK_JOB, status=Job.Status.PENDING):
-        handler(job)
-        Job.objects.filter(pk=job.pk).update(status=Job.Status.DONE)
+    """What the worker does: claim the due callback jobs and run them (the shared ``run_jobs`` fixture's code)."""
+    JobRunner()(CALLBACK_JOB)
 
 
 @pytest.fixture

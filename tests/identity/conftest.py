@@ -87,25 +87,6 @@ def otp_outbox(settings, tmp_path):
 
 
 @pytest.fixture
-def run_jobs():
-    """Run the queued jobs through their registered handlers, as a worker would."""
-    from django.utils import timezone
-
-    from infrastructure.models import Job
-    from infrastructure.services.jobs import job_type
-
-    def run() -> int:
-        count = 0
-        for job in Job.objects.filter(status=Job.Status.PENDING).order_by("created_at"):
-            job_type(job.type).handler(job)
-            Job.objects.filter(pk=job.pk).update(status=Job.Status.DONE, finished_at=timezone.now())
-            count += 1
-        return count
-
-    return run
-
-
-@pytest.fixture
 def clock(monkeypatch):
     """Move the services' clock (``django.utils.timezone.now``) forward by whole seconds."""
     from datetime import timedelta

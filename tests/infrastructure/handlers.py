@@ -11,7 +11,7 @@ from pathlib import Path
 from django.db import connection
 
 from infrastructure.models import Job
-from infrastructure.services.jobs import register_handler
+from infrastructure.services.jobs import PermanentJobFailure, register_handler
 from infrastructure.services.killswitches import killswitch_activate
 
 EFFECTS = "infra_test_effects"
@@ -32,6 +32,12 @@ def effect(job: Job) -> None:
 def always_fails(job: Job) -> None:
     record_effect(job)  # rolled back with the failed attempt
     raise RuntimeError(f"boom on attempt {job.attempts}")
+
+
+@register_handler("test.refused", max_attempts=4)
+def refused(job: Job) -> None:
+    record_effect(job)
+    raise PermanentJobFailure("the configuration refuses this; retrying cannot help")
 
 
 @register_handler("test.slow", lease_seconds=1.0)

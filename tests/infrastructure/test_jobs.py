@@ -204,6 +204,28 @@ def test_an_always_failing_job_retries_with_growing_delays_then_dead_letters(eff
     assert str(event.target_id) == str(job.id) and event.after["attempts"] == 4
 
 
+def test_a_permanent_failure_goes_to_the_dead_letters_at_once(effects):
+    job = job_enqueue("test.refused")
+    [claimed] = jobs_claim(worker="w1", types=["test.refused"])
+    assert job_execute(claimed, worker="w1") == DEAD
+    job.refresh_from_db()
+    assert (job.status, job.attempts, job.max_attempts) == (Job.Status.FAILED, 1, 4)
+    dead = DeadLetterJob.objects.get(original_job=job)
+    assert "PermanentJobFailure" in dead.last_error and "retrying cannot help" in dead.last_error
+    assert effects.count(job.id) == 0
+    [event] = audited(events.JOB_DEAD_LETTERED)
+    assert str(event.target_id) == str(job.id)
+
+
+def test_a_permanent_failure_in_a_group_dead_letters_only_its_job(effects):
+    ok, refused = job_enqueue("test.effect"), job_enqueue("test.refused")
+    worker = JobWorker(name="grouped", batch_size=10, group_seconds=10, types=["test.effect", "test.refused"])
+    assert worker.run_batch() == 2
+    assert worker.outcomes == {DONE: 1, DEAD: 1}
+    assert [Job.objects.get(id=j.id).status for j in (ok, refused)] == ["done", "failed"]
+    assert effects.count(ok.id) == 1 and effects.count(refused.id) == 0
+
+
 def dead_letter(job_type: str = "test.always_fails", **kwargs) -> DeadLetterJob:
     job = job_enqueue(job_type, max_attempts=1, **kwargs)
     [claimed] = only_test_types(worker="w1")

@@ -26,6 +26,7 @@ from infrastructure.models import Secret
 from infrastructure.services.secrets import (
     aad_for,
     secret_get,
+    secret_get_recent,
     secret_put,
     secret_revoke,
     secret_rotate,
@@ -196,6 +197,33 @@ def test_revoking_one_old_version_keeps_the_active_one(keyring):
     secret_put("rolling", "v2")
     assert secret_revoke("rolling", version=1) == [1]
     assert secret_get("rolling") == "v2"
+
+
+def test_recent_values_keep_a_rotated_version_for_its_grace_period(keyring):
+    app = uuid.uuid4()
+    secret_put("hooks", "first", app_id=app)
+    assert secret_get_recent("hooks", app_id=app, rotated_within=timedelta(hours=1)) == ["first"]
+    secret_put("hooks", "second", app_id=app)
+    assert secret_get_recent("hooks", app_id=app, rotated_within=timedelta(hours=1)) == ["second", "first"]
+    assert secret_get_recent("hooks", app_id=app, rotated_within=timedelta(0)) == ["second"]
+    second = Secret.objects.get(app_id=app, name="hooks", version=2)
+    Secret.objects.filter(pk=second.pk).update(created_at=timezone.now() - timedelta(hours=2))
+    assert secret_get_recent("hooks", app_id=app, rotated_within=timedelta(hours=1)) == ["second"]
+
+
+def test_recent_values_never_include_revoked_or_expired_versions(keyring):
+    secret_put("hooks2", "v1")
+    secret_put("hooks2", "v2", expires_at=timezone.now() + timedelta(hours=1))
+    secret_put("hooks2", "v3")
+    day = timedelta(days=1)
+    assert secret_get_recent("hooks2", rotated_within=day) == ["v3", "v2", "v1"]
+    Secret.objects.filter(name="hooks2", version=2).update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert secret_get_recent("hooks2", rotated_within=day) == ["v3", "v1"]
+    secret_revoke("hooks2", version=2)
+    assert secret_get_recent("hooks2", rotated_within=day) == ["v3"]  # the run of rotations stops at a revoked one
+    secret_revoke("hooks2", version=3)
+    with pytest.raises(NotFound):
+        secret_get_recent("hooks2", rotated_within=day)
 
 
 def test_an_expired_secret_is_gone(keyring):
