@@ -45,8 +45,8 @@ def seed(stdout: TextIO, *, path: Path | None = None) -> None:
     owner, _created = identity_get_or_create(phone=DEMO_PHONE, source="admin", verified=True)
     app = Application.objects.filter(slug=DEMO_APP_SLUG).first()
     if app is None:
-        app = app_create(owner=owner, name="Demo Shop", slug=DEMO_APP_SLUG,
-                         webhook_url="https://demo-shop.example.com/webhooks/prostqs")
+        # No webhook URL: the demo runs offline, and deliveries to a made-up host would only fill the dead letters.
+        app = app_create(owner=owner, name="Demo Shop", slug=DEMO_APP_SLUG)
     stored = stored_credential(path)
     active = AppCredential.objects.filter(app=app, name=DEMO_CREDENTIAL_NAME, status=AppCredential.Status.ACTIVE)
     if stored and active.filter(public_key=stored.get("public_key")).exists():

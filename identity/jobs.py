@@ -9,7 +9,9 @@ from infrastructure.models import Job
 from infrastructure.services.jobs import register_handler
 
 
-@register_handler(OTP_SEND_JOB, max_attempts=3)
+# Not atomic: the provider is called over the network, and no transaction may stay open meanwhile.
+@register_handler(OTP_SEND_JOB, max_attempts=3, atomic=False,
+                  description="Send a verification code through the configured SMS/WhatsApp sender.")
 def otp_send(job: Job) -> None:
     """Send a verification code (sealed in the payload). Idempotent: a sent or stale verification is skipped."""
     otp_deliver(verification_id=job.payload["verification_id"], sealed_code=job.payload["sealed_code"])
