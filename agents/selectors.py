@@ -170,3 +170,27 @@ def suggestion_status(*, suggestion: AgentMemory) -> str:
 
 def risk_score_for_app(*, app_id: Any) -> RiskScore | None:
     return RiskScore.objects.filter(app_id=parse_uuid(app_id), agent__isnull=True).first()
+
+
+def _decides_every_suggestion(user) -> bool:
+    from governance.selectors import authorities_in_force
+
+    return any(a.covers_domain("agents") for a in authorities_in_force(user=user))
+
+
+def suggestions_decidable_by(*, user) -> QuerySet[AgentMemory]:
+    """Suggestions a signed-in person may decide over the API: their own tenant's, or every tenant's for a person
+    holding a decision authority in force that covers the ``agents`` domain."""
+    if user is None or not getattr(user, "is_active", False) or getattr(user, "pk", None) is None:
+        return AgentMemory.objects.none()
+    if _decides_every_suggestion(user):
+        return AgentMemory.objects.all()
+    return AgentMemory.objects.filter(tenant_id=user.pk)
+
+
+def suggestion_get_for_user(*, user, suggestion_id: Any) -> AgentMemory:
+    pk = parse_uuid(suggestion_id)
+    found = suggestions_decidable_by(user=user).filter(pk=pk).first() if pk else None
+    if found is None:
+        raise errors.SuggestionNotFound()
+    return found

@@ -380,9 +380,9 @@ CELERY_BEAT_SCHEDULE.update({
 })
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update({
     "AgentTypeEnum": "agents.models.Agent.Type",
-    "AgentStatusEnum": "agents.models.Agent.Status",
     "AgentDecisionStatusEnum": "agents.models.AgentDecision.Status",
     "AgentDecisionOutcomeEnum": "agents.models.decisions.Outcome",
     "HumanDecisionEnum": "agents.models.HumanDecision.Decision",
+    "ApprovalDecisionEnum": "governance.models.ApprovalDecision.Decision",
     "RiskLevelEnum": "agents.models.RiskLevel",
 })
