@@ -88,11 +88,15 @@ def make_ads_now(tenant: Tenant, *, balance: int = 500_000, amount_total: int = 
 
 
 def make_billing_account_now(tenant: Tenant, *, balance: int = 0):
-    """The tenant owner's billing account, credited with ``balance``."""
+    """The billing account of a new user of the tenant (linked to its app by phone), credited with ``balance``."""
     from billing.services.accounts import account_open
     from billing.services.ledger import ledger_post
+    from identity.services.apps import app_user_link
 
-    account, _created = account_open(user=tenant.owner)
+    number = next(_counter)
+    app_user, _created = app_user_link(app=tenant.app, external_user_id=f"customer-{number}",
+                                       phone=f"+55119{number % 10**8:08d}")
+    account, _created = account_open(user=app_user.user)
     if balance:
         ledger_post(account_id=account.pk, type="credit", amount=balance, description="opening balance")
     account.refresh_from_db()
