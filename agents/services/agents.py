@@ -152,6 +152,14 @@ def _check_policy(domain: Any, values: dict[str, Any]) -> None:
         raise InvalidInput(_("The agent policy is not valid."), fields=problems)
 
 
+def agent_policy_check(*, domain: Any, allowed_actions: Any, max_amount: Any = None, requires_approval: Any = False,
+                       max_risk_score: Any = None, daily_limit: Any = None) -> None:
+    """Raise the 400 that ``agent_policy_set`` would raise for these values (for forms that validate first)."""
+    _check_policy(domain, {"allowed_actions": allowed_actions, "max_amount": max_amount,
+                           "requires_approval": requires_approval, "max_risk_score": max_risk_score,
+                           "daily_limit": daily_limit})
+
+
 @transaction.atomic
 def agent_policy_set(*, agent_id: Any, domain: str, allowed_actions: list[str], max_amount: int | None = None,
                      requires_approval: bool = False, max_risk_score: float | None = None,

@@ -163,6 +163,11 @@ def _check_config(custom_weights: Any, thresholds: Any) -> None:
         raise InvalidInput(_("The risk configuration is not valid."), fields=problems)
 
 
+def risk_config_check(*, custom_weights: Any, thresholds: Any) -> None:
+    """Raise the 400 that ``risk_config_set`` would raise for these values."""
+    _check_config(custom_weights, thresholds)
+
+
 @transaction.atomic
 def risk_config_set(*, app_id: Any, custom_weights: dict[str, float] | None = None,
                     thresholds: dict[str, float] | None = None, actor: Any = None) -> RiskConfig:
