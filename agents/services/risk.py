@@ -8,19 +8,21 @@ above zero are listed (they are the ones that produced the number).
 """
 from __future__ import annotations
 
+import json
 import math
 import uuid
 from collections import defaultdict
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
-from django.db import transaction
-from django.db.models import Avg, Count, Q, Sum
+from django.db import connection, models, transaction
+from django.db.models import Avg, Count, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from ads.models import AdBudget
+from ads.models import AdAccount, AdBudget
 from agents import events
 from agents.models import AgentDailyStats, AgentDecision, RiskConfig, RiskHistory, RiskLevel, RiskScore
 from audit.services import audit_record
@@ -116,10 +118,6 @@ def _settings_from(config: RiskConfig | None) -> RiskSettings:
     return RiskSettings(decision_weights={k: float(weights.get(k, w)) for k, w in DECISION_FACTORS.items()},
                         app_weights={k: float(weights.get(k, w)) for k, w in APP_FACTORS.items()},
                         thresholds=thresholds)
-
-
-def risk_settings_for(*, app_id: Any) -> RiskSettings:
-    return _settings_from(RiskConfig.objects.filter(app_id=app_id).first() if app_id else None)
 
 
 def _is_number(value: Any) -> bool:
@@ -224,36 +222,92 @@ def _disputes(count: int) -> tuple[float, str]:
     return count / DISPUTES_FOR_MAX, _("%(n)d disputes (payments in 90 days, ad budgets now)") % {"n": count}
 
 
+@cache
+def _facts_sql() -> str:
+    """Everything a decision's score reads, in one statement (it runs inside every proposal): the agent's week of
+    counters, its last hour of decisions, whether it acted on the target before, the tenant's disputes and the
+    app's risk configuration. Names come from the models, so the statement follows the catalog's tables."""
+    quote = connection.ops.quote_name
+
+    def t(model) -> str:
+        return quote(model._meta.db_table)
+
+    def c(model, name: str) -> str:
+        return quote(model._meta.get_field(name).column)
+
+    stats, decisions, intents, apps = t(AgentDailyStats), t(AgentDecision), t(PaymentIntent), t(Application)
+    budgets, accounts, configs = t(AdBudget), t(AdAccount), t(RiskConfig)
+    week = (f"FROM {stats} WHERE {c(AgentDailyStats, 'agent')} = %(agent)s "
+            f"AND {c(AgentDailyStats, 'date')} > %(since_day)s AND {c(AgentDailyStats, 'date')} <= %(today)s")
+    budget_join = f"{budgets} b JOIN {accounts} x ON x.{c(AdAccount, 'id')} = b.{c(AdBudget, 'ad_account')}"
+    proposals = c(AgentDailyStats, "proposals_count")
+    return (
+        f"SELECT (SELECT COALESCE(SUM({proposals}), 0) {week}), "  # noqa: S608 - quoted model names; values are parameters
+        f"(SELECT COALESCE(SUM({c(AgentDailyStats, 'rejected_count')}), 0) {week}), "
+        f"(SELECT COUNT(*) FROM {decisions} WHERE {c(AgentDecision, 'agent')} = %(agent)s "
+        f"AND {c(AgentDecision, 'created_at')} >= %(hour_ago)s), "
+        f"(SELECT COUNT(*) FROM (SELECT 1 FROM {decisions} WHERE {c(AgentDecision, 'agent')} = %(agent)s "
+        f"AND {c(AgentDecision, 'target_entity')} = %(target)s LIMIT 1) seen), "
+        f"(SELECT COUNT(*) FROM {intents} p JOIN {apps} a ON a.{c(Application, 'id')} = p.{c(PaymentIntent, 'app')} "
+        f"WHERE a.{c(Application, 'owner')} = %(tenant)s AND p.{c(PaymentIntent, 'status')} = %(disputed)s "
+        f"AND p.{c(PaymentIntent, 'updated_at')} >= %(disputes_since)s), "
+        f"(SELECT COUNT(*) FROM {budget_join} "
+        f"WHERE x.{c(AdAccount, 'tenant')} = %(tenant)s AND b.{c(AdBudget, 'status')} = %(disputed)s "
+        f"AND b.{c(AdBudget, 'closed_at')} IS NULL), "
+        f"(SELECT {c(RiskConfig, 'custom_weights')} FROM {configs} WHERE {c(RiskConfig, 'app')} = %(app)s), "
+        f"(SELECT {c(RiskConfig, 'thresholds')} FROM {configs} WHERE {c(RiskConfig, 'app')} = %(app)s)"
+    )
+
+
+_UUID = models.UUIDField()
+
+
+def _json(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    return json.loads(value) if isinstance(value, (str, bytes)) else value
+
+
+def _decision_facts(*, agent, app_id: Any, target_entity: str, now: datetime) -> tuple[dict[str, int], RiskConfig]:
+    ops = connection.ops
+    today = timezone.localdate(now)
+    params = {
+        "agent": _UUID.get_db_prep_value(agent.pk, connection),
+        "tenant": _UUID.get_db_prep_value(agent.tenant_id, connection),
+        "app": _UUID.get_db_prep_value(app_id, connection) if app_id else None,
+        "since_day": ops.adapt_datefield_value(today - REJECTION_WINDOW), "today": ops.adapt_datefield_value(today),
+        "hour_ago": ops.adapt_datetimefield_value(now - timedelta(hours=1)),
+        "disputes_since": ops.adapt_datetimefield_value(now - DISPUTE_WINDOW),
+        "target": target_entity, "disputed": PaymentIntent.Status.DISPUTED.value,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_facts_sql(), params)
+        proposals, rejected, recent, seen, payments, budgets, weights, thresholds = cursor.fetchone()
+    facts = {"proposals": int(proposals), "rejected": int(rejected), "recent": int(recent), "seen": int(seen),
+             "disputes": int(payments) + int(budgets)}
+    return facts, RiskConfig(custom_weights=_json(weights), thresholds=_json(thresholds))
+
+
 def risk_assess_decision(*, agent, app_id: Any, target_entity: str, amount: int, amount_limit: int | None,
-                         now: datetime | None = None, settings: RiskSettings | None = None) -> RiskAssessment:
-    """The risk of one proposal, from the agent's history, the target, the amount, the hour and disputes."""
+                         now: datetime | None = None) -> RiskAssessment:
+    """The risk of one proposal, from the agent's history, the target, the amount, the hour and disputes, weighted
+    by the app's configuration (one query)."""
     now = now or timezone.now()
-    settings = settings or risk_settings_for(app_id=app_id)
+    facts, config = _decision_facts(agent=agent, app_id=app_id, target_entity=target_entity, now=now)
+    settings = _settings_from(config)
     thresholds = settings.thresholds
-    weights = settings.decision_weights
-    values: dict[str, tuple[float, str]] = {}
-    if weights.get(AMOUNT_VS_LIMIT, 0) > 0:
-        reference = amount_limit if amount_limit else int(thresholds["amount_reference"])
-        source = _("the agent's limit") if amount_limit else _("the reference amount")
-        values[AMOUNT_VS_LIMIT] = ((amount / reference) if reference else 1.0,
-                                   _("%(a)d cents of %(r)d (%(s)s)") % {"a": amount, "r": reference, "s": source})
-    if weights.get(REJECTION_RATE, 0) > 0:
-        today = timezone.localdate(now)
-        totals = AgentDailyStats.objects.filter(agent=agent, date__gt=today - REJECTION_WINDOW,
-                                                date__lte=today).aggregate(p=Sum("proposals_count"),
-                                                                           r=Sum("rejected_count"))
-        values[REJECTION_RATE] = _rejection(totals["p"] or 0, totals["r"] or 0, _("7 days"))
-    if weights.get(VELOCITY, 0) > 0:
-        recent = AgentDecision.objects.filter(agent=agent, created_at__gte=now - timedelta(hours=1)).count()
-        values[VELOCITY] = _velocity(recent, thresholds["velocity_per_hour"])
-    if weights.get(NEW_TARGET, 0) > 0:
-        seen = AgentDecision.objects.filter(agent=agent, target_entity=target_entity).exists()
-        values[NEW_TARGET] = (0.0, _("acted on before")) if seen else (1.0, _("first decision on this target"))
-    if weights.get(TIME_OF_DAY, 0) > 0:
-        values[TIME_OF_DAY] = _time_of_day(now)
-    if weights.get(DISPUTE_HISTORY, 0) > 0:
-        values[DISPUTE_HISTORY] = _disputes(tenant_disputes(tenant_id=agent.tenant_id, now=now))
-    return risk_combine(values, weights, thresholds)
+    reference = amount_limit if amount_limit else int(thresholds["amount_reference"])
+    source = _("the agent's limit") if amount_limit else _("the reference amount")
+    values: dict[str, tuple[float, str]] = {
+        AMOUNT_VS_LIMIT: ((amount / reference) if reference else 1.0,
+                          _("%(a)d cents of %(r)d (%(s)s)") % {"a": amount, "r": reference, "s": source}),
+        REJECTION_RATE: _rejection(facts["proposals"], facts["rejected"], _("7 days")),
+        VELOCITY: _velocity(facts["recent"], thresholds["velocity_per_hour"]),
+        NEW_TARGET: (0.0, _("acted on before")) if facts["seen"] else (1.0, _("first decision on this target")),
+        TIME_OF_DAY: _time_of_day(now),
+        DISPUTE_HISTORY: _disputes(facts["disputes"]),
+    }
+    return risk_combine(values, settings.decision_weights, thresholds)
 
 
 # --- periodic scores ------------------------------------------------------------------------------------------------
