@@ -22,7 +22,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from agents import selectors
-from agents.executors import executor_get
+from agents.errors import POLICY_NOT_FOUND
+from agents.executors import domains, executor_get
 from agents.models import Agent, AgentDecision, AgentExecutionLog, AgentMemory, AgentPolicy, HumanDecision
 from agents.services.agents import agent_create, agent_policy_delete, agent_policy_set, agent_update
 from agents.services.decisions import decision_propose
@@ -37,7 +38,7 @@ from governance.models import AutonomyProfile
 from identity.api.common import ErrorSerializer
 from identity.authentication import AppCredentialAuthentication, SessionTokenAuthentication
 from identity.permissions import IsSignedInUser, scope_required
-from prostqs.errors import InvalidInput
+from prostqs.errors import InvalidInput, NotFound
 
 _ERRORS = {
     400: "Invalid input: validation_error (with field messages, payload.<field> for the payload), unknown_action, "
@@ -246,9 +247,6 @@ class AgentPolicyView(AgentsScoped):
     def get(self, request, agent_id, domain):
         policy = selectors.agent_policy_for(agent_id=self.agent().pk, domain=domain)
         if policy is None:
-            from agents.errors import POLICY_NOT_FOUND
-            from prostqs.errors import NotFound
-
             raise NotFound(_("This agent has no policy for this domain."), code=POLICY_NOT_FOUND)
         return Response(AgentPolicyOut(policy).data)
 
@@ -341,7 +339,7 @@ class DecisionsView(Filtered, generics.ListAPIView, AgentsScoped):
     serializer_class = AgentDecisionOut
     filters = {"status": ("status", AgentDecision.Status.values),
                "outcome": ("outcome", AgentDecision.Outcome.values),
-               "domain": ("domain", ["ads", "billing"])}
+               "domain": ("domain", domains())}
 
     def get_queryset(self) -> QuerySet[AgentDecision]:
         return self.filtered(selectors.decisions_for_agent(agent=self.agent())).prefetch_related("executions")

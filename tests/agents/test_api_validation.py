@@ -149,5 +149,7 @@ def test_lists_are_paginated_and_filtered(world):
     assert page["count"] == 3 and len(page["results"]) == 2 and page["next"]
     executed = api.client.get(api.url(), {"outcome": "executed"}).json()
     assert executed["count"] == 3
+    assert api.client.get(api.url(), {"domain": "ads"}).json()["count"] == 3
+    assert api.client.get(api.url(), {"domain": "billing"}).json()["count"] == 0
     bad = api.client.get(api.url(), {"outcome": "maybe"})
     assert bad.status_code == 400 and "outcome" in bad.json()["error"]["fields"]
