@@ -275,6 +275,17 @@ class AgentAdmin(NoRevertHistoryAdmin):
         return self._set_status(request, queryset, Agent.Status.ACTIVE)
 
 
+@admin.register(AgentPolicy)
+class AgentPolicyAdmin(NoRevertHistoryAdmin, ReadOnlyAdmin):
+    """Every agent's policies with their history; they are edited on their agent's page."""
+
+    list_display = ("agent", "domain", "allowed_actions", "max_amount", "requires_approval", "max_risk_score",
+                    "daily_limit", "updated_at")
+    list_filter = ("domain", "requires_approval")
+    search_fields = ("agent__name", "=agent__id")
+    list_select_related = ("agent",)
+
+
 @admin.register(AgentDailyStats)
 class AgentDailyStatsAdmin(ReadOnlyAdmin):
     list_display = ("date", "agent", "proposals_count", "actions_count", "approved_count", "executed_count",

@@ -49,11 +49,14 @@ def test_every_agents_page_renders(admin_client, world):
     from agents.services.risk import risk_scores_recompute
 
     risk_scores_recompute()
-    for model in ("agent", "agentdecision", "shadowdecision", "agentexecutionlog", "agentdailystats", "agentmemory",
-                  "humandecision", "riskscore", "riskhistory", "riskconfig"):
+    for model in ("agent", "agentpolicy", "agentdecision", "shadowdecision", "agentexecutionlog", "agentdailystats",
+                  "agentmemory", "humandecision", "riskscore", "riskhistory", "riskconfig"):
         assert admin_client.get(url(model)).status_code == 200, model
     assert admin_client.get(url("agent", "change", world["agent"].pk)).status_code == 200
     assert admin_client.get(url("agent", "history", world["agent"].pk)).status_code == 200
+    policy = AgentPolicy.objects.get(agent=world["agent"])
+    assert admin_client.get(url("agentpolicy", "history", policy.pk)).status_code == 200
+    assert admin_client.post(url("agentpolicy", "change", policy.pk), {"daily_limit": 1}).status_code == 403
     assert admin_client.get(url("riskscore", "change", RiskScore.objects.filter(agent__isnull=True).get().pk)
                             ).status_code == 200
     shadows = admin_client.get(url("shadowdecision")).context["cl"].result_list

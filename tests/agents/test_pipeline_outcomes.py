@@ -182,3 +182,21 @@ def test_autonomy_profile_limits_apply(world, tenant, make_agent, proposer):
     assert api.propose("ads", "pause_campaign", f"campaign:{ads.campaign.pk}").json()["outcome"] == "executed"
     second = api.propose("ads", "resume_campaign", f"campaign:{ads.campaign.pk}").json()
     assert second["reasons"][-1]["code"] == "autonomy_daily_limit"
+
+
+def test_each_decision_is_audited_with_the_agent_as_actor(world, audit_log):
+    api, ads = world
+    body = api.propose("ads", "pause_campaign", f"campaign:{ads.campaign.pk}").json()
+    proposed = audit_log.assert_recorded("AGENT_DECISION_PROPOSED", target_id=body["id"])
+    assert (proposed.actor_type, proposed.actor_id, proposed.app_id) == ("agent", api.agent.pk, api.tenant.app.pk)
+    assert proposed.after["outcome"] == "executed" and proposed.after["codes"][-1] == "executed"
+    audit_log.assert_recorded("AGENT_DECISION_EXECUTED", target_id=body["id"], after={"result": "success"})
+    paused = audit_log.assert_recorded("AD_CAMPAIGN_PAUSED", target_id=ads.campaign.pk)
+    assert (paused.actor_type, paused.actor_id) == ("agent", api.agent.pk)
+
+
+def test_a_decision_on_a_missing_campaign_is_404_and_records_nothing(world):
+    api, _ads = world
+    response = api.propose("ads", "pause_campaign", "campaign:00000000-0000-4000-8000-000000000000")
+    assert response.status_code == 404 and response.json()["error"]["code"] == "campaign_not_found"
+    assert not AgentDecision.objects.exists()
