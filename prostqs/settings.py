@@ -378,3 +378,19 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update({
     "AdCampaignStopReasonEnum": "ads.models.AdCampaign.StopReason",
     "AdSpendUnitEnum": "ads.models.AdSpendEvent.Unit",
 })
+
+# Agents, risk and the observer (README "Agents, risk and the observer").
+AGENT_DECISION_TTL_SECONDS = env.int("AGENT_DECISION_TTL_SECONDS", default=24 * 3600)
+RISK_RECOMPUTE_SECONDS = env.float("RISK_RECOMPUTE_SECONDS", default=900.0)
+CELERY_BEAT_SCHEDULE.update({
+    "agents.risk_recompute": {"task": "agents.risk_recompute", "schedule": RISK_RECOMPUTE_SECONDS,
+                              "options": {"expires": RISK_RECOMPUTE_SECONDS}},
+})
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update({
+    "AgentTypeEnum": "agents.models.Agent.Type",
+    "AgentDecisionStatusEnum": "agents.models.AgentDecision.Status",
+    "AgentDecisionOutcomeEnum": "agents.models.decisions.Outcome",
+    "HumanDecisionEnum": "agents.models.HumanDecision.Decision",
+    "ApprovalDecisionEnum": "governance.models.ApprovalDecision.Decision",
+    "RiskLevelEnum": "agents.models.RiskLevel",
+})

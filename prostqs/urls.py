@@ -11,6 +11,7 @@ api_v1 = [
     path("governance/", include("governance.urls")),
     path("billing/", include("billing.urls")),
     path("ads/", include("ads.urls")),
+    path("", include("agents.urls")),
 ]
 
 urlpatterns = [

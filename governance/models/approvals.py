@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from audit.immutable import AppendOnlyModel
+from identity.history import history_user
 
 
 class Impact(models.TextChoices):
@@ -95,7 +96,8 @@ class ApprovalRequest(models.Model):
     decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
     callback_delivered_at = models.DateTimeField(_("callback delivered at"), null=True, blank=True)
 
-    history = HistoricalRecords(table_name="approval_requests_history")
+    # get_user: requests made in an app-authenticated API call (an agent's decision) have no user to name.
+    history = HistoricalRecords(table_name="approval_requests_history", get_user=history_user)
     objects = ApprovalRequestQuerySet.as_manager()
 
     class Meta:
