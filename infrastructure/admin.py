@@ -22,7 +22,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from simple_history.admin import SimpleHistoryAdmin
 
-from infrastructure.models import DeadLetterJob, Job, KillSwitch, Secret
+from infrastructure.models import DeadLetterJob, IntegrityReport, Job, KillSwitch, Secret
 from infrastructure.selectors import job_status_counts
 from infrastructure.services.jobs import dead_letter_requeue, job_cancel, job_requeue, job_retry_now
 from infrastructure.services.killswitches import killswitch_activate, killswitch_deactivate
@@ -369,3 +369,12 @@ class KillSwitchAdmin(ReadOnlyAdminMixin, SimpleHistoryAdmin):
             submit_label=_("Yes, resume"), form_class=ReasonForm,
             apply=lambda switch, data: killswitch_deactivate(switch.scope, reason=data["reason"],
                                                              actor=request.user))
+
+
+@admin.register(IntegrityReport)
+class IntegrityReportAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Every ``verify_all`` run, read-only (append-only in the database)."""
+
+    list_display = ("started_at", "ok", "trigger", "summary")
+    list_filter = ("ok", "trigger")
+    date_hierarchy = "started_at"

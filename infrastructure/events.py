@@ -20,3 +20,6 @@ SECRETS_REWRAPPED = register("SECRETS_REWRAPPED", "Secrets were re-encrypted und
 KILL_SWITCH_ACTIVATED = register("KILL_SWITCH_ACTIVATED", "A kill switch was activated.")
 KILL_SWITCH_DEACTIVATED = register("KILL_SWITCH_DEACTIVATED", "A kill switch was deactivated.")
 KILL_SWITCH_EXPIRED = register("KILL_SWITCH_EXPIRED", "A kill switch reached its expiry and was switched off.")
+
+INTEGRITY_CHECK_PASSED = register("INTEGRITY_CHECK_PASSED", "verify_all ran every integrity verifier and all held.")
+INTEGRITY_CHECK_FAILED = register("INTEGRITY_CHECK_FAILED", "verify_all found an integrity problem.")

@@ -8,6 +8,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
+from audit.immutable import AppendOnlyModel
+
 
 class Job(models.Model):
     """A unit of background work, written in the same transaction as the change that needs it."""
@@ -168,3 +170,29 @@ class KillSwitch(models.Model):
         """Active and not expired: an expired switch stops applying without anyone touching it."""
         now = now or timezone.now()
         return self.active and (self.expires_at is None or self.expires_at > now)
+
+
+class IntegrityReport(AppendOnlyModel):
+    """One run of ``verify_all`` (every registered verifier): kept as evidence, never changed.
+
+    Not a catalog table: the catalog has no place for the integrity checks' results.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    ok = models.BooleanField(_("ok"))
+    trigger = models.CharField(_("trigger"), max_length=32, help_text=_("command, schedule, console or workload"))
+    started_at = models.DateTimeField(_("started at"))
+    finished_at = models.DateTimeField(_("finished at"))
+    # [{"name", "ok", "checked", "problems": [...first 20...], "problem_count", "seconds", "notes"}]
+    results = models.JSONField(_("results"), default=list)
+    summary = models.TextField(_("summary"), blank=True, default="")
+
+    class Meta:
+        db_table = "integrity_reports"
+        verbose_name = _("integrity report")
+        verbose_name_plural = _("integrity reports")
+        ordering = ["-started_at"]
+        indexes = [models.Index(fields=["-started_at"], name="idx_integrity_reports_started")]
+
+    def __str__(self) -> str:
+        return f"{self.started_at:%Y-%m-%d %H:%M} {'ok' if self.ok else 'FAILED'}"

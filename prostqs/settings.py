@@ -306,6 +306,12 @@ CELERY_BEAT_SCHEDULE["governance-approvals-expire"] = {
     "schedule": env.int("APPROVAL_EXPIRY_INTERVAL_SECONDS", default=60),
 }
 
+# Integrity (README "Reliability and security"): verify_all every INTEGRITY_VERIFY_SECONDS (daily); a failure
+# activates this kill switch (empty: report and log only).
+INTEGRITY_VERIFY_SECONDS = env.float("INTEGRITY_VERIFY_SECONDS", default=86400.0)
+INTEGRITY_FAILURE_KILL_SWITCH = env.str("INTEGRITY_FAILURE_KILL_SWITCH", default="all")
+CELERY_BEAT_SCHEDULE["prostqs.verify_all"] = {"task": "prostqs.verify_all", "schedule": INTEGRITY_VERIFY_SECONDS}
+
 # Bodies above this size are refused with 413 before anything is parsed.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=1024 * 1024)
 
