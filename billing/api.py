@@ -25,7 +25,7 @@ from billing.services.accounts import account_open
 from billing.services.webhooks import webhook_process
 from identity.permissions import scope_required
 from identity.selectors import app_user_get, tenant_user_get
-from prostqs.api import Pagination
+from prostqs.api import Pagination, StrictIntegerField
 
 BillingScope = scope_required("billing")
 
@@ -57,7 +57,7 @@ IDEMPOTENCY_PARAMETER = OpenApiParameter(
     description="1-255 visible ASCII characters. The same key and body replay the first response "
                 f"(with {REPLAY_HEADER}: true); the same key with another body answers 409 idempotency_mismatch.")
 
-Amount = serializers.IntegerField(min_value=1, max_value=MAX_AMOUNT, help_text="Integer cents.")
+Amount = StrictIntegerField(min_value=1, max_value=MAX_AMOUNT, help_text="Integer cents.")
 
 
 # --- serializers --------------------------------------------------------------------------------------------------

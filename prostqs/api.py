@@ -14,7 +14,7 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from django.utils.translation import gettext as _
-from rest_framework import exceptions, status
+from rest_framework import exceptions, parsers, serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 
@@ -111,3 +111,67 @@ def error_response(status_code: int, message: str | None = None, code: str | Non
 class Pagination(PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = 200
+
+
+MAX_JSON_DEPTH = 32
+
+
+def _check_json(value: Any, depth: int = 0) -> None:
+    if depth > MAX_JSON_DEPTH:
+        raise exceptions.ParseError(_("JSON nested more than %(n)d levels deep.") % {"n": MAX_JSON_DEPTH})
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise exceptions.ParseError(_("NUL characters (\\u0000) are not accepted."))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_json(key, depth + 1)
+            _check_json(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _check_json(item, depth + 1)
+
+
+class JSONParser(parsers.JSONParser):
+    """DRF's JSON parser (strict: no NaN or Infinity), and: the body is a JSON object, at most
+    ``MAX_JSON_DEPTH`` levels deep, without NUL characters anywhere (PostgreSQL text refuses them, and no field
+    of ours means them). Anything else is a 400 ``parse_error`` before a view sees the body."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            data = super().parse(stream, media_type, parser_context)
+        except RecursionError as exc:
+            raise exceptions.ParseError(_("JSON nested too deeply.")) from exc
+        if not isinstance(data, dict):
+            raise exceptions.ParseError(_("The body must be a JSON object."))
+        _check_json(data)
+        return data
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """A JSON integer: strings, floats and booleans are refused (money is whole cents, never coerced)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+def refuse_unknown_fields() -> None:
+    """Make every DRF serializer refuse, in a request body, keys that are none of its fields: a misspelt or
+    unexpected field is a 400 naming it, never silently ignored. Query strings (a ``QueryDict``) are left alone:
+    pagination and filters share them. Installed once from ``ProstqsConfig.ready()``."""
+    original = serializers.Serializer.to_internal_value
+    if getattr(original, "_refuses_unknown", False):
+        return
+
+    def to_internal_value(self, data):
+        if type(data) is dict:
+            known = {name for name, field in self.fields.items() if not field.read_only}
+            known |= {field.source for field in self.fields.values() if not field.read_only and field.source}
+            unknown = sorted(str(key) for key in data if key not in known)
+            if unknown:
+                raise exceptions.ValidationError({key: [_("Unknown field.")] for key in unknown})
+        return original(self, data)
+
+    to_internal_value._refuses_unknown = True
+    serializers.Serializer.to_internal_value = to_internal_value

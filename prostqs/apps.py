@@ -7,3 +7,8 @@ class ProstqsConfig(AppConfig):
 
     name = "prostqs"
     verbose_name = _("PROST-QS")
+
+    def ready(self) -> None:
+        from prostqs.api import refuse_unknown_fields
+
+        refuse_unknown_fields()

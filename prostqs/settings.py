@@ -216,7 +216,7 @@ REST_FRAMEWORK = {
     # Deny by default: every endpoint states who may call it.
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["prostqs.api.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "prostqs.api.Pagination",
     "PAGE_SIZE": 50,
     # Throttling is off: OTP limits are counted in the database (rate_limit_entries), not in a cache.
@@ -321,7 +321,9 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    # The Stripe client logs whole responses (client secrets included) at DEBUG: never below INFO, whatever
+    # LOG_LEVEL says (a test searches every DEBUG record for secrets).
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "stripe": {"level": "INFO"}},
 }
 
 # Security: production settings pass `manage.py check --deploy` without warnings.

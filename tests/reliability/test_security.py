@@ -96,7 +96,7 @@ NO_TENANT_INPUT = {
 REFUSED_BEFORE_LOOKUP = {("api/v1/governance/approvals/<uuid:request_id>/decisions", "post"): (403, "no_authority")}
 # Tables a refused request may touch: the audit trail, and the caller's own idempotency record of its 404 answer
 # (a replay of the same key answers the same 404).
-MAY_WRITE = {"audit.AuditStaging", "audit.AuditEvent", "billing.IdempotencyKey"}
+MAY_WRITE = {"audit.StagedEvent", "audit.AuditEvent", "billing.IdempotencyKey"}
 
 
 def _params(route: str) -> list[str]:
