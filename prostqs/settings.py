@@ -232,6 +232,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Governance control plane for software that moves money and for the AI agents that act on it.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "prostqs.schema.add_common_errors"],
     "SCHEMA_PATH_PREFIX": "/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
     # Served from our own static files: the docs work without reaching the internet.
