@@ -61,6 +61,23 @@ def _phone(number: int) -> str:
     return f"+55119{number % 10**8:08d}"
 
 
+def _test_card() -> str:
+    """With Stripe configured (a test key against a fake server), a card as the customer's browser would make it;
+    with the local provider, none is needed."""
+    from django.conf import settings
+
+    if not settings.STRIPE_SECRET_KEY:
+        return ""
+    if not settings.STRIPE_SECRET_KEY.startswith("sk_test_"):
+        raise RuntimeError("the reliability world only runs against Stripe's test mode")
+    import stripe
+
+    client = stripe.StripeClient(settings.STRIPE_SECRET_KEY, max_network_retries=0,
+                                 base_addresses={"api": settings.STRIPE_API_BASE} if settings.STRIPE_API_BASE else {})
+    return client.v1.payment_methods.create(params={
+        "type": "card", "card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2034, "cvc": "123"}}).id
+
+
 def ensure_allow_policy() -> None:
     """Governance lets agents act (the default effect denies): one allow policy for every resource and action."""
     from governance.models import Policy
@@ -118,7 +135,8 @@ def build_tenant(label: str) -> Tenant:
                             destination={"type": "pix", "key": "reliability@example.com"},
                             idempotency_key=f"world-payout-{tag}")
     subscription = subscription_create(account_id=account.pk, plan_id="basic", amount=990, interval="month",
-                                       app_id=app.pk, idempotency_key=f"world-sub-{tag}")
+                                       app_id=app.pk, idempotency_key=f"world-sub-{tag}",
+                                       payment_method=_test_card())
 
     ad_account = ad_account_create(tenant_id=owner.pk, user_id=owner.pk, name=f"Ads {tag}")
     ledger_post(account_id=ad_account.balance_account_id, type="credit", amount=5_000_000, description="ads funding")

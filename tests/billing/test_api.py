@@ -212,7 +212,7 @@ def test_a_kill_switch_answers_423_writes_nothing_and_is_not_remembered(billing_
 @pytest.mark.parametrize(("body", "code"), [
     ({"amount": 0}, "validation_error"),
     ({"amount": 10**12}, "validation_error"),
-    ({"amount": "12"}, None),
+    ({"amount": "12"}, "validation_error"),  # amounts are JSON integers, as in ads and agents
     ({"currency": "USD"}, "currency_mismatch"),
     ({"currency": "reais"}, "validation_error"),
 ])
