@@ -94,13 +94,13 @@ class Processes:
 
     def start(self, name: str, argv: list[str], env: dict) -> subprocess.Popen:
         out = open(self.logdir / f"{name}.log", "w")  # noqa: SIM115 - kept open for the process's life
-        proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out,  # noqa: S603 - our own commands
+                                stderr=subprocess.STDOUT, start_new_session=True)
         self.started.append((name, proc))
         return proc
 
     def stop(self) -> None:
-        for name, proc in reversed(self.started):
+        for _name, proc in reversed(self.started):
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGTERM)
         for name, proc in reversed(self.started):
@@ -129,8 +129,8 @@ def wait_port(port: int, timeout: float = 60) -> None:
 
 
 def manage(env: dict, *args: str, check: bool = True, capture: bool = False) -> subprocess.CompletedProcess:
-    return subprocess.run([PY, "manage.py", *args], cwd=ROOT, env=env, check=check, text=True,
-                          capture_output=capture)
+    return subprocess.run([PY, "manage.py", *args], cwd=ROOT, env=env,  # noqa: S603 - our own manage.py
+                          check=check, text=True, capture_output=capture)
 
 
 class Api:
@@ -184,7 +184,7 @@ def sign_in(api: Api, sms: FakeSms, phone: str) -> tuple[str, str]:
 def scenario(api: Api, sms: FakeSms, env: dict, stripe_base: str, figures: dict) -> None:
     import stripe
 
-    owner, owner_id = sign_in(api, sms, "+5511990000001")
+    owner, _owner_id = sign_in(api, sms, "+5511990000001")
     approver, approver_id = sign_in(api, sms, "+5511990000002")
     log("two people signed in by OTP (codes read from the fake SMS provider, sent by Celery)")
     app = api("POST", "/api/v1/apps", auth=owner, json_body={"name": "Production-shaped shop"}, expect=201).json()
