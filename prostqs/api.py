@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django import db
 from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -76,6 +77,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         exc = exceptions.PermissionDenied()
     elif isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(detail=getattr(exc, "message_dict", None) or exc.messages)
+    elif isinstance(exc, (db.OperationalError, db.InterfaceError)):
+        # The database is unreachable (restarting, failing over): nothing was committed; the client may retry
+        # (with the same Idempotency-Key where it has one).
+        logger.warning("Database unavailable in API view %s: %s", context.get("view").__class__.__name__,
+                       type(exc).__name__)
+        return Response(error_body("service_unavailable", _("The service is briefly unavailable: retry shortly.")),
+                        status=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "1"})
     elif isinstance(exc, RequestDataTooBig):
         return Response(
             error_body("payload_too_large", _("The request body is too large.")),

@@ -9,6 +9,7 @@ class ProstqsConfig(AppConfig):
     verbose_name = _("PROST-QS")
 
     def ready(self) -> None:
+        from prostqs import probe  # noqa: F401 - registers the queue_probe job and its audit event
         from prostqs.api import refuse_unknown_fields
 
         refuse_unknown_fields()
