@@ -293,12 +293,12 @@ def celery_kill(env: dict, work: Path, processes: Processes, rng: random.Random,
                               "('pending', 'processing')")[0][0]
         if remaining == 0:
             break
-        if kills >= 8:
+        if kills >= 6:
             wait_until("the last probes", lambda: sql(kenv, "SELECT count(*) FROM jobs WHERE type = 'queue_probe' "
                                                             "AND status IN ('pending', 'processing')")[0][0] == 0,
                        timeout=120)
             break
-        time.sleep(2.5 + rng.random() * 2.5)
+        time.sleep(1.5 + rng.random() * 2.0)
         os.killpg(worker.pid, signal.SIGKILL)   # the worker and its pool processes, mid-job
         worker.wait(timeout=10)
         kills += 1
@@ -324,6 +324,7 @@ def celery_kill(env: dict, work: Path, processes: Processes, rng: random.Random,
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--json", metavar="FILE", help="also write the figures to FILE")
     parser.add_argument("--only", default="pg_restart,redis_down,celery_kill")
     parser.add_argument("--requests", type=int, default=120)
     parser.add_argument("--jobs", type=int, default=100)
@@ -364,6 +365,11 @@ def main() -> int:
         verify = manage(env, "verify_all", "--json", check=False, capture=True)
         report = json.loads(verify.stdout)
         figures["verify_all"] = {v["name"]: v["ok"] for v in report["verifiers"]}
+        # Per request (whole or nothing), per retry, per probe, and the verifiers at the end.
+        figures["invariant_checks"] = (figures.get("pg_requests", 0) + sum(figures.get("pg_retry_statuses", {})
+                                       .values()) + args.jobs * ("celery_kill" in args.only)
+                                       + figures.get("redis_down_jobs_waiting_in_outbox", 0)
+                                       + len(report["verifiers"]))
         if verify.returncode:
             raise RuntimeError("verify_all failed after the faults")
     except Exception as exc:  # noqa: BLE001 - report, clean up, exit 1
@@ -378,7 +384,10 @@ def main() -> int:
         if pg is not None:
             pg.stop()
         figures["seconds"] = round(time.monotonic() - started, 1)
+    figures["ok"] = not failed
     print("fault_injection: " + json.dumps(figures))
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=1))
     if not failed:
         shutil.rmtree(work, ignore_errors=True)
     return 1 if failed else 0

@@ -278,6 +278,7 @@ def main() -> int:
     parser.add_argument("--fuzz-examples", type=int, default=8)
     parser.add_argument("--workload-steps", type=int, default=300)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--json", metavar="FILE", help="also write the figures to FILE")
     parser.add_argument("--workers", type=int, default=3)
     args = parser.parse_args()
 
@@ -372,6 +373,8 @@ def main() -> int:
         report = json.loads(verify.stdout)
         figures["verify_all"] = {v["name"]: ("ok" if v["ok"] else "FAILED") + f" ({v['checked']})"
                                  for v in report["verifiers"]}
+        figures["invariant_checks"] = len(report["verifiers"]) + figures.get("workload", {}).get(
+            "invariant_checks", 0)
         if verify.returncode:
             print(verify.stdout)
             raise RuntimeError("verify_all failed after the production-shaped run")
@@ -393,7 +396,10 @@ def main() -> int:
         sms.server.shutdown()
         figures["seconds"] = round(time.monotonic() - started, 1)
         log("processes stopped")
+    figures["ok"] = not failed
     print("prod_run: " + json.dumps(figures))
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=1))
     return 1 if failed else 0
 
 

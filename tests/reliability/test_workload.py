@@ -9,14 +9,14 @@ pytestmark = [pytest.mark.django_db]
 
 
 def test_a_run_keeps_every_invariant_and_the_same_seed_replays_it():
-    first = run_workload(seed=11, steps=80)
+    first = run_workload(seed=11, steps=50)
     assert first.ok, first.figures()
     assert first.five_xx == 0 and not first.shape_errors
     statuses = {s.status for s in first.steps}
     assert {200, 201} & statuses and {400, 404} & statuses, "the run mixes valid and invalid traffic"
-    second = run_workload(seed=11, steps=80)
+    second = run_workload(seed=11, steps=50)
     assert second.trace() == first.trace()
-    other = run_workload(seed=12, steps=80)
+    other = run_workload(seed=12, steps=50)
     assert other.trace() != first.trace()
 
 
