@@ -32,7 +32,12 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from prod_run import PY, ROOT, Processes, free_port, log, manage, wait_port, wait_until
+from prod_run import PY, ROOT, Processes, free_port, manage, wait_port, wait_until
+
+
+def log(message: str) -> None:
+    print(f"[fault_injection {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
 
 PG_BIN = sorted(glob.glob("/usr/lib/postgresql/*/bin"))[-1] if glob.glob("/usr/lib/postgresql/*/bin") else ""
 
@@ -262,6 +267,10 @@ def redis_down(env: dict, work: Path, processes: Processes, figures: dict) -> No
         raise RuntimeError(f"redis_down: {sent} of {len(phones)} codes sent after Redis came back")
 
 
+def done_count(env: dict) -> int:
+    return sql(env, "SELECT count(*) FROM jobs WHERE type = 'queue_probe' AND status = 'done'")[0][0]
+
+
 # ---- 3. Celery workers killed ----------------------------------------------------------------------------------
 
 def celery_kill(env: dict, work: Path, processes: Processes, rng: random.Random, jobs_total: int,
@@ -279,7 +288,7 @@ def celery_kill(env: dict, work: Path, processes: Processes, rng: random.Random,
     manage(kenv, "shell", "-c", (
         "from django.db import transaction; from infrastructure.services.jobs import job_enqueue\n"
         "with transaction.atomic():\n"
-        + "".join(f"    job_enqueue('queue_probe', payload={{'probe_id': '{p}', 'sleep': 0.05}})\n"
+        + "".join(f"    job_enqueue('queue_probe', payload={{'probe_id': '{p}', 'sleep': 0.25}})\n"
                   for p in probe_ids)))
     processes.start("celery-beat-kill", [PY, "-m", "celery", "-A", "prostqs", "beat", "--loglevel", "INFO",
                                          "--schedule", str(work / "beat-kill")], kenv)
@@ -298,7 +307,11 @@ def celery_kill(env: dict, work: Path, processes: Processes, rng: random.Random,
                                                             "AND status IN ('pending', 'processing')")[0][0] == 0,
                        timeout=120)
             break
-        time.sleep(1.5 + rng.random() * 2.0)
+        # Kill it while it works: once it has finished a probe or two, at a random moment.
+        before = done_count(kenv)
+        with contextlib.suppress(RuntimeError):
+            wait_until("the worker to start on the probes", lambda b=before: done_count(kenv) > b, timeout=30)
+        time.sleep(rng.random() * 1.2)
         os.killpg(worker.pid, signal.SIGKILL)   # the worker and its pool processes, mid-job
         worker.wait(timeout=10)
         kills += 1

@@ -226,7 +226,8 @@ def test_wrong_id_formats(world, app, bad):
     assert_error(app.get("/api/v1/billing/subscriptions", {"account_id": bad}), (400, 404))
     if not bad.isdigit():
         assert_error(app.get("/api/v1/audit/events", {"after_sequence": bad}), 400)
-    assert_error(app.get("/api/v1/ads/campaigns", {"page": bad}), (400, 404))
+    if not bad.isdigit():
+        assert_error(app.get("/api/v1/ads/campaigns", {"page": bad}), (400, 404))
     assert counts() == before
 
 
