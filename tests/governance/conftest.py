@@ -120,6 +120,6 @@ def open_lifecycle(db):
 @pytest.fixture
 def memory_authority(make_user, grant):
     """A person holding an authority over every domain (may decide reviews and resolve conflicts)."""
-    person = make_user(is_staff=True)
+    person = make_user(User.Role.ADMIN)
     grant(person, scopes=["*"], max_impact="critical", role="tech_lead")
     return person
