@@ -105,7 +105,7 @@ def test_each_transition_links_to_the_previous_one_and_is_audited(open_lifecycle
                          triggered_by=person.pk, reason="renewed after a look")
     rows = list(lifecycle.transitions.order_by("sequence"))
     assert [r.sequence for r in rows] == [1, 2, 3]
-    for before, row in zip(rows, rows[1:], strict=False):
+    for before, row in itertools.pairwise(rows):
         assert row.previous_hash == before.hash
         assert row.hash == transition_hash(row, before.hash)
     assert rows[2].triggered_by == person.pk and rows[2].triggered_by_type == "human"

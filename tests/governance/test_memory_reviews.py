@@ -199,14 +199,14 @@ def test_renewed_makes_the_decision_active_again_with_a_next_review(under_review
 
 
 def test_revoked_ends_the_decision(under_review, memory_authority):
-    lifecycle, review = under_review
+    _lifecycle, review = under_review
     result = review_decide(review_id=review.pk, user=memory_authority, outcome="revoked",
                            justification="The campaign strategy changed.")
     assert result.lifecycle.state == "revoked"
 
 
 def test_superseded_names_the_decision_that_replaces_it(under_review, memory_authority, open_lifecycle):
-    lifecycle, review = under_review
+    _lifecycle, review = under_review
     with pytest.raises(InvalidInput):
         review_decide(review_id=review.pk, user=memory_authority, outcome="superseded",
                       justification="A newer decision covers this.")
@@ -232,7 +232,7 @@ def test_pending_keeps_it_under_review_and_a_new_review_opens_at_the_given_time(
 
 
 def test_only_a_person_with_authority_decides_and_with_a_justification(under_review, make_user, grant):
-    lifecycle, review = under_review
+    _lifecycle, review = under_review
     billing_only = make_user()
     grant(billing_only, scopes=["billing"])
     with pytest.raises(Forbidden):
