@@ -2,9 +2,10 @@
 
 A few policies (one a draft, to try the dry run), a history of evaluations, a pending request in the ``config``
 domain, a decision authority for the demo administrator (username ``admin``), and institutional memory: decision
-lifecycles, a pause/resume conflict, two precedents for billing credits and a review that is due. ``make run``
-seeds before ``demo_admin`` creates that user, so the authority is granted when the user appears (``on_user_saved``, connected
-only while DEBUG is on and only once the demo policies exist).
+lifecycles, a pause/resume conflict, two precedents for billing credits and a review that is due.
+
+``make run`` seeds before ``demo_admin`` creates the admin, so its authority is granted when the user appears
+(``on_user_saved``, connected only while DEBUG is on and only once the demo policies exist).
 """
 from __future__ import annotations
 
