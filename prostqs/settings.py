@@ -244,6 +244,8 @@ SPECTACULAR_SETTINGS = {
         "AppUserStatusEnum": "identity.models.AppUser.Status",
         "ApprovalStatusEnum": "governance.models.ApprovalRequest.Status",
         "ImpactEnum": "governance.models.Impact",
+        "LifecycleStateEnum": "governance.models.LifecycleState",
+        "ConflictStateEnum": "governance.models.ConflictState",
     },
 }
 
