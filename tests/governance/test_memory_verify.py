@@ -134,3 +134,16 @@ def test_two_connections_transition_one_lifecycle_exactly_one_wins():
                 .values_list("to_state", flat=True)) == ["active", winner]
     report = verify_lifecycle_chains()
     assert report.ok and report.checked == 2
+
+
+@pytest.mark.django_db
+def test_a_lifecycle_without_transitions_is_found_between_others(chains):
+    from django.utils import timezone
+
+    orphans = [DecisionLifecycle.objects.create(decision_id=uuid.uuid4(), decision_type="approval", domain="ads",
+                                                action="pause_campaign", expiration_type="review_required",
+                                                updated_at=timezone.now()) for _ in range(4)]
+    report = verify_lifecycle_chains(batch_size=2)
+    assert report.checked == 9 and report.lifecycles == 7
+    assert sorted(report.problems) == sorted(f"lifecycle of decision {o.decision_id}: no transitions"
+                                             for o in orphans)

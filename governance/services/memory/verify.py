@@ -31,19 +31,36 @@ def verify_lifecycle_chains(*, progress: Callable[[int], None] | None = None, ba
                             ) -> ChainReport:
     """Walk every decision's transitions in sequence order (streamed in chunks): the first transition opens the
     lifecycle (∅ → active) on the genesis hash, sequences run 1, 2, … without gaps, each ``previous_hash`` is the
-    hash before it and each ``hash`` matches the row's content. Then each lifecycle's ``state`` must be the
-    ``to_state`` of its last transition, and no lifecycle may lack transitions. ``progress`` is called with the
+    hash before it and each ``hash`` matches the row's content. Each lifecycle's ``state`` must be the ``to_state``
+    of its last transition, and no lifecycle may lack transitions: the lifecycles are read alongside, in the same
+    ``decision_id`` order, so memory stays flat however many decisions there are. ``progress`` is called with the
     number checked so far, every ``batch_size`` rows. Problems name the transition (or lifecycle) and why."""
     report = ChainReport()
-    ends: dict[str, str] = {}
+    lifecycles = iter(DecisionLifecycle.objects.order_by("decision_id").values_list("decision_id", "state")
+                      .iterator(chunk_size=batch_size))
+    pending = [next(lifecycles, None)]  # the next lifecycle not yet matched with its chain
+
+    def settle(decision_id, end_state) -> None:
+        """Match the lifecycles up to ``decision_id`` (None: all the rest) with the chain that just ended."""
+        while pending[0] is not None and (decision_id is None or pending[0][0] <= decision_id):
+            lifecycle_id, state = pending[0]
+            report.lifecycles += 1
+            if lifecycle_id != decision_id:
+                report.problems.append(f"lifecycle of decision {lifecycle_id}: no transitions")
+            elif state != end_state:
+                report.problems.append(f"lifecycle of decision {lifecycle_id}: state {state!r} but its chain ends "
+                                       f"at {end_state!r} (state changed outside the transition service)")
+            pending[0] = next(lifecycles, None)
+
     rows = LifecycleTransition.objects.order_by("decision_id", "sequence")
-    current, expected, previous = None, 1, GENESIS_HASH
+    current, expected, previous, end_state = None, 1, GENESIS_HASH, None
     for row in rows.iterator(chunk_size=batch_size):
-        key = str(row.decision_id)
-        if key != current:
-            current, expected, previous = key, 1, GENESIS_HASH
+        if row.decision_id != current:
+            if current is not None:
+                settle(current, end_state)
+            current, expected, previous = row.decision_id, 1, GENESIS_HASH
         report.checked += 1
-        where = f"transition {row.pk} (decision {key}, sequence {row.sequence})"
+        where = f"transition {row.pk} (decision {row.decision_id}, sequence {row.sequence})"
         problem = None
         if row.sequence != expected:
             problem = f"sequence {row.sequence}, expected {expected} (a transition is missing)"
@@ -55,19 +72,12 @@ def verify_lifecycle_chains(*, progress: Callable[[int], None] | None = None, ba
             problem = "the first transition must open the lifecycle (∅ → active)"
         if problem:
             report.problems.append(f"{where}: {problem}")
-        expected, previous = row.sequence + 1, row.hash
-        ends[key] = row.to_state
+        expected, previous, end_state = row.sequence + 1, row.hash, row.to_state
         if progress is not None and report.checked % batch_size == 0:
             progress(report.checked)
-    for decision_id, state in DecisionLifecycle.objects.order_by("decision_id").values_list("decision_id", "state") \
-            .iterator(chunk_size=batch_size):
-        report.lifecycles += 1
-        end = ends.get(str(decision_id))
-        if end is None:
-            report.problems.append(f"lifecycle of decision {decision_id}: no transitions")
-        elif end != state:
-            report.problems.append(f"lifecycle of decision {decision_id}: state {state!r} but its chain ends at "
-                                   f"{end!r} (state changed outside the transition service)")
+    if current is not None:
+        settle(current, end_state)
+    settle(None, None)
     if progress is not None:
         progress(report.checked)
     return report
