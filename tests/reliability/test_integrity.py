@@ -14,7 +14,8 @@ from prostqs import integrity
 
 pytestmark = [pytest.mark.django_db]
 
-EXPECTED = {"audit_chain", "ledger", "approval_decisions", "append_only_triggers", "ad_spend_totals"}
+EXPECTED = {"audit_chain", "ledger", "approval_decisions", "append_only_triggers", "ad_spend_totals",
+            "lifecycle_chains"}
 
 
 @pytest.fixture
@@ -114,6 +115,26 @@ def test_the_seeded_demo_passes_every_verifier():
     call_command("seed_demo")
     report = integrity.run_all(store=False)
     assert report.ok, report.summary()
+
+
+def test_a_tampered_lifecycle_transition_fails_the_lifecycle_verifier():
+    call_command("seed_demo")
+    from governance.models import LifecycleTransition
+
+    assert integrity.run_all(store=False, only=["lifecycle_chains"]).ok
+    row = LifecycleTransition.objects.order_by("pk").first()
+    table = LifecycleTransition._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET LOCAL session_replication_role = replica")
+        else:
+            cursor.execute(f'DROP TRIGGER IF EXISTS "{table}_no_update"')
+        cursor.execute(f'UPDATE "{table}" SET reason = %s WHERE {LifecycleTransition._meta.pk.column} = %s',
+                       ["rewritten", row.pk])
+        if connection.vendor == "postgresql":
+            cursor.execute("SET LOCAL session_replication_role = origin")
+    failed = [r for r in integrity.run_all(store=False).results if not r.ok]
+    assert "lifecycle_chains" in [r.name for r in failed]
 
 
 def test_a_verifier_that_raises_is_a_failure_not_a_crash():
