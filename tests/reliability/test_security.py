@@ -88,7 +88,8 @@ QUERY_REFERENCES = {
 NO_TENANT_INPUT = {
     "api/v1/identity/otp/start", "api/v1/identity/otp/verify", "api/v1/identity/me", "api/v1/identity/me/profile",
     "api/v1/identity/sessions", "api/v1/identity/logout", "api/v1/apps", "api/v1/audit/events",
-    "api/v1/governance/approvals", "api/v1/billing/webhooks/stripe", "api/v1/ads/limits", "api/v1/observer/inbox",
+    "api/v1/governance/approvals", "api/v1/governance/reviews", "api/v1/billing/webhooks/stripe", "api/v1/ads/limits",
+    "api/v1/observer/inbox",
 }
 # Approval requests are not a tenant's objects: they belong to the people holding decision authorities, and a
 # person without one is refused the decision (403 no_authority) and sees nothing of the request (its GET is 404).
