@@ -77,7 +77,7 @@ class PrivatePostgres:
 
 
 def world(env: dict) -> dict:
-    out = manage(env, "shell", "-c", (
+    out = manage(env, "shell", "--no-imports", "-c", (
         "import json; from prostqs.world import build_tenant; t = build_tenant('faults');"
         "print('WORLD ' + json.dumps({k: str(v) for k, v in vars(t).items() if not isinstance(v, dict)}))"),
         capture=True)
@@ -193,6 +193,7 @@ def pg_restart(env: dict, pg: PrivatePostgres, processes: Processes, rng: random
             problems.append(f"payout {r['key']} answered 201 but its row is missing or differs")
     if len(payouts) != len(keys_201):
         problems.append(f"{len(payouts)} payout rows for {len(keys_201)} keys answered 201")
+    processes.stop({"gunicorn-pg"})
     figures["pg_requests"] = len(sent)
     figures["pg_statuses"] = _count(r["status"] for r in sent)
     figures["pg_failed_during_restart"] = len(failed)
@@ -265,6 +266,8 @@ def redis_down(env: dict, work: Path, processes: Processes, figures: dict) -> No
     figures["redis_catch_up_seconds"] = round(time.time() - started_at, 1)
     if sent != len(phones):
         raise RuntimeError(f"redis_down: {sent} of {len(phones)} codes sent after Redis came back")
+    # This deployment's workers would otherwise go on claiming jobs from the same database in the next scenario.
+    processes.stop({"gunicorn-redis", "celery-worker-redis", "celery-beat-redis", "redis", "redis-again"})
 
 
 def done_count(env: dict) -> int:
@@ -285,7 +288,7 @@ def celery_kill(env: dict, work: Path, processes: Processes, rng: random.Random,
             "JOBS_REAP_SECONDS": "1", "JOBS_DISPATCH_SECONDS": "2", "CELERY_VISIBILITY_TIMEOUT": "1000",
             "JOBS_RETRY_BASE_SECONDS": "0.2", "JOBS_RETRY_MAX_SECONDS": "1", "JOBS_BATCH_SIZE": "3"}
     probe_ids = [str(uuid.UUID(int=rng.getrandbits(128))) for _ in range(jobs_total)]
-    manage(kenv, "shell", "-c", (
+    manage(kenv, "shell", "--no-imports", "-c", (
         "from django.db import transaction; from infrastructure.services.jobs import job_enqueue\n"
         "with transaction.atomic():\n"
         + "".join(f"    job_enqueue('queue_probe', payload={{'probe_id': '{p}', 'sleep': 0.25}})\n"

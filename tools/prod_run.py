@@ -99,11 +99,13 @@ class Processes:
         self.started.append((name, proc))
         return proc
 
-    def stop(self) -> None:
-        for _name, proc in reversed(self.started):
+    def stop(self, names: set[str] | None = None) -> None:
+        """Stop every process (or those named), newest first: SIGTERM, then SIGKILL after 20 s."""
+        chosen = [(n, p) for n, p in self.started if names is None or n in names]
+        for _name, proc in reversed(chosen):
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGTERM)
-        for name, proc in reversed(self.started):
+        for name, proc in reversed(chosen):
             try:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
@@ -227,7 +229,7 @@ def scenario(api: Api, sms: FakeSms, env: dict, stripe_base: str, figures: dict)
     api("PUT", f"/api/v1/agents/{agent['id']}/policies/billing", auth=cred, json_body={
         "allowed_actions": ["credit"], "max_amount": 1_000_000, "requires_approval": True}, expect=(200, 201))
     # What tech leads do in the console: an allow policy, the agent's autonomy, the approver's authority.
-    manage(env, "shell", "-c", (
+    manage(env, "shell", "--no-imports", "-c", (
         "from governance.services.policies import policy_create;"
         "from governance.services.autonomy import autonomy_profile_set;"
         "from governance.services.authorities import authority_grant;"
