@@ -1,9 +1,20 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate, post_save
 from django.utils.translation import gettext_lazy as _
 
 
 class ProstqsConfig(AppConfig):
-    """The composition root: holds commands that know every app (seed_demo, verify_all)."""
+    """The composition root: commands that know every app (seed_demo, verify_all) and the console's roles."""
 
     name = "prostqs"
     verbose_name = _("PROST-QS")
+
+    def ready(self) -> None:
+        from governance.models import DecisionAuthority
+        from identity.models import User
+        from prostqs import events, roles  # noqa: F401 - registers the console's audit event types
+
+        post_migrate.connect(roles.sync_after_migrate, dispatch_uid="prostqs.roles.sync_after_migrate")
+        post_save.connect(roles.user_saved, sender=User, dispatch_uid="prostqs.roles.user_saved")
+        post_save.connect(roles.authority_saved, sender=DecisionAuthority,
+                          dispatch_uid="prostqs.roles.authority_saved")
