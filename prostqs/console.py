@@ -27,7 +27,6 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 
-
 TOKEN_HELP = _("The 6-digit code your authenticator app shows now.")
 
 

@@ -28,8 +28,8 @@ ALL = "all"  # every permission, delete included
 ROLE_ACCESS: dict[str, dict[str, str]] = {
     SUPER_ADMIN: {"*": ALL},
     TECH_LEAD: {
-        "identity": CHANGE, "infrastructure": CHANGE, "governance": CHANGE, "agents": CHANGE, "ads": CHANGE,
-        "audit": VIEW, "billing": VIEW,
+        "identity": CHANGE, "identity.user": VIEW, "infrastructure": CHANGE, "governance": CHANGE,
+        "agents": CHANGE, "ads": CHANGE, "audit": VIEW, "billing": VIEW,
     },
     FINANCE_OFFICER: {
         "billing": CHANGE, "ads": VIEW, "audit": VIEW, "identity": VIEW,
@@ -37,7 +37,7 @@ ROLE_ACCESS: dict[str, dict[str, str]] = {
         "governance.decisionauthority": VIEW,
     },
     ADMIN: {
-        "identity": CHANGE, "infrastructure": CHANGE, "ads": CHANGE,
+        "identity": CHANGE, "identity.user": VIEW, "infrastructure": CHANGE, "ads": CHANGE,
         "agents": VIEW, "governance": VIEW, "billing": VIEW, "audit": VIEW,
     },
 }
