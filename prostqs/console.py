@@ -125,7 +125,6 @@ class ConsoleAdminSite(admin.AdminSite):
         from identity.services.console_login import (
             console_login_failed,
             console_login_locked_until,
-            console_login_succeeded,
             ip_key,
             user_key,
         )
@@ -143,7 +142,6 @@ class ConsoleAdminSite(admin.AdminSite):
             return self._locked(request, until, extra_context)
         response = super().login(request, extra_context)
         if response.status_code == 302 and request.user.is_authenticated:
-            console_login_succeeded(username)
             return HttpResponseRedirect(self._step_url("second_factor", self._next_url(request)))
         until = console_login_failed(keys)
         if until is not None:
@@ -198,7 +196,13 @@ class ConsoleAdminSite(admin.AdminSite):
 
         from audit.context import client_ip
         from audit.services import audit_record
-        from identity.services.console_login import console_login_failed, console_login_locked_until, ip_key, user_key
+        from identity.services.console_login import (
+            console_login_failed,
+            console_login_locked_until,
+            console_login_succeeded,
+            ip_key,
+            user_key,
+        )
         from prostqs import events
 
         user, next_url = request.user, self._next_url(request)
@@ -217,6 +221,7 @@ class ConsoleAdminSite(admin.AdminSite):
                 device.confirmed = True
                 device.save(update_fields=["confirmed"])
                 otp_login(request, device)
+                console_login_succeeded(user.username)
                 audit_record(events.CONSOLE_SECOND_FACTOR_ENROLLED, action="enrol", target_type="user",
                              target_id=user.pk, actor_id=user.pk, actor_type="admin",
                              metadata={"device": device.persistent_id})

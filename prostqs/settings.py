@@ -334,6 +334,7 @@ CSRF_COOKIE_HTTPONLY = True
 # counted in rate_limit_entries and lock the username (or the address) out for a while. History is read, never
 # reverted: a revert would save an old row past the services.
 OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="PROST-QS")
+OTP_TOTP_THROTTLE_FACTOR = 0  # wrong codes are limited by CONSOLE_LOGIN_* (per username and address) instead
 CONSOLE_LOGIN_MAX_FAILURES = env.int("CONSOLE_LOGIN_MAX_FAILURES", default=5)
 CONSOLE_LOGIN_MAX_FAILURES_PER_IP = env.int("CONSOLE_LOGIN_MAX_FAILURES_PER_IP", default=20)
 CONSOLE_LOGIN_LOCKOUT_SECONDS = env.int("CONSOLE_LOGIN_LOCKOUT_SECONDS", default=900)

@@ -2,8 +2,8 @@
 
 Each failed password or second-factor code counts against the username and against the client address. After
 ``CONSOLE_LOGIN_MAX_FAILURES`` failures for a username (``CONSOLE_LOGIN_MAX_FAILURES_PER_IP`` for an address) within
-``CONSOLE_LOGIN_LOCKOUT_SECONDS``, that key is refused for ``CONSOLE_LOGIN_LOCKOUT_SECONDS``; a successful sign-in
-resets the username's counter. An administrator can lift a lockout early from the rate-limit entries page.
+``CONSOLE_LOGIN_LOCKOUT_SECONDS``, that key is refused for ``CONSOLE_LOGIN_LOCKOUT_SECONDS``. Only a complete sign-in (password and
+second factor) resets the username's counter, so the right password does not buy more guesses at the code. An administrator can lift a lockout early from the rate-limit entries page.
 """
 from __future__ import annotations
 
@@ -67,6 +67,8 @@ def console_login_failed(keys: list[str], *, now: datetime | None = None) -> dat
     return locked
 
 
-def console_login_succeeded(username: str) -> None:
-    RateLimitEntry.objects.filter(key=user_key(username), action=ACTION, blocked_until__isnull=True).update(
-        attempt_count=0, window_started_at=timezone.now())
+def console_login_succeeded(username: str, *, now: datetime | None = None) -> None:
+    """A full sign-in (password and second factor): the username's failures are forgiven, unless it is locked."""
+    now = now or timezone.now()
+    RateLimitEntry.objects.filter(key=user_key(username), action=ACTION).exclude(blocked_until__gt=now).update(
+        attempt_count=0, window_started_at=now, blocked_until=None, blocked_reason=RateLimitEntry.BlockReason.NONE)
