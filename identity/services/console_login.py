@@ -1,9 +1,10 @@
 """Failed console sign-ins, counted in ``rate_limit_entries`` (action ``console_login``).
 
 Each failed password or second-factor code counts against the username and against the client address. After
-``CONSOLE_LOGIN_MAX_FAILURES`` failures for a username (``CONSOLE_LOGIN_MAX_FAILURES_PER_IP`` for an address) within
-``CONSOLE_LOGIN_LOCKOUT_SECONDS``, that key is refused for ``CONSOLE_LOGIN_LOCKOUT_SECONDS``. Only a complete sign-in (password and
-second factor) resets the username's counter, so the right password does not buy more guesses at the code. An administrator can lift a lockout early from the rate-limit entries page.
+``CONSOLE_LOGIN_MAX_FAILURES`` failures for a username (``CONSOLE_LOGIN_MAX_FAILURES_PER_IP`` for an address)
+within ``CONSOLE_LOGIN_LOCKOUT_SECONDS``, that key is refused for ``CONSOLE_LOGIN_LOCKOUT_SECONDS``. Only a complete
+sign-in (password and second factor) resets the username's counter, so the right password does not buy more
+guesses at the code. An administrator can lift a lockout early from the rate-limit entries page.
 """
 from __future__ import annotations
 

@@ -47,7 +47,7 @@ def sign_in(client: Client, username: str, password: str = PASSWORD, next_url: s
 
 
 def test_a_password_alone_does_not_open_the_console(client, enrolled):
-    staff, device = enrolled
+    _, device = enrolled
     response = sign_in(client, "operator")
     assert response.status_code == 302 and response["Location"].startswith(reverse("admin:second_factor"))
     index = client.get(reverse("admin:index"))
@@ -129,7 +129,7 @@ def test_wrong_passwords_lock_the_username_out_and_say_so(client, enrolled, sett
 
 def test_wrong_codes_count_too_and_the_right_password_does_not_reset_them(client, enrolled, settings):
     settings.CONSOLE_LOGIN_MAX_FAILURES = 3
-    staff, device = enrolled
+    _, device = enrolled
     step = sign_in(client, "operator")["Location"]
     assert client.post(step, {"token": wrong_code(device)}).status_code == 200
     client.post(reverse("admin:logout"))
@@ -149,7 +149,7 @@ def test_one_address_trying_many_usernames_is_locked_out(client, db, settings):
 
 
 def test_sessions_expire(client, enrolled, settings):
-    staff, device = enrolled
+    _, device = enrolled
     step = sign_in(client, "operator")["Location"]
     client.post(step, {"token": code_for(device)})
     session = client.session
