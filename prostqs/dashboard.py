@@ -176,6 +176,7 @@ def _can(user, perm: str) -> bool:
 def dashboard(user, *, now: datetime | None = None) -> dict[str, Any]:
     from billing.models import Payout
     from governance.selectors import approvals_decidable_by
+    from prostqs.console_views import money
 
     now = now or timezone.now()
     counts = _counts(now - timedelta(hours=24))
@@ -212,7 +213,9 @@ def dashboard(user, *, now: datetime | None = None) -> dict[str, Any]:
     }
     if _can(user, "billing.view_payout"):
         awaiting = Payout.objects.filter(approval=Payout.Approval.AWAITING).select_related("account")
-        data["payouts_awaiting"] = list(awaiting.order_by("created_at")[:PENDING_SHOWN])
+        data["payouts_awaiting"] = [
+            {"pk": p.pk, "amount": money(p.amount, p.account.currency), "created_at": p.created_at}
+            for p in awaiting.order_by("created_at")[:PENDING_SHOWN]]
         data["payouts_awaiting_count"] = awaiting.count()
         data["payouts_awaiting_url"] = (reverse("admin:billing_payout_changelist")
                                         + f"?approval__exact={Payout.Approval.AWAITING}")
