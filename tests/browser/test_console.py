@@ -75,7 +75,7 @@ def test_signing_in_takes_a_password_and_a_code_then_shows_the_dashboard(page, s
     assert page.locator("#dash-charts svg.console-chart").count() == 3
     assert "intact" in page.locator("#dash-chain").inner_text()
     assert page.locator("#dash-approvals .big").inner_text().strip() != "0"
-    page.screenshot(path=str(screenshot_dir / "dashboard.png"), full_page=True)
+    page.screenshot(path=str(screenshot_dir / "dashboard.png"))
 
 
 def test_enrolling_a_second_factor_in_the_browser(page):
@@ -107,7 +107,7 @@ def test_approving_from_the_inbox_with_a_justification(page, screenshot_dir):
     page.wait_for_selector("#inbox-mine")
     card = page.locator(f'section.inbox-card[data-request="{request.pk}"]')
     assert "Customer charged twice" in card.inner_text()
-    page.screenshot(path=str(screenshot_dir / "inbox.png"), full_page=True)
+    page.screenshot(path=str(screenshot_dir / "inbox.png"))
     card.locator("textarea").fill("Duplicate charge confirmed against the order history.")
     card.locator('button[value="approved"]').click()
     page.wait_for_selector("#inbox-mine")
