@@ -21,6 +21,7 @@ from agents.models import (
     RiskScore,
 )
 from governance.models import ApprovalRequest
+from governance.selectors import memory_timeline
 
 
 def parse_uuid(value: Any) -> uuid.UUID | None:
@@ -93,14 +94,16 @@ def decisions_pending_approval(*, tenant_id: Any = None) -> QuerySet[AgentDecisi
 @dataclass(frozen=True)
 class TimelineEntry:
     at: datetime
-    kind: str  # proposal, evaluation, approval_request, approval_decision, shadow, execution, status
+    kind: str  # proposal, evaluation, approval_request, approval_decision, shadow, execution, status,
+    # and from institutional memory: transition, conflict, review
     title: str
     detail: str = ""
 
 
 def decision_timeline(*, decision: AgentDecision) -> list[TimelineEntry]:
     """What happened to a decision, oldest first: the proposal, the policy evaluation, the approval request and
-    each decision on it, the shadow execution, each execution attempt and each later change of status."""
+    each decision on it, the shadow execution, each execution attempt, each later change of status, and from
+    institutional memory its lifecycle transitions, the conflicts it took part in and its reviews."""
     entries = [TimelineEntry(decision.created_at, "proposal",
                              f"{decision.domain}.{decision.proposed_action} on {decision.target_entity}",
                              f"risk {decision.risk_score if decision.risk_score is not None else '-'}"
@@ -131,6 +134,7 @@ def decision_timeline(*, decision: AgentDecision) -> list[TimelineEntry]:
             entries.append(TimelineEntry(record.history_date, "status", f"status: {record.status}",
                                          record.history_change_reason or ""))
         seen_status = record.status
+    entries.extend(TimelineEntry(m.at, m.kind, m.title, m.detail) for m in memory_timeline(decision_id=decision.pk))
     return sorted(entries, key=lambda e: e.at)
 
 

@@ -1,5 +1,6 @@
 """The governance console: policies (versions, dry run), evaluations, autonomy, shadow executions, authorities,
-approval requests with their decide form, and approval decisions.
+approval requests with their decide form (beside the request's precedents and conflicts), and approval decisions.
+Institutional memory's pages live in ``governance.memory_admin``.
 
 Every change goes through the services: policies get a new version, grants are checked and audited, decisions are
 hashed. Append-only and evidence rows are read-only here.
@@ -33,7 +34,7 @@ from governance.models import (
     PolicyEvaluation,
     ShadowExecution,
 )
-from governance.selectors import approvals_decidable_by
+from governance.selectors import approval_memory, approvals_decidable_by
 from governance.services.approvals import approval_decide, approval_decision_options, approval_decisions_verify
 from governance.services.authorities import authority_grant, authority_grant_check, authority_revoke
 from governance.services.autonomy import autonomy_profile_set
@@ -402,7 +403,8 @@ class ApprovalRequestAdmin(SimpleHistoryAdmin, ReadOnlyAdmin):
         if request_obj is not None:
             options = approval_decision_options(request=request_obj, user=request.user)
             extra.update(decide_options=options, decide_form=DecideForm(),
-                         decide_url=reverse("admin:governance_approvalrequest_decide", args=[request_obj.pk]))
+                         decide_url=reverse("admin:governance_approvalrequest_decide", args=[request_obj.pk]),
+                         memory=approval_memory(request=request_obj))
         return super().change_view(request, object_id, form_url, extra)
 
     def decide_view(self, request, object_id):
@@ -463,3 +465,6 @@ class ApprovalDecisionAdmin(ReadOnlyAdmin):
         report = approval_decisions_verify()
         self.message_user(request, report.summary(), messages.SUCCESS if report.ok else messages.ERROR)
         return HttpResponseRedirect(reverse("admin:governance_approvaldecision_changelist"))
+
+
+from governance import memory_admin  # noqa: E402, F401 - registers the institutional memory pages

@@ -247,6 +247,8 @@ SPECTACULAR_SETTINGS = {
         "AppUserStatusEnum": "identity.models.AppUser.Status",
         "ApprovalStatusEnum": "governance.models.ApprovalRequest.Status",
         "ImpactEnum": "governance.models.Impact",
+        "LifecycleStateEnum": "governance.models.LifecycleState",
+        "ConflictStateEnum": "governance.models.ConflictState",
     },
 }
 
@@ -308,6 +310,12 @@ CELERY_BEAT_SCHEDULE["governance-approvals-expire"] = {
     "task": "governance.approvals_expire",
     "schedule": env.int("APPROVAL_EXPIRY_INTERVAL_SECONDS", default=60),
 }
+# Institutional memory (README "Institutional memory"): decisions without a fixed expiry are reviewed this often;
+# the memory job (expire due lifecycles, open due reviews) is queued this often.
+MEMORY_REVIEW_INTERVAL_DAYS = env.float("MEMORY_REVIEW_INTERVAL_DAYS", default=90.0)
+MEMORY_TICK_SECONDS = env.float("MEMORY_TICK_SECONDS", default=60.0)
+CELERY_BEAT_SCHEDULE["governance.memory_tick"] = {"task": "governance.memory_tick", "schedule": MEMORY_TICK_SECONDS,
+                                                  "options": {"expires": MEMORY_TICK_SECONDS}}
 
 # Bodies above this size are refused with 413 before anything is parsed.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=1024 * 1024)

@@ -115,6 +115,11 @@ def agent_update(*, agent_id: Any, tenant_id: Any = None, name: Any = _UNSET, st
         raise _name_taken() from None
     audit_record(events.AGENT_UPDATED, action="update", target_type="agent", target_id=agent.pk, before=before,
                  after=_agent_snapshot(agent), reason=reason, **_actor_kwargs(actor))
+    if before["status"] != agent.status and agent.status == Agent.Status.SUSPENDED:
+        from agents.services.memory import agent_context_changed
+
+        agent_context_changed(agent_id=agent.pk, actor=actor,
+                              reason=f"agent {agent.name} suspended: {reason or 'no reason given'}")
     return agent
 
 

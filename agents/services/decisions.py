@@ -37,6 +37,7 @@ from agents import conf, errors, events
 from agents.executors import ExecutionContext, Executor, PreparedAction, executor_get, executor_prepare
 from agents.models import Agent, AgentDailyStats, AgentDecision, AgentExecutionLog
 from agents.selectors import agent_get, agent_policy_for
+from agents.services.memory import decision_forget_failed, decision_remember
 from agents.services.risk import risk_assess_decision
 from audit import context as audit_context
 from audit.services import audit_record
@@ -397,14 +398,14 @@ def _execute(decision: AgentDecision, executor: Executor, prepared: PreparedActi
             result, failure = {}, exc
     if failure is None:
         return _record_execution(decision, executed_by=executed_by, approved_by=approved_by, result=result,
-                                 counts=counts)
+                                 counts=counts, prepared=prepared)
     return _record_execution(decision, executed_by=executed_by, approved_by=approved_by, error_code=failure.code,
                              error_message=failure.message, counts=counts)
 
 
 def _record_execution(decision: AgentDecision, *, executed_by: str, approved_by: Any, counts: _Counts,
                       result: dict[str, Any] | None = None, error_code: str = "",
-                      error_message: str = "") -> AgentExecutionLog:
+                      error_message: str = "", prepared: PreparedAction | None = None) -> AgentExecutionLog:
     now = timezone.now()
     ok = not error_code
     if ok:
@@ -435,6 +436,12 @@ def _record_execution(decision: AgentDecision, *, executed_by: str, approved_by:
                  reason=error_message, metadata={"executed_by": executed_by,
                                                  "approved_by": str(approved_by.pk) if approved_by else None},
                  **_audit_actor(decision))
+    if ok and prepared is not None:
+        # An autonomous execution opens the lifecycle here; an approved one opened it at approval (idempotent).
+        decision_remember(decision, target_type=prepared.target_type, target_id=prepared.target_id,
+                          facts=prepared.context, approved_by=approved_by)
+    elif not ok:
+        decision_forget_failed(decision, code=error_code, message=error_message)
     return log
 
 
@@ -472,6 +479,8 @@ def decision_approval_approved(request: ApprovalRequest) -> None:
                                                    _("approved by %(who)s") % {"who": approver or "-"})]
     decision.status = Status.APPROVED
     _save(decision, why="approved", user=approver)
+    decision_remember(decision, target_type=request.target_type, target_id=request.target_id,
+                      facts=(request.context or {}).get("facts"), approved_by=approver)
     failure = _execution_blocker(decision)
     if failure is not None:
         code, message = failure

@@ -1,7 +1,23 @@
-"""Catalog domains Policy and Governance (the Memory domain joins them here)."""
+"""Catalog domains Policy, Governance and Memory."""
 from governance.models.approvals import ApprovalDecision, ApprovalRequest, Impact
 from governance.models.authorities import AuthorityRole, DecisionAuthority
 from governance.models.autonomy import AutonomyLevel, AutonomyProfile, ShadowExecution
+from governance.models.memory import (
+    ConflictState,
+    ConflictType,
+    DecisionConflict,
+    DecisionLifecycle,
+    DecisionPrecedent,
+    DecisionReview,
+    DecisionType,
+    ExpirationType,
+    LifecycleState,
+    LifecycleTransition,
+    PrecedentState,
+    ReviewOutcome,
+    ReviewType,
+    TriggerType,
+)
 from governance.models.policies import Policy, PolicyEffect, PolicyEvaluation, PolicyResult
 
 __all__ = [
@@ -10,11 +26,25 @@ __all__ = [
     "AuthorityRole",
     "AutonomyLevel",
     "AutonomyProfile",
+    "ConflictState",
+    "ConflictType",
     "DecisionAuthority",
+    "DecisionConflict",
+    "DecisionLifecycle",
+    "DecisionPrecedent",
+    "DecisionReview",
+    "DecisionType",
+    "ExpirationType",
     "Impact",
+    "LifecycleState",
+    "LifecycleTransition",
     "Policy",
     "PolicyEffect",
     "PolicyEvaluation",
     "PolicyResult",
+    "PrecedentState",
+    "ReviewOutcome",
+    "ReviewType",
     "ShadowExecution",
+    "TriggerType",
 ]

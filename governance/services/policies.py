@@ -28,6 +28,21 @@ from governance.policy_engine import (
 )
 from prostqs.errors import Conflict, InvalidInput, NotFound
 
+
+def policy_change_impacts(*, policy: Policy) -> list:
+    from governance.services.memory.reviews import policy_change_impacts as impacts
+
+    return impacts(policy=policy)
+
+
+def policy_change_reviews_open(*, policy: Policy, impacts: list, actor) -> None:
+    """A change that would change the outcome of an approved decision in force opens a policy-change review of it
+    (institutional memory)."""
+    if impacts:
+        from governance.services.memory.reviews import policy_change_reviews_open as open_reviews
+
+        open_reviews(policy=policy, impacts=impacts, actor=actor)
+
 EDITABLE_FIELDS = ("name", "resource", "action", "conditions", "effect", "reason", "priority", "active")
 DRY_RUN_MAX = 10_000
 
@@ -87,10 +102,12 @@ def policy_create(
     policy = Policy(name=name, resource=resource, action=action, effect=effect, reason=reason,
                     conditions=[] if conditions is None else conditions, priority=priority, active=active)
     policy_validate(policy)
+    impacts = policy_change_impacts(policy=policy) if active else []
     _save(policy, actor=actor, change_reason="created")
     audit_record(events.POLICY_CREATED, action="create", target_type="policy", target_id=policy.pk,
                  after=_snapshot(policy), policy_id=policy.pk, actor_id=getattr(actor, "pk", None))
     _changed_policies()
+    policy_change_reviews_open(policy=policy, impacts=impacts, actor=actor)
     return policy
 
 
@@ -111,11 +128,14 @@ def policy_update(*, policy_id: uuid.UUID, actor=None, change_reason: str = "", 
         return policy
     policy.version = before["version"] + 1
     policy_validate(policy)
+    # The dry run needs the policies as they stand before the change: asked before saving, acted on after.
+    impacts = policy_change_impacts(policy=policy)
     _save(policy, actor=actor, change_reason=change_reason or "changed")
     audit_record(events.POLICY_UPDATED, action="update", target_type="policy", target_id=policy.pk, before=before,
                  after=_snapshot(policy), policy_id=policy.pk, reason=change_reason,
                  actor_id=getattr(actor, "pk", None))
     _changed_policies()
+    policy_change_reviews_open(policy=policy, impacts=impacts, actor=actor)
     return policy
 
 

@@ -87,23 +87,28 @@ def test_the_inbox_refuses_people_without_the_approval_pages(client):
     assert client.get(reverse("admin:inbox")).status_code == 403
 
 
-def test_precedents_and_conflicts_are_shown_when_the_memory_selectors_exist(client, monkeypatch):
-    from prostqs import console_views
+def test_the_inbox_shows_precedents_and_the_targets_unresolved_conflicts(client):
+    from django.core.management import call_command
 
-    lead = person("lead", authority="tech_lead")
-    request = hold()
-    seen = []
+    from governance.models import DecisionConflict
+    from governance.services.approvals import approval_request_create
 
-    def memory(req):
-        seen.append(req.pk)
-        return {"precedents": ["refund of 480.00 BRL approved on 2026-10-02"],
-                "conflicts": ["policy 'refund-cap' says deny for this amount"]}
-
-    monkeypatch.setattr(console_views, "approval_memory_for", memory)
-    client.force_login(lead)
+    call_command("seed_demo", stdout=io.StringIO())
+    conflict = DecisionConflict.objects.unresolved().exclude(target_type="").first()
+    assert conflict is not None, "the demo data has an unresolved conflict on a target"
+    with transaction.atomic():
+        disputed = approval_request_create(domain="ads", action="resume_campaign", amount=0, context={},
+                                           target_type=conflict.target_type, target_id=conflict.target_id)
+    credit = ApprovalRequest.objects.filter(domain="billing", action="credit", status="pending").first()
+    client.force_login(person("lead", authority="tech_lead", max_impact="critical"))
     page = client.get(reverse("admin:inbox")).content.decode()
-    assert seen == [request.pk]
-    assert "refund of 480.00 BRL approved" in page and "refund-cap" in page
+    card = page.split(f'data-request="{disputed.pk}"')[1].split("</section>")[0]
+    assert reverse("admin:governance_decisionconflict_change", args=[conflict.pk]) in card
+    credit_card = page.split(f'data-request="{credit.pk}"')[1].split("</section>")[0]
+    assert 'class="precedents"' in credit_card and "/admin/governance/decisionprecedent/" in credit_card
+    dashboard = client.get(reverse("admin:index")).content.decode()
+    count = dashboard.split('id="dash-conflicts">')[1].split("<")[0]
+    assert int(count) == DecisionConflict.objects.unresolved().count() >= 1
 
 
 # --- kill switches --------------------------------------------------------------------------------------------------

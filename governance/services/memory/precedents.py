@@ -1,0 +1,199 @@
+"""Precedents: a reviewed decision with an observed result, kept to inform the next approver of a similar request.
+Memory, not authority: nothing reads a precedent to decide; people see them beside a request."""
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from audit.services import audit_record
+from governance import events
+from governance.jsonvalues import json_ready
+from governance.models import DecisionLifecycle, DecisionPrecedent, DecisionReview, PrecedentState, ReviewOutcome
+from prostqs.errors import Conflict, Forbidden, InvalidInput, NotFound
+
+REASON_MIN = 3
+AMOUNT_WEIGHT = 0.6
+CONTEXT_WEIGHT = 0.4
+
+# active ↔ contested; either may be deprecated; anything but archived may be archived; archived is final.
+PRECEDENT_TRANSITIONS: dict[str, frozenset[str]] = {
+    PrecedentState.ACTIVE: frozenset({PrecedentState.DEPRECATED, PrecedentState.CONTESTED, PrecedentState.ARCHIVED}),
+    PrecedentState.CONTESTED: frozenset({PrecedentState.ACTIVE, PrecedentState.DEPRECATED, PrecedentState.ARCHIVED}),
+    PrecedentState.DEPRECATED: frozenset({PrecedentState.ACTIVE, PrecedentState.ARCHIVED}),
+    PrecedentState.ARCHIVED: frozenset(),
+}
+
+
+def precedent_transition_is_legal(from_state: str, to_state: str) -> bool:
+    return to_state in PRECEDENT_TRANSITIONS.get(from_state, frozenset())
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(json_ready(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _require_authority(user, lifecycle: DecisionLifecycle) -> None:
+    from governance.services.memory.reviews import review_decide_problem
+
+    problem = review_decide_problem(user=user, lifecycle=lifecycle)
+    if problem:
+        raise Forbidden(problem, code="no_decision_authority")
+
+
+@transaction.atomic
+def precedent_record(*, decision_id: Any, observed_result: dict[str, Any], created_by, note: str = ""
+                     ) -> DecisionPrecedent:
+    """Record a reviewed decision (at least one review decided by a person) and what was observed after it as a
+    precedent. One per decision (409 ``precedent_exists``); 409 ``decision_not_reviewed`` before any review."""
+    if not isinstance(observed_result, dict) or not observed_result:
+        raise InvalidInput(fields={"observed_result": [_("A non-empty JSON object: what happened after.")]})
+    lifecycle = DecisionLifecycle.objects.select_for_update().filter(decision_id=decision_id).first()
+    if lifecycle is None:
+        raise NotFound(_("No lifecycle for this decision."), code="lifecycle_not_found")
+    _require_authority(created_by, lifecycle)
+    reviewed = (DecisionReview.objects.filter(decision_id=lifecycle.decision_id, decided_by__isnull=False)
+                .exclude(outcome=ReviewOutcome.PENDING).order_by("-decided_at").first())
+    if reviewed is None:
+        raise Conflict(_("Only a reviewed decision becomes a precedent: decide a review of it first."),
+                       code="decision_not_reviewed")
+    if DecisionPrecedent.objects.filter(original_decision_id=lifecycle.decision_id).exists():
+        raise Conflict(_("This decision is already a precedent."), code="precedent_exists")
+    snapshot = {"decision_type": lifecycle.decision_type, "domain": lifecycle.domain, "action": lifecycle.action,
+                "amount": lifecycle.amount, "target": lifecycle.target, "direction": lifecycle.direction,
+                "state": lifecycle.state, "context": lifecycle.context,
+                "review": {"id": str(reviewed.pk), "outcome": reviewed.outcome, "type": reviewed.review_type}}
+    now = timezone.now()
+    precedent = DecisionPrecedent(original_decision_id=lifecycle.decision_id, domain=lifecycle.domain,
+                                  action=lifecycle.action, original_context=canonical_json(snapshot),
+                                  observed_result=canonical_json(observed_result), amount=lifecycle.amount,
+                                  created_by=created_by, state_reason=(note or "").strip()[:2000], created_at=now,
+                                  updated_at=now)
+    try:
+        with transaction.atomic():
+            precedent.save(force_insert=True)
+    except IntegrityError:
+        raise Conflict(_("This decision is already a precedent."), code="precedent_exists") from None
+    audit_record(events.DECISION_PRECEDENT_RECORDED, action="record", target_type="decision_precedent",
+                 target_id=precedent.pk,
+                 after={"decision_id": str(lifecycle.decision_id), "domain": precedent.domain,
+                        "action": precedent.action, "state": precedent.state,
+                        "observed_result": json_ready(observed_result)},
+                 reason=precedent.state_reason, actor_id=created_by.pk,
+                 actor_type="admin" if created_by.is_staff else "user")
+    return precedent
+
+
+@transaction.atomic
+def precedent_set_state(*, precedent_id: Any, state: str, user, reason: str) -> DecisionPrecedent:
+    """Deprecate, contest, archive or reinstate a precedent (PRECEDENT_TRANSITIONS; 409 otherwise)."""
+    if state not in PrecedentState.values:
+        raise InvalidInput(fields={"state": [_("One of %(s)s.") % {"s": ", ".join(PrecedentState.values)}]})
+    if not isinstance(reason, str) or len(reason.strip()) < REASON_MIN:
+        raise InvalidInput(fields={"reason": [_("Say why (at least 3 characters).")]})
+    try:
+        pk = uuid.UUID(str(precedent_id))
+    except ValueError:
+        pk = None
+    precedent = (DecisionPrecedent.objects.select_for_update().select_related("original_decision")
+                 .filter(pk=pk).first() if pk else None)
+    if precedent is None:
+        raise NotFound(_("No such precedent."), code="precedent_not_found")
+    _require_authority(user, precedent.original_decision)
+    if not precedent_transition_is_legal(precedent.state, state):
+        raise Conflict(_("A %(f)s precedent cannot become %(t)s.") % {"f": precedent.state, "t": state},
+                       code="illegal_precedent_transition", extra={"state": precedent.state})
+    before = precedent.state
+    precedent.state, precedent.state_reason, precedent.updated_at = state, reason.strip()[:2000], timezone.now()
+    precedent.save(update_fields=["state", "state_reason", "updated_at"])
+    audit_record(events.DECISION_PRECEDENT_STATE_CHANGED, action=state, target_type="decision_precedent",
+                 target_id=precedent.pk, before={"state": before}, after={"state": state},
+                 reason=precedent.state_reason, actor_id=user.pk, actor_type="admin" if user.is_staff else "user")
+    return precedent
+
+
+# --- similarity ---------------------------------------------------------------------------------------------------
+
+
+def _is_uuid(value: Any) -> bool:
+    if not isinstance(value, str) or len(value) != 36:
+        return False
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _facts(context: Any) -> dict[str, Any]:
+    """The comparable part of a context: its ``facts`` when it has them (agents' requests and decisions do)."""
+    if not isinstance(context, dict):
+        return {}
+    facts = context.get("facts")
+    return facts if isinstance(facts, dict) else context
+
+
+def _pairs(value: Any, prefix: str = "", depth: int = 0) -> set[tuple[str, str]]:
+    """(path, JSON value) of every scalar, ids left out (they never match and say nothing about likeness)."""
+    if isinstance(value, dict) and depth < 4:
+        out: set[tuple[str, str]] = set()
+        for key, item in value.items():
+            out |= _pairs(item, f"{prefix}{key}.", depth + 1)
+        return out
+    if isinstance(value, (dict, list)) or _is_uuid(value):
+        return set()
+    return {(prefix.rstrip("."), json.dumps(value, sort_keys=True))}
+
+
+def amount_similarity(a: int | None, b: int | None) -> float | None:
+    """1 for equal amounts, falling towards 0 as they part: 1 - |a - b| / max(a, b)."""
+    if a is None or b is None:
+        return None
+    if a == b:
+        return 1.0
+    return max(0.0, 1.0 - abs(a - b) / max(abs(a), abs(b)))
+
+
+def context_similarity(a: Any, b: Any) -> float:
+    """The share of facts (path and value) the two contexts have in common (Jaccard), 0 when either has none."""
+    left, right = _pairs(_facts(a)), _pairs(_facts(b))
+    if not left or not right:
+        return 0.0
+    return len(left & right) / len(left | right)
+
+
+@dataclass(frozen=True)
+class SimilarPrecedent:
+    precedent: DecisionPrecedent
+    result: Any
+    score: float
+    amount_similarity: float | None
+    context_similarity: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"precedent_id": str(self.precedent.pk), "decision_id": str(self.precedent.original_decision_id),
+                "domain": self.precedent.domain, "action": self.precedent.action, "state": self.precedent.state,
+                "amount": self.precedent.amount, "result": self.result, "score": round(self.score, 4),
+                "amount_similarity": None if self.amount_similarity is None else round(self.amount_similarity, 4),
+                "context_similarity": round(self.context_similarity, 4),
+                "created_at": self.precedent.created_at.isoformat()}
+
+
+def precedent_score(precedent: DecisionPrecedent, *, amount: int | None, context: Any) -> SimilarPrecedent:
+    try:
+        snapshot = json.loads(precedent.original_context)
+    except ValueError:
+        snapshot = {}
+    try:
+        result = json.loads(precedent.observed_result)
+    except ValueError:
+        result = precedent.observed_result
+    by_amount = amount_similarity(precedent.amount, amount)
+    by_context = context_similarity(snapshot.get("context") if isinstance(snapshot, dict) else {}, context)
+    score = by_context if by_amount is None else AMOUNT_WEIGHT * by_amount + CONTEXT_WEIGHT * by_context
+    return SimilarPrecedent(precedent, result, score, by_amount, by_context)
