@@ -9,12 +9,10 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.core.exceptions import PermissionDenied
 from django.db.models import F
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
-from simple_history.admin import SimpleHistoryAdmin
 
 from ads.models import AdAccount, AdBudget, AdCampaign, AdGovernanceLimit, AdSpendEvent, AdTenantDailySpend
 from ads.services import (
@@ -31,6 +29,7 @@ from ads.services import (
     campaign_pause,
 )
 from billing.models import MAX_AMOUNT
+from prostqs.admin_base import NoRevertHistoryAdmin, ReadOnlyAdmin
 from prostqs.errors import ServiceError
 
 MIN_REASON = 3
@@ -85,30 +84,6 @@ def confirm_with_form(modeladmin, request, queryset, *, title: str, form_class=R
         "opts": modeladmin.model._meta,
     }
     return TemplateResponse(request, "admin/ads/confirm_action.html", context)
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
-class NoRevertHistoryAdmin(SimpleHistoryAdmin):
-    """History to read, never to revert: a revert would save an old row past the services (and their locks,
-    checks and audit events), e.g. an old ``amount_spent``."""
-
-    def revert_disabled(self, request, obj=None) -> bool:
-        return True
-
-    def history_form_view(self, request, object_id, version_id, extra_context=None):
-        if request.method != "GET":
-            raise PermissionDenied
-        return super().history_form_view(request, object_id, version_id, extra_context)
 
 
 class ReadOnlyHistoryAdmin(NoRevertHistoryAdmin, ReadOnlyAdmin):

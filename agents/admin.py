@@ -22,7 +22,6 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
-from simple_history.admin import SimpleHistoryAdmin
 
 from agents import selectors
 from agents.models import (
@@ -44,6 +43,7 @@ from agents.services.risk import risk_config_check, risk_config_set, risk_scores
 from audit.context import client_ip
 from governance.models import AutonomyProfile
 from governance.selectors import autonomy_resolve
+from prostqs.admin_base import NoRevertHistoryAdmin, ReadOnlyAdmin, ReadOnlyInline
 from prostqs.errors import ServiceError
 
 MIN_REASON = 3
@@ -80,29 +80,6 @@ def _service_errors(form, exc: ServiceError) -> None:
             form.add_error(name if name in form.fields else None, problems)
     else:
         form.add_error(None, exc.message)
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
-class NoRevertHistoryAdmin(SimpleHistoryAdmin):
-    """History to read, never to revert: a revert would save an old row past the services and their audit."""
-
-    def revert_disabled(self, request, obj=None) -> bool:
-        return True
-
-    def history_form_view(self, request, object_id, version_id, extra_context=None):
-        if request.method != "GET":
-            raise PermissionDenied
-        return super().history_form_view(request, object_id, version_id, extra_context)
 
 
 class ReasonForm(forms.Form):
@@ -298,19 +275,11 @@ class AgentDailyStatsAdmin(ReadOnlyAdmin):
 # --- decisions ------------------------------------------------------------------------------------------------------
 
 
-class ExecutionInline(admin.TabularInline):
+class ExecutionInline(ReadOnlyInline):
     model = AgentExecutionLog
     fields = ("executed_at", "executed_by", "result", "approved_by", "error_code", "error_message")
     readonly_fields = fields
-    extra = 0
-    can_delete = False
     ordering = ("executed_at",)
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
 
 
 def _link(name: str, obj) -> str:
@@ -423,19 +392,11 @@ class SuggestionStatusFilter(admin.SimpleListFilter):
         return queryset
 
 
-class HumanDecisionInline(admin.TabularInline):
+class HumanDecisionInline(ReadOnlyInline):
     model = HumanDecision
     fields = ("created_at", "decision", "reason", "human", "channel", "ip", "user_agent")
     readonly_fields = fields
-    extra = 0
-    can_delete = False
     ordering = ("created_at",)
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
 
 
 class SuggestionDecideForm(forms.Form):

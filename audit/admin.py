@@ -25,6 +25,7 @@ from audit import events as event_types
 from audit import selectors
 from audit.models import AuditEvent
 from audit.services import chain_verify_recorded
+from prostqs.admin_base import ReadOnlyAdmin
 
 
 def _uuid_or_error(value: str) -> uuid.UUID:
@@ -86,7 +87,9 @@ def _pretty(value: Any) -> str:
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdmin):
+    """Read-only for everyone (the shared read-only base)."""
+
     list_display = ("sequence", "created_at", "type", "action", "actor", "target", "application", "short_hash")
     list_display_links = ("sequence",)
     list_filter = (EventTypeFilter, "actor_type", "target_type", ActorFilter, TargetFilter, AppFilter,
@@ -106,16 +109,6 @@ class AuditEventAdmin(admin.ModelAdmin):
         (_("Change"), {"fields": ("before_and_after", "metadata_pretty")}),
         (_("Chain"), {"fields": ("previous_hash", "hash", "neighbours")}),
     )
-
-    # Read-only for everyone.
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: AuditEvent | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: AuditEvent | None = None) -> bool:
-        return False
 
     def get_readonly_fields(self, request, obj=None):
         return [f for fs in self.fieldsets for f in fs[1]["fields"]]

@@ -23,7 +23,6 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
-from simple_history.admin import SimpleHistoryAdmin
 
 from audit.context import client_ip
 from audit.services import audit_record
@@ -46,6 +45,7 @@ from billing.services.subscriptions import subscription_cancel
 from billing.services.webhooks import payment_intent_local_succeed, webhook_retry
 from governance.models import ApprovalRequest
 from infrastructure.services.jobs import job_enqueue
+from prostqs.admin_base import ReadOnlyAdmin, ReadOnlyHistoryAdmin
 from prostqs.errors import ServiceError
 
 
@@ -54,23 +54,6 @@ def money(cents: int | None, currency: str = "") -> str:
         return "-"
     units, rest = divmod(abs(cents), 100)
     return f"{'-' if cents < 0 else ''}{units:,}.{rest:02d} {currency}".strip()
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Shown, never edited in place: changes go through actions and services."""
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
-class ReadOnlyHistoryAdmin(SimpleHistoryAdmin, ReadOnlyAdmin):
-    pass
 
 
 class AccountIdFilter(admin.SimpleListFilter):

@@ -20,6 +20,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
@@ -44,6 +45,7 @@ from governance.services.policies import (
     policy_set_active,
     policy_update,
 )
+from prostqs.admin_base import ReadOnlyAdmin, ReadOnlyInline
 from prostqs.errors import ServiceError
 
 DRY_RUN_DEFAULT = 200
@@ -60,17 +62,6 @@ def _copy_into(target, source) -> None:
         setattr(target, field.attname, getattr(source, field.attname))
     target._state.adding = False
     target._state.db = source._state.db
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 # --- policies -----------------------------------------------------------------------------------------------------
@@ -365,19 +356,11 @@ class DecideForm(forms.Form):
     justification = forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "cols": 80}))
 
 
-class ApprovalDecisionInline(admin.TabularInline):
+class ApprovalDecisionInline(ReadOnlyInline):
     model = ApprovalDecision
     fields = ("sequence", "decision", "decided_by", "authority", "justification", "decided_at", "hash")
     readonly_fields = fields
-    extra = 0
-    can_delete = False
     ordering = ("sequence",)
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(ApprovalRequest)
@@ -429,6 +412,10 @@ class ApprovalRequestAdmin(SimpleHistoryAdmin, ReadOnlyAdmin):
         if not self.has_view_permission(request, request_obj):
             raise PermissionDenied
         change_url = reverse("admin:governance_approvalrequest_change", args=[request_obj.pk])
+        back = request.POST.get("next", "")
+        if back and url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()},
+                                                    require_https=request.is_secure()):
+            change_url = back  # the inbox posts here and comes back to itself
         if request.method != "POST":
             return HttpResponseRedirect(change_url)
         form = DecideForm(request.POST)

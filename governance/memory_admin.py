@@ -43,6 +43,7 @@ from governance.services.memory import (
     review_open,
     verify_lifecycle_chains,
 )
+from prostqs.admin_base import ReadOnlyAdmin, ReadOnlyInline
 from prostqs.errors import ServiceError
 
 FORM_TEMPLATE = "admin/governance/memory_form.html"
@@ -69,35 +70,20 @@ def _lifecycle_link(decision_id) -> str:
                        lifecycle.domain, lifecycle.action, str(decision_id)[:8])
 
 
-class MemoryReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
+class MemoryReadOnly(ReadOnlyAdmin):
+    """Memory rows change only through their actions (services); the shared read-only base."""
 
 
 # --- lifecycles and transitions -----------------------------------------------------------------------------------
 
 
-class TransitionInline(admin.TabularInline):
+class TransitionInline(ReadOnlyInline):
     model = LifecycleTransition
     fk_name = "decision"
     fields = ("sequence", "from_state", "to_state", "triggered_by_type", "triggered_by", "reason", "created_at",
               "hash")
     readonly_fields = fields
-    extra = 0
-    can_delete = False
     ordering = ("sequence",)
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
 
 
 class OpenReviewForm(forms.Form):

@@ -32,6 +32,8 @@ from identity.services.apps import app_create, app_session_revoke, app_set_statu
 from identity.services.otp import rate_limit_clear
 from identity.services.sessions import session_revoke, user_set_status
 from identity.services.webhooks import app_webhook_secret_rotate, webhook_secret_generate, webhook_url_problem
+from prostqs.admin_base import NoRevertHistoryAdmin
+from prostqs.admin_base import ReadOnlyAdmin as BaseReadOnlyAdmin
 from prostqs.errors import ServiceError
 
 
@@ -51,22 +53,13 @@ def _copy_into(target, source) -> None:
 URL_FIELDS = {models.URLField: {"assume_scheme": "https"}}
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(BaseReadOnlyAdmin):
     """Rows the console shows but never edits directly."""
 
     formfield_overrides = URL_FIELDS
 
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
-class ReadOnlyHistoryAdmin(SimpleHistoryAdmin, ReadOnlyAdmin):
+class ReadOnlyHistoryAdmin(NoRevertHistoryAdmin, ReadOnlyAdmin):
     pass
 
 

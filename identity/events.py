@@ -24,3 +24,5 @@ APP_USER_LINKED = register("APP_USER_LINKED", "An application linked one of its 
 APP_SESSION_OPENED = register("APP_SESSION_OPENED", "An application opened a session for one of its users.")
 APP_SESSION_REVOKED = register("APP_SESSION_REVOKED", "An application session was ended.")
 APP_WEBHOOK_DELIVERED = register("APP_WEBHOOK_DELIVERED", "An event was delivered to an application's webhook URL.")
+CONSOLE_LOGIN_LOCKED = register("CONSOLE_LOGIN_LOCKED",
+                                "Too many failed console sign-ins: a username or an address is locked out for a while.")

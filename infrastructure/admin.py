@@ -27,6 +27,7 @@ from infrastructure.selectors import job_status_counts
 from infrastructure.services.jobs import dead_letter_requeue, job_cancel, job_requeue, job_retry_now
 from infrastructure.services.killswitches import killswitch_activate, killswitch_deactivate
 from infrastructure.services.secrets import secret_put, secret_revoke, secret_rotate
+from prostqs.admin_base import ReadOnlyAdmin
 from prostqs.errors import ServiceError
 
 # --- shared plumbing --------------------------------------------------------------------------------------------
@@ -372,7 +373,7 @@ class KillSwitchAdmin(ReadOnlyAdminMixin, SimpleHistoryAdmin):
 
 
 @admin.register(IntegrityReport)
-class IntegrityReportAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class IntegrityReportAdmin(ReadOnlyAdmin):
     """Every ``verify_all`` run, read-only (append-only in the database)."""
 
     list_display = ("started_at", "ok", "trigger", "summary")

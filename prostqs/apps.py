@@ -1,15 +1,23 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate, post_save
 from django.utils.translation import gettext_lazy as _
 
 
 class ProstqsConfig(AppConfig):
-    """The composition root: holds commands that know every app (seed_demo, verify_all)."""
+    """The composition root: commands that know every app (seed_demo, verify_all) and the console's roles."""
 
     name = "prostqs"
     verbose_name = _("PROST-QS")
 
     def ready(self) -> None:
-        from prostqs import probe  # noqa: F401 - registers the queue_probe job and its audit event
+        from governance.models import DecisionAuthority
+        from identity.models import User
+        from prostqs import events, probe, roles  # noqa: F401 - the console's audit event types, the queue probe
         from prostqs.api import refuse_unknown_fields
 
         refuse_unknown_fields()
+
+        post_migrate.connect(roles.sync_after_migrate, dispatch_uid="prostqs.roles.sync_after_migrate")
+        post_save.connect(roles.user_saved, sender=User, dispatch_uid="prostqs.roles.user_saved")
+        post_save.connect(roles.authority_saved, sender=DecisionAuthority,
+                          dispatch_uid="prostqs.roles.authority_saved")

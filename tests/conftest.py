@@ -38,18 +38,19 @@ def _flush_past_append_only_triggers():
     from audit.immutable import append_only_tables
     from audit.operations import install_sql, remove_sql
 
-    ops = connection.ops
+    # Patched on the class: a thread or an event loop (the browser tests) may flush through another connection object.
+    ops = type(connection.ops)
     original = ops.execute_sql_flush
 
-    def execute_sql_flush(sql_list):
+    def execute_sql_flush(self, sql_list):
         tables = append_only_tables()
-        if connection.vendor == "postgresql":
+        if self.connection.vendor == "postgresql":
             sql_list = ["SET LOCAL session_replication_role = replica", *sql_list]
-        elif connection.vendor == "sqlite":
+        elif self.connection.vendor == "sqlite":
             before = [sql for t in tables for sql in remove_sql("sqlite", t)]
             after = [sql for t in tables for sql in install_sql("sqlite", t)]
             sql_list = [*before, *sql_list, *after]
-        return original(sql_list)
+        return original(self, sql_list)
 
     ops.execute_sql_flush = execute_sql_flush
     yield
@@ -59,6 +60,30 @@ def _flush_past_append_only_triggers():
 @pytest.fixture
 def _fail_missing_service():
     pytest.fail("CI must run this test on PostgreSQL and Redis: DATABASE_URL / REDIS_URL are not set")
+
+
+@pytest.fixture(autouse=True)
+def _force_login_passes_the_second_factor(monkeypatch):
+    """``client.force_login(staff)`` skips the sign-in form, so it skips the console's second factor too: the
+    session is marked verified with a confirmed TOTP device. ``force_login(user, verified=False)`` leaves it
+    half signed in (password only). The sign-in flow itself is tested in tests/prostqs/test_console_login.py."""
+    from django.test import Client
+
+    original = Client.force_login
+
+    def force_login(self, user, backend=None, *, verified=True):
+        original(self, user, backend)
+        if verified and user.is_staff:
+            from django_otp import DEVICE_ID_SESSION_KEY
+            from django_otp.plugins.otp_totp.models import TOTPDevice
+
+            device = (TOTPDevice.objects.filter(user=user, confirmed=True).first()
+                      or TOTPDevice.objects.create(user=user, name="test", confirmed=True))
+            session = self.session
+            session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+            session.save()
+
+    monkeypatch.setattr(Client, "force_login", force_login)
 
 
 @pytest.fixture

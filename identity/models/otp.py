@@ -75,6 +75,7 @@ class RateLimitEntry(models.Model):
     class Action(models.TextChoices):
         OTP_SEND = "otp_send", _("codes sent")
         OTP_FAILURE = "otp_failure", _("consecutive wrong codes")
+        CONSOLE_LOGIN = "console_login", _("failed console sign-ins")
 
     class BlockReason(models.TextChoices):
         NONE = "", _("not blocked")

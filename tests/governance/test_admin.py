@@ -215,14 +215,16 @@ def test_shadow_executions_are_evidence_only(console):
     assert not ApprovalRequest.objects.exists()
 
 
-def test_reverting_from_the_history_page_is_a_new_version(console, make_policy):
+def test_the_history_page_never_reverts(console, make_policy):
+    """History is read, never reverted (SIMPLE_HISTORY_REVERT_DISABLED; the console refuses history POSTs)."""
     from governance.services.policies import policy_update
 
     policy = make_policy("revertible", effect="allow", priority=1)
     policy_update(policy_id=policy.pk, priority=7)
     first = policy.history.get(version=1)
-    response = console.post(f"/admin/governance/policy/{policy.pk}/history/{first.history_id}/",
-                            policy_form(name="revertible", effect="allow", priority="1", conditions="[]"))
-    assert response.status_code == 302
+    url = f"/admin/governance/policy/{policy.pk}/history/{first.history_id}/"
+    assert console.get(url).status_code == 200
+    response = console.post(url, policy_form(name="revertible", effect="allow", priority="1", conditions="[]"))
+    assert response.status_code == 403
     policy.refresh_from_db()
-    assert (policy.version, policy.priority) == (3, 1)
+    assert (policy.version, policy.priority) == (2, 7)
