@@ -38,7 +38,7 @@ def _setup(ctx: Context) -> None:
     from identity.models import User
     from identity.services.apps import app_create
 
-    policy_create(name="bench: agents may manage ads", resource="ads", action="*", effect="allow",
+    policy_create(name="agents bench: agents may manage ads", resource="ads", action="*", effect="allow",
                   reason="bench", active=True)
     for n in range(AGENTS):
         owner = User.objects.create_user(username=f"{PREFIX}tenant-{n}")
