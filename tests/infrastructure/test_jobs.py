@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
+from itertools import pairwise
 
 import pytest
 from django.db import transaction
@@ -172,7 +173,9 @@ def test_backoff_grows_exponentially_with_jitter_and_is_capped(settings):
 
 def test_an_always_failing_job_retries_with_growing_delays_then_dead_letters(effects, fast_retries):
     job = job_enqueue("test.always_fails", payload={"order": 42})
-    delays, outcomes = [], []
+    # Each delay is only known to lie between next_run_at minus the end and minus the start of its attempt (the
+    # machine may be slow); the backoff schedule must fit inside that window.
+    windows, outcomes = [], []
     while True:
         current = Job.objects.get(id=job.id)
         if current.status != Job.Status.PENDING:
@@ -181,19 +184,23 @@ def test_an_always_failing_job_retries_with_growing_delays_then_dead_letters(eff
         if pause > 0:  # wait until due, as a worker would
             time.sleep(pause)
         [claimed] = only_test_types(worker="w1")
-        failed_at = timezone.now()
+        started = timezone.now()
         outcomes.append(job_execute(claimed, worker="w1"))
+        ended = timezone.now()
         after = Job.objects.get(id=job.id)
         if after.status == Job.Status.PENDING:
-            delays.append((after.next_run_at - failed_at).total_seconds())
+            windows.append(((after.next_run_at - ended).total_seconds(),
+                            (after.next_run_at - started).total_seconds()))
             assert after.last_error.rstrip().endswith(f"boom on attempt {after.attempts}")
             assert after.locked_by == "" and after.lease_expires_at is None
 
     assert outcomes == [RETRY, RETRY, RETRY, DEAD]
-    assert len(delays) == 3 and delays[0] < delays[1] < delays[2]
-    for attempt, delay in enumerate(delays, start=1):
-        ceiling = 0.05 * 2 ** (attempt - 1)
-        assert ceiling / 2 - 0.01 <= delay <= ceiling + 0.01
+    assert len(windows) == 3
+    for attempt, (shortest, longest) in enumerate(windows, start=1):
+        ceiling = 0.05 * 2 ** (attempt - 1)  # full jitter over the upper half: [ceiling / 2, ceiling]
+        assert shortest <= ceiling + 0.002 and longest >= ceiling / 2 - 0.002, (attempt, shortest, longest)
+    # Growing: each retry waits at least as long as the previous one could have at most.
+    assert all(later[1] >= earlier[0] for earlier, later in pairwise(windows))
     job.refresh_from_db()
     assert (job.status, job.attempts) == (Job.Status.FAILED, 4)
     dead = DeadLetterJob.objects.get(original_job=job)
