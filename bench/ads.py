@@ -16,6 +16,7 @@ import uuid
 import psycopg
 
 from bench.harness import ROOT, Context, measure
+from bench.workers import run_workers
 
 TENANTS = 2_000
 HOT = TENANTS + 1
@@ -74,28 +75,11 @@ def _spends(ctx: Context, mode: str, *, audit: str = "deferred") -> float:
     _setup(ctx)
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "LOG_LEVEL": "WARNING",
            "AUDIT_SEQUENCE_ON_COMMIT": "true" if audit == "on_commit" else "false"}
-    procs = [subprocess.Popen([sys.executable, "-m", "bench.ads_worker", mode, str(ctx.seconds), str(i)],
-                              cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True)
-             for i in range(WORKERS)]
-    try:
-        for proc in procs:
-            line = proc.stdout.readline()
-            if line.strip() != "ready":
-                raise RuntimeError(f"ads worker did not start: {line}{proc.stdout.read()}")
-        for proc in procs:
-            proc.stdin.write("go\n")
-            proc.stdin.flush()
-        rate = 0.0
-        for proc in procs:
-            out, _ = proc.communicate(timeout=ctx.seconds + 120)
-            count, elapsed = out.split()[-2:]
-            rate += int(count) / float(elapsed)
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
+    rate = 0.0
+    for out in run_workers("bench.ads_worker", [[mode, str(ctx.seconds), str(i)] for i in range(WORKERS)], env,
+                           ctx.seconds + 120):
+        count, elapsed = out.split()[-2:]
+        rate += int(count) / float(elapsed)
     # Chain whatever is still staged, outside the measured time, so no sample starts with a backlog.
     subprocess.run([sys.executable, "manage.py", "audit_sequencer", "--once"], cwd=ROOT, env=env, check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

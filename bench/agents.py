@@ -20,6 +20,7 @@ import sys
 import time
 
 from bench.harness import ROOT, Context, measure
+from bench.workers import run_workers
 
 AGENTS = 64
 WORKERS = 8
@@ -137,29 +138,12 @@ def agents_propose_p99(ctx: Context) -> float:
 def agents_propose_8w(ctx: Context) -> float:
     _setup(ctx)
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "LOG_LEVEL": "WARNING", "AUDIT_SEQUENCE_ON_COMMIT": "false"}
-    procs = [subprocess.Popen([sys.executable, "-m", "bench.agents_worker", str(ctx.seconds), str(i), str(WORKERS)],
-                              cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True)
-             for i in range(WORKERS)]
-    try:
-        for proc in procs:
-            line = proc.stdout.readline()
-            if line.strip() != "ready":
-                raise RuntimeError(f"agents worker did not start: {line}{proc.stdout.read()}")
-        for proc in procs:
-            proc.stdin.write("go\n")
-            proc.stdin.flush()
-        rate = 0.0
-        for proc in procs:
-            out, _ = proc.communicate(timeout=ctx.seconds + 120)
-            executed, other, elapsed = out.split()[-3:]
-            if int(other):
-                raise RuntimeError(f"an agents worker had {other} decisions not executed: {out}")
-            rate += int(executed) / float(elapsed)
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
+    rate = 0.0
+    for out in run_workers("bench.agents_worker", [[str(ctx.seconds), str(i), str(WORKERS)] for i in range(WORKERS)],
+                           env, ctx.seconds + 120):
+        executed, other, elapsed = out.split()[-3:]
+        if int(other):
+            raise RuntimeError(f"an agents worker had {other} decisions not executed: {out}")
+        rate += int(executed) / float(elapsed)
     _chain_audit()
     return rate

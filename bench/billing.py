@@ -17,6 +17,7 @@ import psycopg
 
 from bench.baselines import _pgbench
 from bench.harness import ROOT, Context, measure
+from bench.workers import run_workers
 
 ACCOUNTS = 10_000
 HOT = ACCOUNTS + 1
@@ -88,28 +89,13 @@ def _postings(ctx: Context, mode: str, *, audit: str = "deferred") -> float:
     sequencer = None if audit != "sequencer" else subprocess.Popen(
         [sys.executable, "manage.py", "audit_sequencer", "--interval", "0.05"], cwd=ROOT, env=env,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    procs = [subprocess.Popen([sys.executable, "-m", "bench.billing_worker", mode, str(ctx.seconds), str(i)],
-                              cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True)
-             for i in range(WORKERS)]
     try:
-        for proc in procs:
-            line = proc.stdout.readline()
-            if line.strip() != "ready":
-                raise RuntimeError(f"billing worker did not start: {line}{proc.stdout.read()}")
-        for proc in procs:
-            proc.stdin.write("go\n")
-            proc.stdin.flush()
         rate = 0.0
-        for proc in procs:
-            out, _ = proc.communicate(timeout=ctx.seconds + 120)
+        for out in run_workers("bench.billing_worker", [[mode, str(ctx.seconds), str(i)] for i in range(WORKERS)],
+                               env, ctx.seconds + 120):
             count, elapsed = out.split()[-2:]
             rate += int(count) / float(elapsed)
     finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
         if sequencer is not None:
             sequencer.terminate()
             try:
