@@ -12,6 +12,8 @@ from typing import Any
 
 from django.db import connections, models
 
+from prostqs.db import prepared_cursor
+
 
 class JoinedRows:
     """``SELECT`` the concrete columns of ``base`` (alias ``b``) and of each joined ``(alias, model, fk on base)``
@@ -51,7 +53,7 @@ class JoinedRows:
         connection = connections[using]
         params = [field.get_db_prep_value(value, connection) for field, value in zip(self.where_fields, values,
                                                                                        strict=True)]
-        with connection.cursor() as cursor:
+        with prepared_cursor(using) as cursor:
             cursor.execute(sql, params)
             row = cursor.fetchone()
         if row is None:

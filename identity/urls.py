@@ -3,7 +3,13 @@ from django.urls import path
 
 from identity.api import app, apps, me, otp
 
+# Apps' own calls first: they are the commonest requests.
 urlpatterns = [
+    path("app/users", app.AppUsersView.as_view(), name="app-users"),
+    path("app/users/<str:external_user_id>", app.AppUserDetailView.as_view(), name="app-user"),
+    path("app/users/<str:external_user_id>/links", app.AppUserLinksView.as_view(), name="app-user-links"),
+    path("app/sessions", app.AppSessionsView.as_view(), name="app-sessions"),
+    path("app/sessions/<uuid:session_id>", app.AppSessionDetailView.as_view(), name="app-session"),
     path("identity/otp/start", otp.OtpStartView.as_view(), name="identity-otp-start"),
     path("identity/otp/verify", otp.OtpVerifyView.as_view(), name="identity-otp-verify"),
     path("identity/me", me.MeView.as_view(), name="identity-me"),
@@ -17,10 +23,5 @@ urlpatterns = [
     path("apps/<uuid:app_id>/credentials", apps.CredentialsView.as_view(), name="app-credentials"),
     path("apps/<uuid:app_id>/credentials/<uuid:credential_id>", apps.CredentialDetailView.as_view(),
          name="app-credential"),
-    path("app/users", app.AppUsersView.as_view(), name="app-users"),
-    path("app/users/<str:external_user_id>", app.AppUserDetailView.as_view(), name="app-user"),
-    path("app/users/<str:external_user_id>/links", app.AppUserLinksView.as_view(), name="app-user-links"),
-    path("app/sessions", app.AppSessionsView.as_view(), name="app-sessions"),
-    path("app/sessions/<uuid:session_id>", app.AppSessionDetailView.as_view(), name="app-session"),
     path("audit/events", app.AuditEventsView.as_view(), name="app-audit-events"),
 ]

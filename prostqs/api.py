@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from django.utils.translation import gettext as _
 from rest_framework import exceptions, parsers, serializers, status
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 
@@ -153,6 +154,21 @@ class JSONParser(parsers.JSONParser):
             raise exceptions.ParseError(_("The body must be a JSON object."))
         _check_json(data)
         return data
+
+
+class ContentNegotiation(DefaultContentNegotiation):
+    """DRF's negotiation, answered at once for what nearly every client sends (no Accept, ``*/*`` or
+    ``application/json``) to a view with one renderer and no ``?format=``; anything else goes the whole way
+    (an Accept the view cannot render is still 406)."""
+
+    _ANY = frozenset(("*/*", "application/json"))
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        if (len(renderers) == 1 and format_suffix is None and request.META.get("HTTP_ACCEPT", "*/*") in self._ANY
+                and not request.META.get("QUERY_STRING")):
+            renderer = renderers[0]
+            return renderer, renderer.media_type
+        return super().select_renderer(request, renderers, format_suffix)
 
 
 class StrictIntegerField(serializers.IntegerField):

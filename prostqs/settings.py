@@ -68,17 +68,18 @@ INSTALLED_APPS = [
     "prostqs",
 ]
 
+# The Console* classes are Django's and django-otp's own, skipped for requests under /api/ (prostqs/middleware.py).
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "prostqs.middleware.ApiErrorMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.locale.LocaleMiddleware",
+    "prostqs.middleware.ConsoleSessionMiddleware",
+    "prostqs.middleware.ConsoleLocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django_otp.middleware.OTPMiddleware",
+    "prostqs.middleware.ConsoleAuthenticationMiddleware",
+    "prostqs.middleware.ConsoleOTPMiddleware",
     "audit.context.AuditContextMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "prostqs.middleware.ConsoleMessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
 ]
@@ -112,6 +113,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        # Django's backend with a health check that looks at the socket instead of a SELECT 1 round trip.
+        DATABASES["default"]["ENGINE"] = "prostqs.backends.postgresql"
+# The hottest fixed statements run prepared on PostgreSQL (prostqs/db.py); off where a pooler cannot carry them.
+# Django turns psycopg's preparation off (prepare_threshold None); any number turns it back on, and only cursors that
+# bind on the server (prostqs.db.prepared_cursor) ever prepare: Django's own cursors bind on the client.
+DB_PREPARED_STATEMENTS = env.bool("DB_PREPARED_STATEMENTS", default=True)
+if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3" and DB_PREPARED_STATEMENTS:
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", 5)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "identity.User"
@@ -220,6 +230,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["prostqs.api.JSONParser"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "prostqs.api.ContentNegotiation",
     "DEFAULT_PAGINATION_CLASS": "prostqs.api.Pagination",
     "PAGE_SIZE": 50,
     # Throttling is off: OTP limits are counted in the database (rate_limit_entries), not in a cache.

@@ -1,9 +1,11 @@
 """Owners' applications and credentials; apps' users, links and sessions; the app's audit trail."""
 import pytest
+from rest_framework import serializers
 from rest_framework.test import APIClient
 
 from audit.services import audit_sequence
-from identity.models import AppCredential, AppSession, IdentityLink, User
+from identity.api.app import AppUserOut
+from identity.models import AppCredential, AppSession, AppUser, IdentityLink, User
 from identity.services.sessions import user_set_status
 from tests.identity.conftest import basic
 
@@ -95,6 +97,18 @@ def test_app_users_by_phone_and_by_user_id(make_app, app_client):
     assert by_id.status_code == 201
     got = api.get("/api/v1/app/users/c-1")
     assert got.status_code == 200 and got.json()["user_id"] == first.json()["user_id"]
+
+
+def test_app_user_representation_is_what_its_declared_fields_give(make_app, app_client):
+    """AppUserOut writes its dict by hand (the hottest read); it must stay what the declared fields produce."""
+    app, _cred, header = make_app()
+    app_client(header).post("/api/v1/app/users", {"external_user_id": "c-9", "phone": "+5511912345679"})
+    app_user = AppUser.objects.select_related("user").get(app=app, external_user_id="c-9")
+    serializer = AppUserOut(app_user)
+    by_fields = serializers.Serializer.to_representation(serializer, app_user)
+    assert set(by_fields) == set(serializer.fields)
+    assert serializer.data == by_fields
+    assert app_client(header).get("/api/v1/app/users/c-9").json() == by_fields
 
 
 @pytest.mark.parametrize("body", [{"external_user_id": "x"}, {"external_user_id": "x", "phone": "+5511912345678",

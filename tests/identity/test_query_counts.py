@@ -13,3 +13,44 @@ def test_app_user_read_takes_two_queries(make_app, app_client, django_assert_num
     with django_assert_num_queries(2):
         response = client.get("/api/v1/app/users/c-1")
     assert response.status_code == 200
+
+
+@pytest.mark.postgres
+def test_the_credential_and_app_user_reads_are_prepared_once_per_connection(make_app, app_client):
+    from django.db import connection
+
+    from identity.selectors import _APP_USER_WITH_USER, _CREDENTIAL_WITH_APP
+
+    _app, _cred, header = make_app()
+    client = app_client(header)
+    assert client.post("/api/v1/app/users", {"external_user_id": "c-1", "phone": "+5511912345678"}
+                       ).status_code == 201
+    for _ in range(3):
+        assert client.get("/api/v1/app/users/c-1").status_code == 200
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements WHERE NOT from_sql")
+        prepared = [row[0] for row in cursor.fetchall()]
+
+    def placeholders(sql: str) -> str:  # psycopg sends %s as $1, $2…
+        parts = sql.split("%s")
+        return "".join(part + (f"${i}" if i < len(parts) else "") for i, part in enumerate(parts, start=1))
+
+    for rows in (_CREDENTIAL_WITH_APP, _APP_USER_WITH_USER):
+        assert prepared.count(placeholders(rows._plan("default")[0])) == 1
+
+
+@pytest.mark.postgres
+def test_without_prepared_statements_nothing_is_prepared(make_app, app_client):
+    from django.db import connection
+
+    _app, _cred, header = make_app()
+    threshold = connection.settings_dict["OPTIONS"].pop("prepare_threshold", None)
+    try:
+        connection.connection.execute("DEALLOCATE ALL")
+        assert app_client(header).get("/api/v1/app/users/nobody").status_code == 404
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_prepared_statements")
+            assert cursor.fetchone()[0] == 0
+    finally:
+        if threshold is not None:
+            connection.settings_dict["OPTIONS"]["prepare_threshold"] = threshold

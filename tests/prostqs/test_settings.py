@@ -44,7 +44,15 @@ def test_production_passes_the_deployment_checks():
     assert "no issues" in result.stdout
 
 
-def test_time_zone_is_utc_and_i18n_is_on():
+@pytest.mark.django_db
+def test_time_zone_is_utc_and_the_console_follows_the_browsers_language(client):
     assert settings.TIME_ZONE == "UTC" and settings.USE_TZ
-    assert settings.USE_I18N and "django.middleware.locale.LocaleMiddleware" in settings.MIDDLEWARE
-    assert "pt-br" in dict(settings.LANGUAGES)
+    assert settings.USE_I18N and "pt-br" in dict(settings.LANGUAGES)
+    console = client.get("/admin/login/", HTTP_ACCEPT_LANGUAGE="pt-br")
+    assert console.status_code == 200 and console["Content-Language"] == "pt-br"
+    assert "<title>Acessar |" in console.content.decode()
+    # The API answers in LANGUAGE_CODE, also right after a Portuguese console page on the same thread.
+    api = client.get("/api/v1/identity/me", HTTP_ACCEPT_LANGUAGE="pt-br")
+    assert api.status_code == 401
+    assert api.json()["error"]["message"] == "Authentication credentials were not provided."
+    assert "Content-Language" not in api
