@@ -31,6 +31,7 @@ from django.utils import timezone
 from audit import chain, checkpoints, context, selectors, verification
 from audit import events as event_types
 from audit.models import ActorType, AuditEvent, StagedEvent
+from prostqs.db import prepared_cursor
 
 logger = logging.getLogger("prostqs.audit")
 
@@ -103,11 +104,10 @@ def _uuid(value: Any) -> uuid.UUID | None:
     return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
 
 
-_STAGE_COLUMNS = ("event_id", "type", "app_id", "actor_id", "actor_type", "target_id", "target_type", "action",
-                  "before", "after", "metadata", "policy_id", "reason", "ip", "user_agent", "created_at")
-_STAGE_SQL = ("INSERT INTO audit_staging (event_id, type, app_id, actor_id, actor_type, target_id, target_type, "
-              "action, before, after, metadata, policy_id, reason, ip, user_agent, created_at) "
-              "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)")
+STAGE_COLUMNS = ("event_id", "type", "app_id", "actor_id", "actor_type", "target_id", "target_type", "action",
+                 "before", "after", "metadata", "policy_id", "reason", "ip", "user_agent", "created_at")
+_STAGE_SQL = ("INSERT INTO audit_staging (" + ", ".join(STAGE_COLUMNS) + ") "
+              "VALUES (" + ", ".join(["%s"] * len(STAGE_COLUMNS)) + ")")
 _UUID_FIELD = StagedEvent._meta.get_field("event_id")
 _TIME_FIELD = StagedEvent._meta.get_field("created_at")
 
@@ -115,23 +115,15 @@ _TIME_FIELD = StagedEvent._meta.get_field("created_at")
 def _stage(values: dict[str, Any]) -> int:
     """Insert one staged row; return its id. Plain SQL: this runs inside every audited service call, and the ORM's
     per-instance machinery costs more than the insert itself."""
-    params = []
-    for column in _STAGE_COLUMNS:
-        value = values[column]
-        if column in ("event_id", "app_id", "actor_id", "target_id", "policy_id"):
-            value = _UUID_FIELD.get_db_prep_value(value, connection)
-        elif column == "created_at":
-            value = _TIME_FIELD.get_db_prep_value(value, connection)
-        params.append(value)
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         if connection.features.can_return_columns_from_insert:
-            cursor.execute(_STAGE_SQL + " RETURNING id", params)
+            cursor.execute(_STAGE_SQL + " RETURNING id", stage_params(values))
             return cursor.fetchone()[0]
-        cursor.execute(_STAGE_SQL, params)
+        cursor.execute(_STAGE_SQL, stage_params(values))
         return cursor.lastrowid
 
 
-def audit_record(
+def audit_event_values(
     type: str,
     *,
     action: str,
@@ -145,20 +137,16 @@ def audit_record(
     actor_id: Any = None,
     actor_type: str | None = None,
     app_id: Any = None,
-) -> StagedEvent:
-    """Record an audit event in the current transaction; return the staged row.
-
-    ``type`` must be registered in ``audit.events``. Actor, app, IP and user agent default to the current request
-    or task context (``audit.context``); pass them to override. The event is chained (gets its ``sequence`` and
-    ``hash``) after the transaction commits; if the transaction rolls back, the event never existed.
-    """
+) -> dict[str, Any]:
+    """The staged row of an event, keyed by ``STAGE_COLUMNS``: checked, its actor, app, IP and user agent taken from
+    the current request or task context (``audit.context``) unless given, its JSON as canonical text."""
     event_types.get(type)  # unknown types fail loudly
     if not action:
         raise ValueError("an audit event needs an action")
     if actor_type is not None and actor_type not in ActorType.values:
         raise ValueError(f"unknown audit actor type {actor_type!r}; use one of {', '.join(ActorType.values)}")
     ctx = context.current()
-    values = {
+    return {
         "event_id": uuid.uuid4(),
         "type": type,
         "app_id": _uuid(app_id if app_id is not None else ctx.app_id),
@@ -176,9 +164,39 @@ def audit_record(
         "user_agent": _clean_text(ctx.user_agent or ""),
         "created_at": timezone.now(),
     }
-    staged_id = _stage(values)
+
+
+def stage_params(values: dict[str, Any]) -> list[Any]:
+    """``values`` as query parameters in ``STAGE_COLUMNS`` order, for a caller that stages the row in a statement
+    of its own (the ledger writes an entry, its balance and its event in one)."""
+    params = []
+    for column in STAGE_COLUMNS:
+        value = values[column]
+        if column in ("event_id", "app_id", "actor_id", "target_id", "policy_id"):
+            value = _UUID_FIELD.get_db_prep_value(value, connection)
+        elif column == "created_at":
+            value = _TIME_FIELD.get_db_prep_value(value, connection)
+        params.append(value)
+    return params
+
+
+def audit_staged() -> None:
+    """Call after staging an event in the current transaction: it is chained once the transaction commits (or by
+    the periodic sequencer with ``AUDIT_SEQUENCE_ON_COMMIT=false``)."""
     if settings.AUDIT_SEQUENCE_ON_COMMIT:
         _sequence_once_after_commit()
+
+
+def audit_record(type: str, *, action: str, **fields: Any) -> StagedEvent:
+    """Record an audit event in the current transaction; return the staged row.
+
+    ``type`` must be registered in ``audit.events``; the other fields are ``audit_event_values``'s. Actor, app, IP
+    and user agent default to the current request or task context. The event is chained (gets its ``sequence`` and
+    ``hash``) after the transaction commits; if the transaction rolls back, the event never existed.
+    """
+    values = audit_event_values(type, action=action, **fields)
+    staged_id = _stage(values)
+    audit_staged()
     staged = StagedEvent(id=staged_id, **{k: (json.loads(v) if k in chain.JSON_FIELDS and v is not None else v)
                                           for k, v in values.items()})
     staged._state.adding = False

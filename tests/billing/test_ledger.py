@@ -5,9 +5,11 @@ import pytest
 from django.db import connection, transaction
 from django.db.utils import DatabaseError
 
+from audit import context as audit_context
 from audit.immutable import AppendOnlyViolation
 from audit.models import AuditEvent, StagedEvent
-from audit.services import audit_sequence
+from audit.services import audit_event_values, audit_sequence
+from audit.verification import chain_verify
 from billing.models import MAX_AMOUNT, MAX_BALANCE, BillingAccount, LedgerEntry
 from billing.services.ledger import ledger_adjust, ledger_post, ledger_refund, ledger_transfer
 from billing.verification import ledger_check
@@ -93,6 +95,46 @@ def test_each_posting_records_an_audit_event_in_its_transaction(make_account):
     event = AuditEvent.objects.get(type="LEDGER_ENTRY_POSTED", target_id=entry.pk)
     assert event.before == {"balance": 0} and event.after == {"balance": 7}
     assert event.metadata["amount"] == 7 and event.metadata["account_id"] == str(account.pk)
+
+
+@pytest.mark.parametrize("kind, reference", [("credit", "pi_1"), ("debit", 'quote " back\\slash \u00e9 \t'),
+                                             ("credit", "")])
+def test_a_postings_staged_event_is_what_audit_record_writes(make_account, kind, reference):
+    """On PostgreSQL the posting stages its event inside its own statement; the text must be the canonical JSON
+    (and the context) that audit_record would have written, since the chain hashes the stored bytes."""
+    account = make_account(balance=500)
+    StagedEvent.objects.all().delete()
+    with audit_context.scope(actor_type="app", actor_id=account.user_id, app_id=None, ip="203.0.113.9",
+                             user_agent="tests"):
+        entry = ledger_post(account_id=account.pk, type=kind, amount=120, reference_id=reference)
+    assert StagedEvent.objects.count() == 1
+    after = 620 if kind == "credit" else 380
+    expected = audit_event_values(
+        "LEDGER_ENTRY_POSTED", action=kind, target_type="ledger_entry", target_id=entry.pk,
+        before={"balance": 500}, after={"balance": after}, actor_type="app", actor_id=account.user_id,
+        metadata={"account_id": str(account.pk), "amount": 120, "sequence": 2, "reference_id": reference,
+                  "corrects": None})
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT before, after, metadata, type, action, target_type, target_id::text, actor_type, "
+                       "actor_id::text, ip, user_agent FROM audit_staging")
+        row = cursor.fetchone()
+    assert list(row) == [expected["before"], expected["after"], expected["metadata"], "LEDGER_ENTRY_POSTED", kind,
+                         "ledger_entry", str(entry.pk), "app", str(account.user_id), "203.0.113.9", "tests"]
+    audit_sequence()
+    assert AuditEvent.objects.get(target_id=entry.pk).after == {"balance": after}
+    assert chain_verify().ok
+
+
+def test_a_posting_rolls_back_with_its_callers_transaction(make_account):
+    account = make_account(balance=50)
+    StagedEvent.objects.all().delete()
+    with pytest.raises(RuntimeError), transaction.atomic():
+        ledger_post(account_id=account.pk, type="debit", amount=50)
+        raise RuntimeError("the caller fails after the posting")
+    account.refresh_from_db()
+    assert account.balance == 50 and account.last_sequence == 1
+    assert not LedgerEntry.objects.filter(account=account, type="debit").exists()
+    assert not StagedEvent.objects.exists()
 
 
 def test_a_refused_posting_leaves_no_audit_event(make_account):
