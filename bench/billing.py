@@ -2,9 +2,10 @@
 
 B_led and B_hot are pgbench scripts of one posting as the database sees it: lock the account row
 (``SELECT … FOR UPDATE``), update its balance and sequence, insert the ledger entry, commit; 8 clients, over
-10,000 accounts (B_led) or all on one account (B_hot). The project measures run ``ledger_post`` (kill switch check,
-row lock, entry, balance, audit event, one transaction, then the audit sequencer after commit) in 8 worker
-processes over the same accounts. Credits of 1 to 100 cents, so no posting is refused in either.
+10,000 accounts (B_led) or all on one account (B_hot). The project measures run ``ledger_post`` in 8 worker
+processes over the same accounts: the kill switch check, then on PostgreSQL one prepared statement that updates the
+balance under the row lock (refusing it out of bounds), writes the entry with its balance after and stages the audit
+event (billing.services.ledger). Credits of 1 to 100 cents, so no posting is refused in either.
 """
 from __future__ import annotations
 
