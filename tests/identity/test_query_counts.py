@@ -54,3 +54,11 @@ def test_without_prepared_statements_nothing_is_prepared(make_app, app_client):
     finally:
         if threshold is not None:
             connection.settings_dict["OPTIONS"]["prepare_threshold"] = threshold
+
+
+def test_the_prepared_reads_show_in_djangos_query_log(make_app, app_client, django_assert_num_queries):
+    _app, cred, header = make_app()
+    with django_assert_num_queries(2) as captured:
+        assert app_client(header).get("/api/v1/app/users/nobody").status_code == 404
+    sql = [query["sql"] for query in captured.captured_queries]
+    assert all(sql) and cred.public_key in sql[0] and "nobody" in sql[1]
