@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import io
 import time
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -159,7 +160,7 @@ def test_exporting_the_ledger_as_csv_downloads_the_filtered_entries(page):
     page.goto(f"/admin/billing/ledgerentry/?account={account.pk}")
     with page.expect_download() as download:
         page.click("text=Export CSV")
-    content = open(download.value.path(), encoding="utf-8").read()  # noqa: SIM115
+    content = Path(download.value.path()).read_text(encoding="utf-8")
     rows = list(csv.reader(io.StringIO(content)))
     assert rows[0][:3] == ["entry_id", "account_id", "sequence"]
     assert [int(r[5]) for r in rows[1:]] == [1000, 2500, 400]
