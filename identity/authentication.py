@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from django.utils import timezone
@@ -18,17 +19,22 @@ from rest_framework.request import Request
 
 from audit import context as audit_context
 from identity import crypto
-from identity.models import AppCredential, Application, SovereignSession, User
-from identity.selectors import credential_with_app
+from identity.models import AppCredential, Application, AppUser, SovereignSession, User
+from identity.selectors import app_user_get, app_user_not_found, credential_with_app, credential_with_app_user
 
 
 @dataclass(frozen=True, eq=False)
 class AppPrincipal:
-    """``request.user`` for an application: the app, the credential it used and that credential's scopes."""
+    """``request.user`` for an application: the app, the credential it used and that credential's scopes.
+
+    ``fetched_app_users`` holds the app users the authentication read with the credential (by external id; None
+    where the app has no such user), for views that name one in their URL (``app_user_kwarg``).
+    """
 
     app: Application
     credential: AppCredential
     scopes: frozenset[str] = field(default_factory=frozenset)
+    fetched_app_users: Mapping[str, AppUser | None] = field(default_factory=dict)
 
     is_authenticated = True
     is_anonymous = False
@@ -52,6 +58,16 @@ class AppPrincipal:
     def has_scope(self, scope: str) -> bool:
         return scope in self.scopes
 
+    def app_user(self, external_user_id: str) -> AppUser:
+        """The app's user by the app's own id for them, with their user row; ``NotFound`` otherwise. Read with
+        the credential when the view named it, else now."""
+        if external_user_id in self.fetched_app_users:
+            app_user = self.fetched_app_users[external_user_id]
+            if app_user is None:
+                raise app_user_not_found()
+            return app_user
+        return app_user_get(app=self.app, external_user_id=external_user_id)
+
     def __str__(self) -> str:
         return f"app {self.app.slug}"
 
@@ -61,6 +77,10 @@ class AppCredentialAuthentication(BaseAuthentication):
 
     The secret is checked against its keyed hash in constant time. Revoked credentials and apps that are not
     active are refused on the request after the change: nothing is cached.
+
+    A view whose URL names one of the app's users sets ``app_user_kwarg`` (the URL keyword holding the external
+    id): the same query then reads that user too (``AppPrincipal.app_user``). Nothing of it reaches the view
+    unless the credential is accepted, and it is joined through the credential's own app.
     """
 
     www_authenticate_realm = "api"
@@ -79,7 +99,15 @@ class AppCredentialAuthentication(BaseAuthentication):
             raise exceptions.AuthenticationFailed(_("Invalid app credentials."), code="invalid_credentials")
 
         candidate = crypto.keyed_hash("app-secret", secret)
-        credential = credential_with_app(public_key=public_key)
+        view = (request.parser_context or {}).get("view")
+        kwarg = getattr(view, "app_user_kwarg", None)
+        external_user_id = view.kwargs.get(kwarg) if kwarg else None
+        fetched: dict[str, AppUser | None] = {}
+        if isinstance(external_user_id, str):
+            credential, app_user = credential_with_app_user(public_key=public_key, external_user_id=external_user_id)
+            fetched[external_user_id] = app_user
+        else:
+            credential = credential_with_app(public_key=public_key)
         # Unknown keys still pay for a comparison, so timing does not tell which public keys exist.
         expected = credential.secret_hash if credential is not None else "0" * 64
         if not crypto.hashes_match(expected, candidate) or credential is None:
@@ -91,7 +119,8 @@ class AppCredentialAuthentication(BaseAuthentication):
             raise exceptions.AuthenticationFailed(
                 _("This application is %(status)s.") % {"status": app.status}, code="app_inactive")
 
-        principal = AppPrincipal(app=app, credential=credential, scopes=frozenset(credential.scopes or ()))
+        principal = AppPrincipal(app=app, credential=credential, scopes=frozenset(credential.scopes or ()),
+                                 fetched_app_users=fetched)
         audit_context.bind(actor_type="app", actor_id=app.id, app_id=app.id)
         return principal, credential
 

@@ -1,4 +1,4 @@
-"""Whole model rows of a fixed one-to-one join, fetched with SQL written once.
+"""Whole model rows of a fixed join, fetched with SQL written once.
 
 Every app-authenticated request looks its credential up (with the app), and the commonest reads fetch one row
 with its user. Through the ORM, compiling such a ``select_related`` query costs several times the database
@@ -7,6 +7,7 @@ through the same converters the ORM applies, so the instances are exactly what t
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -15,56 +16,88 @@ from django.db import connections, models
 from prostqs.db import prepared_cursor
 
 
+@dataclass(frozen=True)
+class OptionalJoin:
+    """A ``LEFT JOIN`` of ``model`` (alias ``alias``) on each of its fields in ``on`` equalling a field of an
+    earlier alias (``{"app": ("b", "app")}``: ``alias.app_id = b.app_id``), and each field in ``match`` equalling a
+    value given to ``first``. Its instance is None where nothing matched."""
+
+    alias: str
+    model: type[models.Model]
+    on: dict[str, tuple[str, str]]
+    match: tuple[str, ...] = ()
+
+
 class JoinedRows:
-    """``SELECT`` the concrete columns of ``base`` (alias ``b``) and of each joined ``(alias, model, fk on base)``
-    where each of the base's fields in ``where`` equals the value given for it."""
+    """``SELECT`` the concrete columns of ``base`` (alias ``b``), of each joined ``(alias, model, fk on base)`` and
+    of each ``OptionalJoin``, where each of the base's fields in ``where`` equals the value given for it."""
 
     def __init__(self, base: type[models.Model], joins: list[tuple[str, type[models.Model], str]],
-                 where: list[str]) -> None:
-        self.parts = [("b", base, None)] + [(alias, model, fk) for alias, model, fk in joins]
+                 where: list[str], optional: list[OptionalJoin] = ()) -> None:
+        self.parts = [("b", base)] + [(alias, model) for alias, model, _fk in joins] + [
+            (join.alias, join.model) for join in optional]
+        self.joins = joins
+        self.optional = list(optional)
         self.where_fields = [base._meta.get_field(name) for name in where]
+        # Values are given where-fields first, then each optional join's match fields; the SQL has the joins'
+        # placeholders first.
+        self.match_fields = [join.model._meta.get_field(name) for join in self.optional for name in join.match]
 
     @cache  # noqa: B019 - a handful of module-level instances, one entry per database alias
-    def _plan(self, using: str) -> tuple[str, list[tuple[type[models.Model], list[str], list[tuple[Any, list]]]]]:
+    def _plan(self, using: str) -> tuple[str, list[tuple[type[models.Model], list[str], list[tuple[Any, list]], int]]]:
         connection = connections[using]
         qn = connection.ops.quote_name
+        models_by_alias = dict(self.parts)
         columns, plans, joins = [], [], []
-        base_table = self.parts[0][1]._meta.db_table
-        for alias, model, fk in self.parts:
+        for alias, model in self.parts:
             fields = model._meta.concrete_fields
             converters = []
             for field in fields:
                 col = field.get_col(alias)
                 converters.append((col, connection.ops.get_db_converters(col) + col.get_db_converters(connection)))
                 columns.append(f"{alias}.{qn(field.column)}")
-            plans.append((model, [f.attname for f in fields], converters))
-            if fk is not None:
-                column = self.parts[0][1]._meta.get_field(fk).column
-                joins.append(f"JOIN {qn(model._meta.db_table)} {alias} "
-                             f"ON {alias}.{qn(model._meta.pk.column)} = b.{qn(column)}")
+            plans.append((model, [f.attname for f in fields], converters, fields.index(model._meta.pk)))
+        base = self.parts[0][1]
+        for alias, model, fk in self.joins:
+            joins.append(f"JOIN {qn(model._meta.db_table)} {alias} "
+                         f"ON {alias}.{qn(model._meta.pk.column)} = b.{qn(base._meta.get_field(fk).column)}")
+        for join in self.optional:
+            meta = join.model._meta
+            conditions = [
+                f"{join.alias}.{qn(meta.get_field(name).column)} = "
+                f"{other}.{qn(models_by_alias[other]._meta.get_field(other_name).column)}"
+                for name, (other, other_name) in join.on.items()]
+            conditions += [f"{join.alias}.{qn(meta.get_field(name).column)} = %s" for name in join.match]
+            joins.append(f"LEFT JOIN {qn(meta.db_table)} {join.alias} ON {' AND '.join(conditions)}")
         # Identifiers come from the models and are quoted; values only ever travel as parameters.
         where = " AND ".join(f"b.{qn(field.column)} = %s" for field in self.where_fields)
-        sql = f"SELECT {', '.join(columns)} FROM {qn(base_table)} b {' '.join(joins)} WHERE {where}"  # noqa: S608
+        sql = f"SELECT {', '.join(columns)} FROM {qn(base._meta.db_table)} b {' '.join(joins)} WHERE {where}"  # noqa: S608
         return sql, plans
 
-    def first(self, values: list[Any], *, using: str = "default") -> list[models.Model] | None:
-        """The instances of the first matching row (base first, then each join), or None."""
+    def first(self, values: list[Any], *, using: str = "default") -> list[models.Model | None] | None:
+        """The instances of the first matching row (base first, then each join; None for an optional join that
+        matched nothing), or None. ``values``: one for each ``where`` field, then each optional join's ``match``."""
         sql, plans = self._plan(using)
         connection = connections[using]
-        params = [field.get_db_prep_value(value, connection) for field, value in zip(self.where_fields, values,
-                                                                                       strict=True)]
+        fields = self.where_fields + self.match_fields
+        params = [field.get_db_prep_value(value, connection) for field, value in zip(fields, values, strict=True)]
+        split = len(self.where_fields)
         with prepared_cursor(using) as cursor:
-            cursor.execute(sql, params)
+            cursor.execute(sql, params[split:] + params[:split])
             row = cursor.fetchone()
         if row is None:
             return None
         instances, offset = [], 0
-        for model, attnames, converters in plans:
+        for model, attnames, converters, pk_index in plans:
+            values = row[offset:offset + len(attnames)]
+            offset += len(attnames)
+            if values[pk_index] is None:  # an optional join that matched nothing
+                instances.append(None)
+                continue
             converted = []
-            for value, (col, funcs) in zip(row[offset:offset + len(attnames)], converters, strict=True):
+            for value, (col, funcs) in zip(values, converters, strict=True):
                 for func in funcs:
                     value = func(value, col, connection)
                 converted.append(value)
             instances.append(model.from_db(using, attnames, converted))
-            offset += len(attnames)
         return instances

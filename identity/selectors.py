@@ -11,7 +11,7 @@ from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 
 from identity.models import AppCredential, Application, AppSession, AppUser, SovereignSession, User
-from identity.rows import JoinedRows
+from identity.rows import JoinedRows, OptionalJoin
 from prostqs.errors import NotFound
 
 
@@ -45,6 +45,13 @@ def tenant_apps(*, tenant_id: Any) -> QuerySet[Application]:
 
 _CREDENTIAL_WITH_APP = JoinedRows(AppCredential, [("a", Application, "app")], ["public_key"])
 _APP_USER_WITH_USER = JoinedRows(AppUser, [("u", User, "user")], ["app", "external_user_id"])
+# The credential, its app and one of that app's users (with their user row), for reads that name the app user in
+# their URL: one round trip instead of two on the commonest app call. The app user is joined through the
+# credential's own app, so the row never carries another app's user.
+_CREDENTIAL_WITH_APP_USER = JoinedRows(AppCredential, [("a", Application, "app")], ["public_key"], optional=[
+    OptionalJoin("au", AppUser, on={"app": ("b", "app")}, match=("external_user_id",)),
+    OptionalJoin("u", User, on={"id": ("au", "user")}),
+])
 
 
 def credential_with_app(*, public_key: str) -> AppCredential | None:
@@ -57,12 +64,31 @@ def credential_with_app(*, public_key: str) -> AppCredential | None:
     return credential
 
 
+def credential_with_app_user(*, public_key: str, external_user_id: str) -> tuple[AppCredential | None,
+                                                                                  AppUser | None]:
+    """``credential_with_app``, and in the same query the credential's app's user with this external id (with
+    their user row), or None."""
+    found = _CREDENTIAL_WITH_APP_USER.first([public_key, external_user_id])
+    if found is None:
+        return None, None
+    credential, app, app_user, user = found
+    credential.app = app
+    if app_user is not None:
+        app_user.app = app
+        app_user.user = user
+    return credential, app_user
+
+
+def app_user_not_found() -> NotFound:
+    return NotFound(_("No user with this external id in this application."), code="app_user_not_found")
+
+
 def app_user_get(*, app: Application, external_user_id: str) -> AppUser:
     """The app's user (with their user row) by the app's own id for them; ``NotFound`` otherwise, including for
     other apps' users."""
     found = _APP_USER_WITH_USER.first([app.pk, external_user_id])
     if found is None:
-        raise NotFound(_("No user with this external id in this application."), code="app_user_not_found")
+        raise app_user_not_found()
     app_user, user = found
     app_user.user = user
     return app_user

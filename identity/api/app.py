@@ -15,7 +15,7 @@ from audit.models import AuditEvent
 from identity.api.common import errors, request_ip
 from identity.models import AppSession, AppUser, IdentityLink
 from identity.permissions import scope_required
-from identity.selectors import app_session_get, app_user_get
+from identity.selectors import app_session_get
 from identity.services.apps import app_session_open, app_session_revoke, app_user_link
 from identity.services.users import identity_link_create
 from prostqs.errors import InvalidInput
@@ -69,10 +69,12 @@ class AppUsersView(IdentityScopeView):
 
 
 class AppUserDetailView(IdentityScopeView):
+    app_user_kwarg = "external_user_id"  # read with the credential (identity.authentication)
+
     @extend_schema(tags=["app"], responses={200: AppUserOut, **errors(401, 403, 404)},
                    summary="One of the app's users, by the app's own id for them")
     def get(self, request, external_user_id):
-        return Response(AppUserOut(app_user_get(app=request.user.app, external_user_id=external_user_id)).data)
+        return Response(AppUserOut(request.user.app_user(external_user_id)).data)
 
 
 class AppIdentityLinkOut(serializers.ModelSerializer):
@@ -89,9 +91,10 @@ class IdentityLinkIn(serializers.Serializer):
 class AppUserLinksView(generics.ListAPIView):
     permission_classes = [scope_required("identity")]
     serializer_class = AppIdentityLinkOut
+    app_user_kwarg = "external_user_id"  # read with the credential (identity.authentication)
 
     def get_queryset(self):
-        app_user = app_user_get(app=self.request.user.app, external_user_id=self.kwargs["external_user_id"])
+        app_user = self.request.user.app_user(self.kwargs["external_user_id"])
         return IdentityLink.objects.filter(user_id=app_user.user_id).order_by("linked_at")
 
     @extend_schema(tags=["app"], responses={200: AppIdentityLinkOut(many=True), **errors(401, 403, 404)},
@@ -103,7 +106,7 @@ class AppUserLinksView(generics.ListAPIView):
                    responses={201: AppIdentityLinkOut, 200: AppIdentityLinkOut, **errors(400, 401, 403, 404, 409)},
                    summary="Link a provider identity (google, apple, …) to one of the app's users")
     def post(self, request, external_user_id):
-        app_user = app_user_get(app=request.user.app, external_user_id=external_user_id)
+        app_user = request.user.app_user(external_user_id)
         data = IdentityLinkIn(data=request.data)
         data.is_valid(raise_exception=True)
         link, created = identity_link_create(app=request.user.app, user=app_user.user, **data.validated_data)
@@ -139,7 +142,7 @@ class AppSessionsView(IdentityScopeView):
     def post(self, request):
         data = AppSessionIn(data=request.data)
         data.is_valid(raise_exception=True)
-        app_user = app_user_get(app=request.user.app, external_user_id=data.validated_data["external_user_id"])
+        app_user = request.user.app_user(data.validated_data["external_user_id"])
         ip_address = data.validated_data["ip_address"] or request_ip(request)
         session = app_session_open(app_user=app_user, ip_address=ip_address,
                                    ttl_seconds=data.validated_data["ttl_seconds"])

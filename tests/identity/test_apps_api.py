@@ -178,3 +178,21 @@ def test_audit_events_are_the_apps_own_in_chain_order_and_paginated(make_app, ap
     assert [e["type"] for e in events].count("APP_USER_LINKED") == 3
     assert all(e["target_id"] != other.get("/api/v1/app/users/z").json()["id"] for e in events)
     assert api.get("/api/v1/audit/events?after_sequence=abc").status_code == 400
+
+
+def test_a_read_naming_an_app_user_still_refuses_bad_credentials_and_missing_scopes(make_app, app_client):
+    """The app user is read in the credential's query; nothing of it is answered unless the credential passes."""
+    from identity.services.apps import app_user_link, credential_revoke
+
+    app, cred, header = make_app()
+    app_user_link(app=app, external_user_id="u-1", phone="+5511987650006")
+    assert app_client(header).get("/api/v1/app/users/u-1").status_code == 200
+    wrong_secret = basic(cred.public_key, "pq_sk_" + "x" * 40)
+    response = app_client(wrong_secret).get("/api/v1/app/users/u-1")
+    assert response.status_code == 401 and "u-1" not in response.content.decode()
+    _app, _c, billing_only = make_app(owner=app.owner, scopes=("billing",))
+    response = app_client(billing_only).get("/api/v1/app/users/u-1")
+    assert response.status_code == 403 and response.json()["error"]["code"] == "scope_required"
+    credential_revoke(credential=cred)
+    response = app_client(header).get("/api/v1/app/users/u-1")
+    assert response.status_code == 401 and response.json()["error"]["code"] == "credential_revoked"
