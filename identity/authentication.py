@@ -13,14 +13,21 @@ from dataclasses import dataclass, field
 
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from rest_framework import exceptions
-from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework import HTTP_HEADER_ENCODING, exceptions
+from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 
 from audit import context as audit_context
 from identity import crypto
 from identity.models import AppCredential, Application, AppUser, SovereignSession, User
 from identity.selectors import app_user_get, app_user_not_found, credential_with_app, credential_with_app_user
+
+
+def _authorization(request: Request) -> bytes:
+    """The Authorization header as bytes, as DRF's ``get_authorization_header`` gives it, read from ``META``
+    (``request.headers`` builds a dict of every header on first use, for one lookup)."""
+    auth = request.META.get("HTTP_AUTHORIZATION", b"")
+    return auth.encode(HTTP_HEADER_ENCODING) if isinstance(auth, str) else auth
 
 
 @dataclass(frozen=True, eq=False)
@@ -86,7 +93,7 @@ class AppCredentialAuthentication(BaseAuthentication):
     www_authenticate_realm = "api"
 
     def authenticate(self, request: Request) -> tuple[AppPrincipal, AppCredential] | None:
-        auth = get_authorization_header(request).split()
+        auth = _authorization(request).split()
         if not auth or auth[0].lower() != b"basic":
             return None
         if len(auth) != 2:
@@ -137,7 +144,7 @@ class SessionTokenAuthentication(BaseAuthentication):
     www_authenticate_realm = "api"
 
     def authenticate(self, request: Request) -> tuple[User, SovereignSession] | None:
-        auth = get_authorization_header(request).split()
+        auth = _authorization(request).split()
         if not auth or auth[0].lower() != b"bearer":
             return None
         if len(auth) != 2:

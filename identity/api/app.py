@@ -18,6 +18,7 @@ from identity.permissions import scope_required
 from identity.selectors import app_session_get
 from identity.services.apps import app_session_open, app_session_revoke, app_user_link
 from identity.services.users import identity_link_create
+from prostqs.api import LeanReadMixin
 from prostqs.errors import InvalidInput
 
 
@@ -68,13 +69,16 @@ class AppUsersView(IdentityScopeView):
         return Response(AppUserOut(app_user).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
-class AppUserDetailView(IdentityScopeView):
+class AppUserDetailView(LeanReadMixin, IdentityScopeView):
     app_user_kwarg = "external_user_id"  # read with the credential (identity.authentication)
 
     @extend_schema(tags=["app"], responses={200: AppUserOut, **errors(401, 403, 404)},
                    summary="One of the app's users, by the app's own id for them")
     def get(self, request, external_user_id):
-        return Response(AppUserOut(request.user.app_user(external_user_id)).data)
+        return super().get(request, external_user_id)
+
+    def read(self, request, external_user_id):
+        return AppUserOut(request.user.app_user(external_user_id)).data
 
 
 class AppIdentityLinkOut(serializers.ModelSerializer):
