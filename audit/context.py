@@ -58,13 +58,18 @@ class AuditContextMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        # A whole new context for the request (what ``scope`` does with every field given), set directly: this runs
+        # on every request.
         user = getattr(request, "user", None)
-        values = {"ip": client_ip(request), "user_agent": request.META.get("HTTP_USER_AGENT", "")[:512],
-                  "actor_id": None, "actor_type": "system", "app_id": None}
+        actor_id, actor_type = None, "system"
         if user is not None and user.is_authenticated:
-            values.update(actor_id=user.pk, actor_type="admin" if user.is_staff else "user")
-        with scope(**values):
+            actor_id, actor_type = user.pk, "admin" if user.is_staff else "user"
+        token = _current.set(AuditContext(actor_id=actor_id, actor_type=actor_type, app_id=None, ip=client_ip(request),
+                                          user_agent=request.META.get("HTTP_USER_AGENT", "")[:512]))
+        try:
             return self.get_response(request)
+        finally:
+            _current.reset(token)
 
 
 # Celery: every task runs as ``system`` with no request attached, whoever enqueued it (in eager mode the task runs
