@@ -7,7 +7,7 @@ urlpatterns = [
     path("agents", api.AgentsView.as_view(), name="agents"),
     path("agents/<uuid:agent_id>", api.AgentDetailView.as_view(), name="agents-agent"),
     path("agents/<uuid:agent_id>/policies", api.AgentPoliciesView.as_view(), name="agents-policies"),
-    path("agents/<uuid:agent_id>/policies/<str:domain>", api.AgentPolicyView.as_view(), name="agents-policy"),
+    path("agents/<uuid:agent_id>/policies/<text:domain>", api.AgentPolicyView.as_view(), name="agents-policy"),
     path("agents/<uuid:agent_id>/decisions", api.DecisionsView.as_view(), name="agents-decisions"),
     path("agents/<uuid:agent_id>/decisions/<uuid:decision_id>", api.DecisionDetailView.as_view(),
          name="agents-decision"),

@@ -102,7 +102,8 @@ class AppCredentialAuthentication(BaseAuthentication):
             public_key, sep, secret = base64.b64decode(auth[1], validate=True).decode("utf-8").partition(":")
         except (binascii.Error, UnicodeDecodeError):
             raise exceptions.AuthenticationFailed(_("Invalid Basic header."), code="invalid_credentials") from None
-        if not sep or not public_key.startswith(crypto.PUBLIC_KEY_PREFIX) or len(public_key) > 64:
+        if (not sep or not public_key.startswith(crypto.PUBLIC_KEY_PREFIX) or len(public_key) > 64
+                or "\x00" in public_key):
             raise exceptions.AuthenticationFailed(_("Invalid app credentials."), code="invalid_credentials")
 
         candidate = crypto.keyed_hash("app-secret", secret)

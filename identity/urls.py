@@ -6,8 +6,8 @@ from identity.api import app, apps, me, otp
 # Apps' own calls first: they are the commonest requests.
 urlpatterns = [
     path("app/users", app.AppUsersView.as_view(), name="app-users"),
-    path("app/users/<str:external_user_id>", app.AppUserDetailView.as_view(), name="app-user"),
-    path("app/users/<str:external_user_id>/links", app.AppUserLinksView.as_view(), name="app-user-links"),
+    path("app/users/<text:external_user_id>", app.AppUserDetailView.as_view(), name="app-user"),
+    path("app/users/<text:external_user_id>/links", app.AppUserLinksView.as_view(), name="app-user-links"),
     path("app/sessions", app.AppSessionsView.as_view(), name="app-sessions"),
     path("app/sessions/<uuid:session_id>", app.AppSessionDetailView.as_view(), name="app-session"),
     path("identity/otp/start", otp.OtpStartView.as_view(), name="identity-otp-start"),

@@ -219,6 +219,20 @@ class LeanReadMixin:
         return response
 
 
+class TextConverter:
+    """URL converter ``<text:name>``: Django's ``str`` (one path segment) without NUL, which no PostgreSQL text can
+    hold. A path with ``%00`` in such a segment matches nothing and answers 404, instead of failing in the
+    database driver. Registered from ``ProstqsConfig.ready()``."""
+
+    regex = "[^/\x00]+"
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
 class StrictIntegerField(serializers.IntegerField):
     """A JSON integer: strings, floats and booleans are refused (money is whole cents, never coerced)."""
 

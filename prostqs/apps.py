@@ -10,12 +10,15 @@ class ProstqsConfig(AppConfig):
     verbose_name = _("PROST-QS")
 
     def ready(self) -> None:
+        from django.urls import register_converter
+
         from governance.models import DecisionAuthority
         from identity.models import User
         from prostqs import events, probe, roles  # noqa: F401 - the console's audit event types, the queue probe
-        from prostqs.api import refuse_unknown_fields
+        from prostqs.api import TextConverter, refuse_unknown_fields
 
         refuse_unknown_fields()
+        register_converter(TextConverter, "text")
 
         post_migrate.connect(roles.sync_after_migrate, dispatch_uid="prostqs.roles.sync_after_migrate")
         post_save.connect(roles.user_saved, sender=User, dispatch_uid="prostqs.roles.user_saved")

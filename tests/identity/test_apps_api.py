@@ -250,3 +250,13 @@ def test_the_lean_app_user_read_fails_as_drf_does(make_app):
     # An Accept the view cannot render is DRF's 406.
     refused = client_for(header).get("/api/v1/app/users/nobody", HTTP_ACCEPT="text/html")
     assert refused.status_code == 406 and refused.json()["error"]["code"] == "not_acceptable"
+
+
+def test_nul_in_an_external_id_or_a_public_key_is_a_clear_4xx(make_app):
+    """PostgreSQL text holds no NUL: such ids match nothing (404) and such keys are invalid (401), never a 500."""
+    _app, cred, header = make_app()
+    for path in ("/api/v1/app/users/a%00b", "/api/v1/app/users/a%00b/links"):
+        response = client_for(header).get(path)
+        assert response.status_code == 404 and response.json()["error"]["code"] == "not_found", path
+    refused = client_for(basic(cred.public_key + "\x00", "pq_sk_x")).get("/api/v1/app/users/u-1")
+    assert refused.status_code == 401 and refused.json()["error"]["code"] == "invalid_credentials"
