@@ -89,13 +89,13 @@ class JoinedRows:
             return None
         instances, offset = [], 0
         for model, attnames, converters, pk_index in plans:
-            values = row[offset:offset + len(attnames)]
+            row_values = row[offset:offset + len(attnames)]
             offset += len(attnames)
-            if values[pk_index] is None:  # an optional join that matched nothing
+            if row_values[pk_index] is None:  # an optional join that matched nothing
                 instances.append(None)
                 continue
             converted = []
-            for value, (col, funcs) in zip(values, converters, strict=True):
+            for value, (col, funcs) in zip(row_values, converters, strict=True):
                 for func in funcs:
                     value = func(value, col, connection)
                 converted.append(value)
