@@ -190,7 +190,8 @@ class LeanReadMixin:
     _ANY = ContentNegotiation._ANY
 
     def read(self, request: Request, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError
+        """The data of a successful GET, or an exception; every view using the mixin defines it."""
+        raise NotImplementedError(f"{type(self).__name__} must define read()")
 
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return Response(self.read(request, *args, **kwargs))

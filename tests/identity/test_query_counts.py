@@ -4,11 +4,18 @@ import pytest
 pytestmark = [pytest.mark.smoke, pytest.mark.django_db]
 
 
-def test_app_user_read_takes_one_query(make_app, app_client, django_assert_num_queries):
+@pytest.fixture
+def linked_client(make_app, app_client):
+    """An app's client, with the app user ``c-1`` linked."""
     _app, _cred, header = make_app()
     client = app_client(header)
     assert client.post("/api/v1/app/users", {"external_user_id": "c-1", "phone": "+5511912345678"}
                        ).status_code == 201
+    return client
+
+
+def test_app_user_read_takes_one_query(linked_client, django_assert_num_queries):
+    client = linked_client
     # The credential with its app, and the app user with their user, in one statement.
     with django_assert_num_queries(1):
         response = client.get("/api/v1/app/users/c-1")
@@ -17,26 +24,20 @@ def test_app_user_read_takes_one_query(make_app, app_client, django_assert_num_q
         assert client.get("/api/v1/app/users/nobody").status_code == 404
 
 
-def test_other_app_calls_take_the_credential_query_then_their_own(make_app, app_client, django_assert_num_queries):
-    _app, _cred, header = make_app()
-    client = app_client(header)
-    assert client.post("/api/v1/app/users", {"external_user_id": "c-1", "phone": "+5511912345678"}
-                       ).status_code == 201
+def test_other_app_calls_take_the_credential_query_then_their_own(linked_client, django_assert_num_queries):
+    client = linked_client
     # 1: the credential with its app; 2: the app user with their user (named in the body, not the URL).
     with django_assert_num_queries(2):
         assert client.post("/api/v1/app/sessions", {"external_user_id": "nobody"}).status_code == 404
 
 
 @pytest.mark.postgres
-def test_the_credential_and_app_user_reads_are_prepared_once_per_connection(make_app, app_client):
+def test_the_credential_and_app_user_reads_are_prepared_once_per_connection(linked_client):
     from django.db import connection
 
     from identity.selectors import _APP_USER_WITH_USER, _CREDENTIAL_WITH_APP, _CREDENTIAL_WITH_APP_USER
 
-    _app, _cred, header = make_app()
-    client = app_client(header)
-    assert client.post("/api/v1/app/users", {"external_user_id": "c-1", "phone": "+5511912345678"}
-                       ).status_code == 201
+    client = linked_client
     for _ in range(3):
         assert client.get("/api/v1/app/users/c-1").status_code == 200
         assert client.post("/api/v1/app/sessions", {"external_user_id": "c-1"}).status_code == 201
