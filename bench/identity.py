@@ -106,7 +106,7 @@ def otp_verify(ctx: Context) -> float:
 
 
 @measure("identity_app_read", unit="req/s", group="identity", baseline="B_http", goal=(">=", 0.35),
-         description="GET /app/users/{external_user_id} with app credentials (2 queries)")
+         description="GET /app/users/{external_user_id} with app credentials (1 query)")
 def app_read(ctx: Context) -> float:
     setup = _app_read_setup(ctx)
     url = _server(ctx, "identity_url", "prostqs.wsgi:application")
