@@ -4,7 +4,7 @@ from rest_framework import serializers
 from rest_framework.test import APIClient
 
 from audit.services import audit_sequence
-from identity.api.app import AppUserOut
+from identity.api.app import AppUserOut, app_user_data
 from identity.models import AppCredential, AppSession, AppUser, IdentityLink, User
 from identity.services.sessions import user_set_status
 from tests.identity.conftest import basic
@@ -100,7 +100,7 @@ def test_app_users_by_phone_and_by_user_id(make_app, app_client):
 
 
 def test_app_user_representation_is_what_its_declared_fields_give(make_app, app_client):
-    """AppUserOut writes its dict by hand (the hottest read); it must stay what the declared fields produce."""
+    """AppUserOut and the hottest read write their dict by hand; it must stay what the declared fields produce."""
     app, _cred, header = make_app()
     app_client(header).post("/api/v1/app/users", {"external_user_id": "c-9", "phone": "+5511912345679"})
     app_user = AppUser.objects.select_related("user").get(app=app, external_user_id="c-9")
@@ -108,6 +108,7 @@ def test_app_user_representation_is_what_its_declared_fields_give(make_app, app_
     by_fields = serializers.Serializer.to_representation(serializer, app_user)
     assert set(by_fields) == set(serializer.fields)
     assert serializer.data == by_fields
+    assert app_user_data(app_user) == by_fields
     assert app_client(header).get("/api/v1/app/users/c-9").json() == by_fields
 
 
