@@ -34,7 +34,7 @@ def _master() -> str:
 
 def keyed_hash(purpose: str, value: str) -> str:
     """HMAC-SHA256 of ``value`` under the server key for ``purpose``, in lowercase hex."""
-    return hmac.new(_subkey(_master(), purpose), value.encode(), hashlib.sha256).hexdigest()
+    return hmac.digest(_subkey(_master(), purpose), value.encode(), "sha256").hex()
 
 
 def hashes_match(expected: str, candidate: str) -> bool:

@@ -44,7 +44,8 @@ def instance_from_db(model: type[models.Model], using: str, attnames: list[str],
                      plain: bool) -> models.Model:
     """``model.from_db(using, attnames, values)`` for a whole row; without running ``__init__`` where ``plain``
     (``stores_plainly``) holds and no ``pre_init`` or ``post_init`` receiver listens to the model."""
-    if not plain or pre_init.has_listeners(model) or post_init.has_listeners(model):
+    if (not plain or (pre_init.receivers and pre_init.has_listeners(model))
+            or (post_init.receivers and post_init.has_listeners(model))):
         return model.from_db(using, attnames, values)
     instance = model.__new__(model)
     state = instance._state = ModelState()

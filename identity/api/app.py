@@ -2,6 +2,7 @@
 sessions; and its own audit trail (scope ``audit``)."""
 from __future__ import annotations
 
+import datetime
 from collections import OrderedDict
 
 from django.utils.translation import gettext as _
@@ -26,7 +27,9 @@ class IdentityScopeView(APIView):
     permission_classes = [scope_required("identity")]
 
 
-_TIMESTAMP = serializers.DateTimeField()
+# In UTC, as every API timestamp (TIME_ZONE is UTC and the API activates no other): named here, the field does not
+# look the current time zone up (a context-local read) on every response.
+_TIMESTAMP = serializers.DateTimeField(default_timezone=datetime.UTC)
 
 
 def app_user_data(instance: AppUser) -> dict:
@@ -47,7 +50,7 @@ class AppUserOut(serializers.Serializer):
     user_id = serializers.UUIDField()
     status = serializers.ChoiceField(choices=AppUser.Status.choices)
     user_status = serializers.CharField(source="user.status")
-    created_at = serializers.DateTimeField()
+    created_at = serializers.DateTimeField(default_timezone=datetime.UTC)
 
     def to_representation(self, instance: AppUser) -> dict:
         return app_user_data(instance)

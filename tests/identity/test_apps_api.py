@@ -1,4 +1,6 @@
 """Owners' applications and credentials; apps' users, links and sessions; the app's audit trail."""
+import datetime
+
 import pytest
 from rest_framework import serializers
 from rest_framework.test import APIClient
@@ -261,3 +263,16 @@ def test_nul_in_an_external_id_or_a_public_key_is_a_clear_4xx(make_app):
         assert response.status_code == 404 and response.json()["error"]["code"] == "not_found", path
     refused = client_for(basic(cred.public_key + "\x00", "pq_sk_x")).get("/api/v1/app/users/u-1")
     assert refused.status_code == 401 and refused.json()["error"]["code"] == "invalid_credentials"
+
+
+def test_app_user_timestamps_are_utc_whatever_time_zone_is_active(make_app, app_client):
+    from django.utils import timezone
+
+    app, _cred, header = make_app()
+    app_client(header).post("/api/v1/app/users", {"external_user_id": "c-tz", "phone": "+5511912345680"})
+    app_user = AppUser.objects.select_related("user").get(app=app, external_user_id="c-tz")
+    expected = app_user.created_at.astimezone(datetime.UTC).isoformat().replace("+00:00", "Z")
+    with timezone.override("America/Sao_Paulo"):
+        assert app_user_data(app_user)["created_at"] == expected
+        assert AppUserOut(app_user).data["created_at"] == expected
+        assert app_client(header).get("/api/v1/app/users/c-tz").json()["created_at"] == expected

@@ -40,3 +40,19 @@ def test_no_code_token_or_secret_in_clear(api_client, run_jobs, otp_outbox, app_
     assert not [v for v in values if code_pattern.search(v)]
     for clear in (token, token.removeprefix("pq_st_"), secret, secret.removeprefix("pq_sk_")):
         assert not [v for v in values if clear in v]
+
+
+def test_stored_hashes_are_hmac_sha256_under_the_purposes_subkey(make_app, settings):
+    """The stored form is fixed: a change in how it is computed would lock every credential and session out."""
+    import hashlib
+    import hmac
+
+    from identity.crypto import keyed_hash
+
+    settings.IDENTITY_HASH_KEY = "a-test-only-identity-hash-key"
+    subkey = hmac.new(b"a-test-only-identity-hash-key", b"prostqs.identity.app-secret", hashlib.sha256).digest()
+    assert keyed_hash("app-secret", "pq_sk_example") == hmac.new(subkey, b"pq_sk_example", hashlib.sha256).hexdigest()
+    assert keyed_hash("session-token", "pq_sk_example") != keyed_hash("app-secret", "pq_sk_example")
+    _app, cred, header = make_app()
+    secret = __import__("base64").b64decode(header.split()[1]).decode().partition(":")[2]
+    assert cred.secret_hash == keyed_hash("app-secret", secret)
