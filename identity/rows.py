@@ -55,6 +55,12 @@ def instance_from_db(model: type[models.Model], using: str, attnames: list[str],
     return instance
 
 
+def relate(instance: models.Model, name: str, related: models.Model) -> None:
+    """``instance.<name> = related`` for a foreign key whose id column already holds ``related``'s key (a row
+    joined on it): what the descriptor would do then, caching ``related`` on ``instance``, without its checks."""
+    instance._meta.get_field(name).set_cached_value(instance, related)
+
+
 @dataclass(frozen=True)
 class OptionalJoin:
     """A ``LEFT JOIN`` of ``model`` (alias ``alias``) on each of its fields in ``on`` equalling a field of an

@@ -11,7 +11,7 @@ from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 
 from identity.models import AppCredential, Application, AppSession, AppUser, SovereignSession, User
-from identity.rows import JoinedRows, OptionalJoin
+from identity.rows import JoinedRows, OptionalJoin, relate
 from prostqs.errors import NotFound
 
 
@@ -60,7 +60,7 @@ def credential_with_app(*, public_key: str) -> AppCredential | None:
     if found is None:
         return None
     credential, app = found
-    credential.app = app
+    relate(credential, "app", app)
     return credential
 
 
@@ -72,10 +72,10 @@ def credential_with_app_user(*, public_key: str, external_user_id: str) -> tuple
     if found is None:
         return None, None
     credential, app, app_user, user = found
-    credential.app = app
+    relate(credential, "app", app)
     if app_user is not None:
-        app_user.app = app
-        app_user.user = user
+        relate(app_user, "app", app)
+        relate(app_user, "user", user)
     return credential, app_user
 
 
@@ -90,7 +90,7 @@ def app_user_get(*, app: Application, external_user_id: str) -> AppUser:
     if found is None:
         raise app_user_not_found()
     app_user, user = found
-    app_user.user = user
+    relate(app_user, "user", user)
     return app_user
 
 

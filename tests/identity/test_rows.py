@@ -21,10 +21,13 @@ def test_the_credential_reads_models_are_built_directly():
         (AppCredential, True), (Application, True), (AppUser, True), (User, True)]
 
 
-def test_instances_built_directly_are_the_orms_attribute_for_attribute(make_app):
+def test_instances_built_directly_are_the_orms_attribute_for_attribute(make_app, django_assert_num_queries):
     app, cred, _h = make_app()
     app_user_link(app=app, external_user_id="u-1", phone="+5511987650011")
     credential, app_user = credential_with_app_user(public_key=cred.public_key, external_user_id="u-1")
+    with django_assert_num_queries(0):  # the related rows read with it are cached on the instances
+        assert credential.app.pk == credential.app_id and app_user.app is credential.app
+        assert app_user.user.pk == app_user.user_id
     pairs = [(credential, AppCredential.objects.get(pk=cred.pk)), (credential.app, Application.objects.get(pk=app.pk)),
              (app_user, AppUser.objects.get(pk=app_user.pk)), (app_user.user, User.objects.get(pk=app_user.user_id))]
     for built, loaded in pairs:
