@@ -89,18 +89,20 @@ class JoinedRows:
         self.match_fields = [join.model._meta.get_field(name) for join in self.optional for name in join.match]
 
     @cache  # noqa: B019 - a handful of module-level instances, one entry per database alias
-    def _plan(self, using: str) -> tuple[str, list[tuple[type[models.Model], list[str], list[tuple[Any, list]], int,
-                                                          bool]]]:
+    def _plan(self, using: str) -> tuple[str, list[tuple[type[models.Model], list[str], list[tuple[int, Any, list]],
+                                                          int, bool]]]:
         connection = connections[using]
         qn = connection.ops.quote_name
         models_by_alias = dict(self.parts)
         columns, plans, joins = [], [], []
         for alias, model in self.parts:
             fields = model._meta.concrete_fields
-            converters = []
-            for field in fields:
+            converters = []  # (position, column, converter functions) of the columns that have any
+            for position, field in enumerate(fields):
                 col = field.get_col(alias)
-                converters.append((col, connection.ops.get_db_converters(col) + col.get_db_converters(connection)))
+                funcs = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
+                if funcs:
+                    converters.append((position, col, funcs))
                 columns.append(f"{alias}.{qn(field.column)}")
             attnames = [f.attname for f in fields]
             plans.append((model, attnames, converters, fields.index(model._meta.pk), stores_plainly(model, attnames)))
@@ -129,22 +131,23 @@ class JoinedRows:
         fields = self.where_fields + self.match_fields
         params = [field.get_db_prep_value(value, connection) for field, value in zip(fields, values, strict=True)]
         split = len(self.where_fields)
-        with prepared_cursor(using) as cursor:
+        with prepared_cursor(connection=connection) as cursor:
             cursor.execute(sql, params[split:] + params[:split])
             row = cursor.fetchone()
         if row is None:
             return None
         instances, offset = [], 0
         for model, attnames, converters, pk_index, plain in plans:
-            row_values = row[offset:offset + len(attnames)]
+            row_values = list(row[offset:offset + len(attnames)])
             offset += len(attnames)
             if row_values[pk_index] is None:  # an optional join that matched nothing
                 instances.append(None)
                 continue
-            converted = []
-            for value, (col, funcs) in zip(row_values, converters, strict=True):
+            # As the ORM's compiler: each converter of a column, in order, on its value (None included).
+            for position, col, funcs in converters:
+                value = row_values[position]
                 for func in funcs:
                     value = func(value, col, connection)
-                converted.append(value)
-            instances.append(instance_from_db(model, using, attnames, converted, plain))
+                row_values[position] = value
+            instances.append(instance_from_db(model, using, attnames, row_values, plain))
         return instances

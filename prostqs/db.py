@@ -14,6 +14,7 @@ a pooler cannot carry prepared statements; other databases get a plain cursor.
 from __future__ import annotations
 
 from django.db import connections
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.postgresql.base import TIMESTAMPTZ_OID, Format, ServerBindingCursor, register_tzloader
 from django.db.backends.utils import CursorWrapper
 
@@ -32,9 +33,10 @@ def _match_timezone(connection, cursor) -> None:
         register_tzloader(connection.timezone, cursor)
 
 
-def prepared_cursor(using: str = "default") -> CursorWrapper:
-    """A cursor (use it as a context manager) whose statements PostgreSQL prepares once per connection."""
-    connection = connections[using]
+def prepared_cursor(using: str = "default", *, connection: BaseDatabaseWrapper | None = None) -> CursorWrapper:
+    """A cursor (use it as a context manager) whose statements PostgreSQL prepares once per connection: on
+    ``connection`` if given (a caller that already looked it up), else on ``connections[using]``."""
+    connection = connection or connections[using]
     if connection.vendor != "postgresql" or connection.settings_dict["OPTIONS"].get("prepare_threshold") is None:
         return connection.cursor()
     # What ``connection.cursor()`` does, with another cursor class on the same connection.
