@@ -31,7 +31,9 @@ def _spec(size: int, index: int) -> dict:
         "effect": EFFECTS[index % 3],
         "priority": (index * 7) % 50,
         "reason": "bench policy",
-        "conditions": ([{"field": "hour", "op": "in", "value": [0, 1, 2, 3, 4, 5]}] if wildcard else
+        # The wildcards' guard never holds for any context of this run, whatever the time: a guard on the clock
+        # (night hours) matched every other measure's decisions from 00:00 to 05:59 and denied them.
+        "conditions": ([{"field": "currency", "op": "in", "value": ["XAU", "XAG", "XPT"]}] if wildcard else
                        [{"field": "amount", "op": "gt", "value": 10_000 * (index % 9)},
                         {"field": "currency", "op": "in", "value": ["BRL", "USD", "EUR"]}]),
     }
