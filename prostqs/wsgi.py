@@ -8,13 +8,14 @@ requests). Garbage made while loading is collected first, so nothing is kept tha
 """
 import gc
 import os
+from importlib import import_module
 
+from django.conf import settings
 from django.core.wsgi import get_wsgi_application
-from django.urls import get_resolver
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "prostqs.settings")
 
 application = get_wsgi_application()
-get_resolver().url_patterns  # noqa: B018 - loads the URL configuration and the views it names
+import_module(settings.ROOT_URLCONF)  # its include()s import every URL module, and those the views
 gc.collect()
 gc.freeze()

@@ -23,11 +23,10 @@ import datetime
 import select
 
 import psycopg
+from django.db.backends.postgresql.base import TIMESTAMPTZ_OID
 from django.db.backends.postgresql.base import DatabaseWrapper as PostgreSQLDatabaseWrapper
 from django.db.backends.postgresql.operations import DatabaseOperations as PostgreSQLDatabaseOperations
 from psycopg.pq import Format, TransactionStatus
-
-TIMESTAMPTZ_OID = psycopg.adapters.types["timestamptz"].oid
 
 
 class UTCTimestamptzLoader:
