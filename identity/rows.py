@@ -26,7 +26,7 @@ from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttrib
 from django.db.models.query_utils import DeferredAttribute
 from django.db.models.signals import post_init, pre_init
 
-from prostqs.db import prepared_cursor
+from prostqs.db import fetch_one
 
 
 def stores_plainly(model: type[models.Model], attnames: list[str]) -> bool:
@@ -131,9 +131,7 @@ class JoinedRows:
         fields = self.where_fields + self.match_fields
         params = [field.get_db_prep_value(value, connection) for field, value in zip(fields, values, strict=True)]
         split = len(self.where_fields)
-        with prepared_cursor(connection=connection) as cursor:
-            cursor.execute(sql, params[split:] + params[:split])
-            row = cursor.fetchone()
+        row = fetch_one(sql, params[split:] + params[:split], connection=connection)
         if row is None:
             return None
         instances, offset = [], 0
