@@ -118,7 +118,8 @@ else:
         DATABASES["default"]["ENGINE"] = "prostqs.backends.postgresql"
 # The hottest fixed statements run prepared on PostgreSQL (prostqs/db.py); off where a pooler cannot carry them.
 # Django turns psycopg's preparation off (prepare_threshold None); any number turns it back on, and only cursors that
-# bind on the server (prostqs.db.prepared_cursor) ever prepare: Django's own cursors bind on the client.
+# bind on the server (prostqs.db.prepared_cursor) ever prepare: Django's own cursors bind on the client. With it
+# None, prostqs.db.fetch_one prepares nothing either.
 DB_PREPARED_STATEMENTS = env.bool("DB_PREPARED_STATEMENTS", default=True)
 if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3" and DB_PREPARED_STATEMENTS:
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", 5)
