@@ -2,7 +2,10 @@
 project's figures and this machine's baselines are taken under the same load and compared as ratios.
 
 A measure is a function returning one number per round. Project measures name the baseline they are
-compared with; the report gives min/median/max of the measure and of the per-round ratio.
+compared with; the report gives min/median/max of the measure and of the per-round ratio. Within a round each
+baseline is followed at once by the measures compared with it, so that a ratio's two samples are taken close
+together: this machine's speed drifts over minutes, and a baseline taken at the start of a 6-minute round once
+moved a ratio by a third between rounds.
 """
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ import os
 import platform
 import statistics
 import time
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,10 +75,32 @@ def _goal_met(goal: tuple[str, float] | None, ratio: float | None) -> bool | Non
     return ratio >= target if op == ">=" else ratio <= target
 
 
+def paired_order(measures: list[Measure]) -> list[Measure]:
+    """``measures`` with each baseline followed at once by the measures compared with it (and so on, for a measure
+    that is itself a baseline), in registration order otherwise."""
+    names = {m.name for m in measures}
+    dependents: dict[str, list[Measure]] = defaultdict(list)
+    for m in measures:
+        if m.baseline in names:
+            dependents[m.baseline].append(m)
+    ordered: list[Measure] = []
+
+    def place(m: Measure) -> None:
+        ordered.append(m)
+        for dependent in dependents[m.name]:
+            place(dependent)
+
+    for m in measures:
+        if m.baseline not in names:
+            place(m)
+    return ordered
+
+
 def run(measures: list[Measure], ctx: Context, rounds: int, log: Callable[[str], None] = print) -> dict:
-    """Run every measure once per round, rounds interleaved, and build the report."""
+    """Run every measure once per round, rounds interleaved (each baseline just before what is compared with it),
+    and build the report (in the order given)."""
     for r in range(1, rounds + 1):
-        for m in measures:
+        for m in paired_order(measures):
             started = time.perf_counter()
             value = m.fn(ctx)
             m.values.append(value)
