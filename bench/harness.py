@@ -3,9 +3,9 @@ project's figures and this machine's baselines are taken under the same load and
 
 A measure is a function returning one number per round. Project measures name the baseline they are
 compared with; the report gives min/median/max of the measure and of the per-round ratio. Within a round each
-baseline is followed at once by the measures compared with it, so that a ratio's two samples are taken close
-together: this machine's speed drifts over minutes, and a baseline taken at the start of a 6-minute round once
-moved a ratio by a third between rounds.
+of this machine's baselines runs just before the first measure compared with it, so that a ratio's two samples are
+taken close together: this machine's speed drifts over minutes, and baselines all taken at the start of a
+6-minute round left minutes between the two.
 """
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ import os
 import platform
 import statistics
 import time
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,29 +75,27 @@ def _goal_met(goal: tuple[str, float] | None, ratio: float | None) -> bool | Non
 
 
 def paired_order(measures: list[Measure]) -> list[Measure]:
-    """``measures`` with each baseline followed at once by the measures compared with it (and so on, for a measure
-    that is itself a baseline), in registration order otherwise."""
+    """``measures`` in their order, with each of this machine's baselines (group ``baseline``) moved to just before
+    the first measure compared with it. Project measures keep their order: some share one sample per round (the
+    audit append run, the governance evaluations) and a measure that is another's baseline comes before it."""
     names = {m.name for m in measures}
-    dependents: dict[str, list[Measure]] = defaultdict(list)
+    first_dependent: dict[str, str] = {}
     for m in measures:
         if m.baseline in names:
-            dependents[m.baseline].append(m)
+            first_dependent.setdefault(m.baseline, m.name)
+    moved = {m.name: m for m in measures if m.group == "baseline" and m.name in first_dependent}
     ordered: list[Measure] = []
-
-    def place(m: Measure) -> None:
-        ordered.append(m)
-        for dependent in dependents[m.name]:
-            place(dependent)
-
     for m in measures:
-        if m.baseline not in names:
-            place(m)
+        if m.name in moved:
+            continue
+        ordered.extend(base for name, base in moved.items() if first_dependent[name] == m.name)
+        ordered.append(m)
     return ordered
 
 
 def run(measures: list[Measure], ctx: Context, rounds: int, log: Callable[[str], None] = print) -> dict:
-    """Run every measure once per round, rounds interleaved (each baseline just before what is compared with it),
-    and build the report (in the order given)."""
+    """Run every measure once per round, rounds interleaved (in ``paired_order``), and build the report (in the
+    order given)."""
     for r in range(1, rounds + 1):
         for m in paired_order(measures):
             started = time.perf_counter()

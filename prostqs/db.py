@@ -15,11 +15,11 @@ a pooler cannot carry prepared statements; other databases get a plain cursor.
 cursor costs more than the statement: creating it, Django's cursor wrappers and psycopg's execution machinery were
 three quarters of the 234,000 instructions the lookup spent, the libpq round trip itself 29,000 (counted with
 callgrind). Where nothing needs a cursor (the connection in autocommit, between transactions, as on an app read;
-no ``execute_wrapper`` hooks) it prepares the statement once per connection under a name of its own and runs
-it through psycopg's libpq binding, dumping the parameters and loading the row with psycopg's own ``Transformer``
-(the connection's adapters, so values are what a cursor gives). Django's parts stay: the health check, the broken
-transaction check, error translation, and the query log when queries are logged (``assertNumQueries``, DEBUG).
-Anything else goes through ``prepared_cursor()``.
+no ``execute_wrapper`` hooks, no connection pool) it prepares the statement once per connection under a name of
+its own and runs it through psycopg's libpq binding, dumping the parameters and loading the row with psycopg's own
+``Transformer`` (the connection's adapters, so values are what a cursor gives). Django's parts stay: the health
+check, the broken transaction check, error translation, and the query log when queries are logged
+(``assertNumQueries``, DEBUG). Anything else goes through ``prepared_cursor()``.
 """
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.postgresql.base import TIMESTAMPTZ_OID, Format, ServerBindingCursor, register_tzloader
 from django.db.backends.utils import CursorWrapper
 from psycopg.adapt import PyFormat, Transformer
-from psycopg.pq import ExecStatus, TransactionStatus
+from psycopg.pq import ConnStatus, ExecStatus, TransactionStatus
 
 logger = logging.getLogger("django.db.backends")
 
@@ -76,15 +76,15 @@ _UNDEFINED_STATEMENT = "26000"
 class _Prepared:
     """What ``fetch_one`` prepared on one psycopg connection: statement names by SQL text and parameter types."""
 
-    __slots__ = ("names", "raw", "usable")
+    __slots__ = ("names", "raw", "timezone")
 
     def __init__(self, connection: BaseDatabaseWrapper) -> None:
         self.raw = connection.connection
         self.names: dict[tuple[str, tuple[int, ...]], bytes] = {}
-        # A cursor would load timestamps in the connection's time zone (``_match_timezone``); the connection's own
-        # loader must already do so for rows loaded without one.
+        # A cursor loads timestamps in the connection's time zone (``_match_timezone``); rows loaded without one
+        # get the zone of the connection's own loader, which must be the same.
         loader = self.raw.adapters.get_loader(TIMESTAMPTZ_OID, Format.TEXT)
-        self.usable = connection.timezone == getattr(loader, "timezone", None)
+        self.timezone = getattr(loader, "timezone", None)
 
 
 def _server_placeholders(sql: str) -> bytes:
@@ -97,7 +97,8 @@ def _server_placeholders(sql: str) -> bytes:
 
 def _lean_state(connection: BaseDatabaseWrapper) -> _Prepared | None:
     """The connection's ``_Prepared`` if ``fetch_one`` can run without a cursor now, else None."""
-    if connection.execute_wrappers:
+    # With a connection pool the statements live in a database session other wrappers reuse, not in this one.
+    if connection.execute_wrappers or connection.settings_dict["OPTIONS"].get("pool"):
         return None
     raw = connection.connection
     # Only in autocommit, between transactions: a cursor's first statement in a transaction makes psycopg begin it,
@@ -109,7 +110,16 @@ def _lean_state(connection: BaseDatabaseWrapper) -> _Prepared | None:
     state = connection.__dict__.get("_prostqs_prepared")
     if state is None or state.raw is not raw:
         state = connection.__dict__["_prostqs_prepared"] = _Prepared(connection)
-    return state if state.usable else None
+    return state if connection.timezone == state.timezone else None
+
+
+def _error(raw: psycopg.Connection, result: psycopg.pq.abc.PGresult) -> psycopg.Error:
+    """The error a failed result stands for: as a cursor raises it, ``OperationalError`` for a lost connection
+    (whose result carries no SQLSTATE)."""
+    if raw.pgconn.status == ConnStatus.BAD:
+        message = raw.pgconn.get_error_message(raw.info.encoding) or "the connection was lost"
+        return psycopg.OperationalError(f"consuming input failed: {message}")
+    return psycopg.errors.error_from_result(result, encoding=raw.info.encoding)
 
 
 def _execute(state: _Prepared, sql: str, params: Sequence[Any]) -> Transformer:
@@ -126,13 +136,13 @@ def _execute(state: _Prepared, sql: str, params: Sequence[Any]) -> Transformer:
             name = f"_prostqs_{len(state.names) + 1}".encode()
             result = pgconn.prepare(name, _server_placeholders(sql), tx.types)
             if result.status != ExecStatus.COMMAND_OK:
-                raise psycopg.errors.error_from_result(result, encoding=raw.info.encoding)
+                raise _error(raw, result)
             state.names[key] = name
         result = pgconn.exec_prepared(name, values, tx.formats)
         if result.status == ExecStatus.TUPLES_OK:
             tx.set_pgresult(result)
             return tx
-        error = psycopg.errors.error_from_result(result, encoding=raw.info.encoding)
+        error = _error(raw, result)
         # A statement deallocated behind our back (autocommit: no transaction was aborted) is prepared again.
         if not retried and error.sqlstate == _UNDEFINED_STATEMENT:
             state.names.clear()
@@ -163,7 +173,8 @@ def fetch_one(sql: str, params: Sequence[Any], *, connection: BaseDatabaseWrappe
     finally:
         if logged:
             duration = time.monotonic() - start
-            text = connection.ops.compose_sql(sql, params)
+            # The backend's composition (None where a value cannot be shown in SQL), never raising over the error.
+            text = connection.ops.last_executed_query(None, sql, params) or sql
             connection.queries_log.append({"sql": text, "time": f"{duration:.3f}"})
             logger.debug("(%.3f) %s; args=%s; alias=%s", duration, text, params, connection.alias,
                          extra={"duration": duration, "sql": text, "params": params, "alias": connection.alias})

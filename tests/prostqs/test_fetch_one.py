@@ -6,6 +6,7 @@ import zoneinfo
 
 import pytest
 from django.db import DataError, connection, transaction
+from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
 from prostqs.db import fetch_one, prepared_cursor
@@ -123,3 +124,53 @@ def test_a_connection_in_another_time_zone_reads_in_its_zone():
         assert value == datetime.datetime(2026, 3, 1, 12, tzinfo=datetime.UTC)
     finally:
         other.close()
+
+
+def test_a_reopened_connection_gets_its_statements_prepared_again():
+    assert fetch_one("SELECT %s::int - 1", [5], connection=connection) == (4,)
+    first = connection.connection
+    connection.close()
+    assert fetch_one("SELECT %s::int - 1", [6], connection=connection) == (5,)
+    assert connection.connection is not first
+    assert len(_ours()) == 1
+
+
+def test_without_time_zones_it_reads_as_a_cursor_does():
+    with override_settings(USE_TZ=False):
+        with prepared_cursor() as cursor:
+            cursor.execute("SELECT %s::timestamptz", ["2026-03-01 12:00:00+00"])
+            expected = cursor.fetchone()
+        assert fetch_one("SELECT %s::timestamptz", ["2026-03-01 12:00:00+00"], connection=connection) == expected
+        assert expected[0].tzinfo is None
+
+
+def test_with_a_connection_pool_it_uses_a_cursor(monkeypatch):
+    from prostqs.db import _lean_state
+
+    connection.ensure_connection()
+    assert _lean_state(connection) is not None
+    monkeypatch.setitem(connection.settings_dict["OPTIONS"], "pool", True)
+    assert _lean_state(connection) is None
+
+
+def test_a_connection_lost_mid_read_is_an_operational_error_and_is_replaced():
+    import psycopg
+    from django.db import OperationalError
+
+    assert fetch_one("SELECT %s::int", [1], connection=connection) == (1,)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (pid,) = cursor.fetchone()
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    with psycopg.connect(**params, autocommit=True) as other:
+        other.execute("SELECT pg_terminate_backend(%s)", [pid])
+    # The health check ran already in this "request": the read finds the connection gone.
+    connection.health_check_done = True
+    with pytest.raises(OperationalError):
+        fetch_one("SELECT %s::int", [2], connection=connection)
+    assert connection.errors_occurred
+    # At the request's end Django drops the unusable connection; the next read opens another.
+    connection.close_if_unusable_or_obsolete()
+    assert fetch_one("SELECT %s::int", [3], connection=connection) == (3,)
