@@ -97,8 +97,7 @@ def _server_placeholders(sql: str) -> bytes:
 
 def _lean_state(connection: BaseDatabaseWrapper) -> _Prepared | None:
     """The connection's ``_Prepared`` if ``fetch_one`` can run without a cursor now, else None."""
-    # With a connection pool the statements live in a database session other wrappers reuse, not in this one.
-    if connection.execute_wrappers or connection.settings_dict["OPTIONS"].get("pool"):
+    if connection.execute_wrappers:
         return None
     raw = connection.connection
     # Only in autocommit, between transactions: a cursor's first statement in a transaction makes psycopg begin it,
@@ -154,7 +153,9 @@ def _execute(state: _Prepared, sql: str, params: Sequence[Any]) -> Transformer:
 def fetch_one(sql: str, params: Sequence[Any], *, connection: BaseDatabaseWrapper) -> tuple | None:
     """The first row of the read ``sql`` (``%s`` placeholders, no other ``%``) with ``params``, run as a statement
     PostgreSQL prepares once per connection; None if it returns no row. See the module's docstring."""
-    if connection.vendor != "postgresql" or connection.settings_dict["OPTIONS"].get("prepare_threshold") is None:
+    options = connection.settings_dict["OPTIONS"]
+    # With a connection pool the statements would live in a database session other wrappers reuse.
+    if connection.vendor != "postgresql" or options.get("prepare_threshold") is None or options.get("pool"):
         return _fetch_one_with_cursor(sql, params, connection)
     connection.close_if_health_check_failed()
     connection.ensure_connection()

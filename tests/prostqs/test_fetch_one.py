@@ -5,7 +5,7 @@ import uuid
 import zoneinfo
 
 import pytest
-from django.db import DataError, connection, transaction
+from django.db import DataError, connection, connections, transaction
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
@@ -145,27 +145,21 @@ def test_without_time_zones_it_reads_as_a_cursor_does():
 
 
 def test_with_a_connection_pool_it_uses_a_cursor(monkeypatch):
-    from prostqs.db import _lean_state
-
-    connection.ensure_connection()
-    assert _lean_state(connection) is not None
+    # Pool settings on this already open connection; psycopg_pool itself is not installed, so Django's pool lookup
+    # answers that there is none to check connections back into.
     monkeypatch.setitem(connection.settings_dict["OPTIONS"], "pool", True)
-    assert _lean_state(connection) is None
+    monkeypatch.setattr(type(connections["default"]), "pool", property(lambda self: None))
+    assert fetch_one("SELECT %s::text", ["pooled"], connection=connection) == ("pooled",)
+    assert _ours() == []
 
 
 def test_a_connection_lost_mid_read_is_an_operational_error_and_is_replaced():
-    import psycopg
     from django.db import OperationalError
 
+    from tests.prostqs.test_database import _backend_pid, _terminate
+
     assert fetch_one("SELECT %s::int", [1], connection=connection) == (1,)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        (pid,) = cursor.fetchone()
-    params = connection.get_connection_params()
-    params.pop("cursor_factory", None)
-    params.pop("context", None)
-    with psycopg.connect(**params, autocommit=True) as other:
-        other.execute("SELECT pg_terminate_backend(%s)", [pid])
+    _terminate(_backend_pid())
     # The health check ran already in this "request": the read finds the connection gone.
     connection.health_check_done = True
     with pytest.raises(OperationalError):
