@@ -9,6 +9,11 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.db import models
+from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
+from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
@@ -202,6 +207,35 @@ class CredentialInline(admin.TabularInline):
         return False
 
 
+def _change_url(obj) -> str:
+    return reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change", args=[obj.pk])
+
+
+def secrets_once_page(modeladmin: admin.ModelAdmin, request, *, title: str, secrets: list[dict], next_url: str
+                      ) -> TemplateResponse:
+    """A page showing new secrets (``{"owner", "label", "value"}``) this once: rendered into the response only,
+    never into a flash message (those travel in a cookie or the session store), and never cached."""
+    context = {**modeladmin.admin_site.each_context(request), "opts": modeladmin.model._meta, "title": title,
+               "secrets": secrets, "next_url": next_url}
+    response = TemplateResponse(request, "admin/identity/secrets_once.html", context)
+    add_never_cache_headers(response)
+    return response
+
+
+class ServiceRefusalsAsMessages:
+    """An add form that passed validation can still be refused by its service (another change won a race since):
+    the refusal is shown on the add page again instead of a server error, and nothing is saved (the admin's
+    transaction is rolled back)."""
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except ServiceError as exc:
+            details = "; ".join(m for problems in exc.fields.values() for m in problems)
+            self.message_user(request, f"{exc.message} {details}".strip(), messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+
 class ApplicationAddForm(forms.ModelForm):
     slug = forms.SlugField(required=False, label=_("slug"), help_text=_("Made from the name when left empty."))
     webhook_url = forms.URLField(required=False, assume_scheme="https", label=_("webhook URL"))
@@ -209,6 +243,14 @@ class ApplicationAddForm(forms.ModelForm):
     class Meta:
         model = Application
         fields = ("name", "slug", "owner", "webhook_url")
+
+    def clean_slug(self) -> str:
+        """The slug as ``app_create`` stores it (lower case), so that the model's uniqueness check sees it."""
+        given = self.cleaned_data.get("slug") or ""
+        slug = slugify(given)
+        if given and not slug:
+            raise forms.ValidationError(_("Use letters, numbers, hyphens or underscores."))
+        return slug
 
     def clean_webhook_url(self) -> str:
         url = self.cleaned_data.get("webhook_url") or ""
@@ -219,7 +261,7 @@ class ApplicationAddForm(forms.ModelForm):
 
 
 @admin.register(Application)
-class ApplicationAdmin(SimpleHistoryAdmin):
+class ApplicationAdmin(ServiceRefusalsAsMessages, SimpleHistoryAdmin):
     list_display = ("name", "slug", "owner", "status", "created_at")
     list_filter = ("status",)
     search_fields = ("name", "slug", "owner__id")
@@ -251,8 +293,13 @@ class ApplicationAdmin(SimpleHistoryAdmin):
                              slug=form.cleaned_data["slug"], webhook_url=form.cleaned_data["webhook_url"],
                              webhook_secret=secret)
         _copy_into(obj, created)
-        self.message_user(request, _("Webhook signing secret (shown only now, give it to the app's owner): "
-                                     "%(secret)s") % {"secret": secret}, messages.WARNING)
+        obj._new_secrets = [{"owner": obj, "label": _("webhook signing secret (give it to the app's owner)"),
+                             "value": secret}]
+
+    def response_add(self, request, obj, post_url_continue=None):
+        response = super().response_add(request, obj, post_url_continue)
+        return secrets_once_page(self, request, title=_("Application created"), secrets=obj._new_secrets,
+                                 next_url=response.get("Location") or _change_url(obj))
 
     def _set_status(self, request, queryset, status: str) -> None:
         for app in queryset:
@@ -273,10 +320,18 @@ class ApplicationAdmin(SimpleHistoryAdmin):
     @admin.action(description=_("Rotate the webhook signing secret (the previous one signs for a grace period)"),
                   permissions=["change"])
     def rotate_webhook_secret(self, request, queryset):
+        rows = []
         for app in queryset:
-            secret = app_webhook_secret_rotate(app=app)
-            self.message_user(request, _("%(app)s: new webhook signing secret (shown only now): %(secret)s")
-                              % {"app": app, "secret": secret}, messages.WARNING)
+            try:
+                secret = app_webhook_secret_rotate(app=app)
+            except ServiceError as exc:
+                self.message_user(request, f"{app}: {exc.message}", messages.ERROR)
+                continue
+            rows.append({"owner": app, "label": _("new webhook signing secret"), "value": secret})
+        if not rows:
+            return None
+        return secrets_once_page(self, request, title=_("Webhook signing secrets rotated"), secrets=rows,
+                                 next_url=request.get_full_path())
 
 
 class CredentialAddForm(forms.ModelForm):
@@ -287,9 +342,15 @@ class CredentialAddForm(forms.ModelForm):
         model = AppCredential
         fields = ("app", "name", "scopes")
 
+    def clean_app(self) -> Application:
+        app = self.cleaned_data["app"]
+        if app.status == Application.Status.DELETED:
+            raise forms.ValidationError(_("A deleted application gets no credentials."))
+        return app
+
 
 @admin.register(AppCredential)
-class AppCredentialAdmin(SimpleHistoryAdmin):
+class AppCredentialAdmin(ServiceRefusalsAsMessages, SimpleHistoryAdmin):
     list_display = ("name", "app", "public_key", "scopes", "status", "created_at", "revoked_at")
     list_filter = ("status",)
     search_fields = ("public_key", "name", "app__name", "app__slug")
@@ -318,9 +379,13 @@ class AppCredentialAdmin(SimpleHistoryAdmin):
         issued = credential_issue(app=form.cleaned_data["app"], name=form.cleaned_data["name"],
                                   scopes=form.cleaned_data["scopes"], created_by=request.user)
         _copy_into(obj, issued.credential)
-        self.message_user(request, _("Credential issued. Public key: %(pk)s  Secret (shown only now, store it): "
-                                     "%(secret)s") % {"pk": issued.credential.public_key, "secret": issued.secret},
-                          messages.WARNING)
+        obj._new_secrets = [{"owner": obj, "label": _("public key"), "value": issued.credential.public_key},
+                            {"owner": obj, "label": _("secret"), "value": issued.secret}]
+
+    def response_add(self, request, obj, post_url_continue=None):
+        response = super().response_add(request, obj, post_url_continue)
+        return secrets_once_page(self, request, title=_("Credential issued"), secrets=obj._new_secrets,
+                                 next_url=response.get("Location") or _change_url(obj))
 
     @admin.action(description=_("Revoke selected credentials"), permissions=["change"])
     def revoke(self, request, queryset):

@@ -17,7 +17,7 @@ from identity.api.common import errors, request_ip
 from identity.models import AppSession, AppUser, IdentityLink
 from identity.permissions import scope_required
 from identity.selectors import app_session_get
-from identity.services.apps import app_session_open, app_session_revoke, app_user_link
+from identity.services.apps import app_session_open, app_session_revoke, app_user_link, external_user_id_validator
 from identity.services.users import identity_link_create
 from prostqs.api import LeanReadMixin
 from prostqs.errors import InvalidInput
@@ -57,7 +57,7 @@ class AppUserOut(serializers.Serializer):
 
 
 class AppUserIn(serializers.Serializer):
-    external_user_id = serializers.CharField(max_length=255)
+    external_user_id = serializers.CharField(max_length=255, validators=[external_user_id_validator])
     phone = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
     user_id = serializers.UUIDField(required=False, allow_null=True, default=None)
 
@@ -188,13 +188,11 @@ class AfterSequencePagination(BasePagination):
     max_limit = 500
 
     def paginate_queryset(self, queryset, request, view=None):
-        try:
-            after = int(request.query_params.get("after_sequence", 0))
-            limit = int(request.query_params.get("limit", self.default_limit))
-        except ValueError:
-            raise InvalidInput(fields={"after_sequence": [_("Give whole numbers.")]}) from None
-        if after < 0 or limit < 1:
-            raise InvalidInput(fields={"limit": [_("Give positive numbers.")]})
+        problems = {}
+        after = self._whole_number(request, "after_sequence", 0, 0, problems)
+        limit = self._whole_number(request, "limit", self.default_limit, 1, problems)
+        if problems:
+            raise InvalidInput(fields=problems)
         limit = min(limit, self.max_limit)
         rows = list(queryset.filter(sequence__gt=after).order_by("sequence")[: limit + 1])
         self.has_more = len(rows) > limit
@@ -202,6 +200,19 @@ class AfterSequencePagination(BasePagination):
         self.next_after = rows[-1].sequence if rows else after
         self.request, self.limit = request, limit
         return rows
+
+    @staticmethod
+    def _whole_number(request, name: str, default: int, minimum: int, problems: dict) -> int:
+        raw = request.query_params.get(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            problems[name] = [_("Give a whole number of at least %(minimum)d.") % {"minimum": minimum}]
+        return value
 
     def get_paginated_response(self, data):
         next_url = None

@@ -5,11 +5,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.crypto import get_random_string
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 
 from audit.services import audit_record
 from identity import crypto, events
@@ -19,6 +22,14 @@ from identity.selectors import user_in_tenant
 from identity.services.users import identity_get_or_create
 from identity.services.webhooks import app_webhook_secret_rotate, webhook_url_problem
 from prostqs.errors import Conflict, InvalidInput, NotFound
+
+# An external user id is a segment of the app's own URLs (``/app/users/{external_user_id}``): one that could never be
+# read back there (a slash, NUL, or a dot segment that clients normalise away) is refused when it is linked.
+external_user_id_validator = RegexValidator(
+    r"^(?!\.{1,2}\Z)[^/\x00]+\Z",
+    _lazy("Use an id without '/' that is not '.' or '..' (it is part of the app's URLs)."),
+    code="invalid_external_user_id",
+)
 
 
 def _unique_slug(name: str) -> str:
@@ -44,13 +55,22 @@ def app_create(*, owner: User, name: str, slug: str = "", webhook_url: str = "",
     problem = webhook_url_problem(webhook_url) if webhook_url else None
     if problem:
         raise InvalidInput(problem, code="invalid_webhook_url", fields={"webhook_url": [problem]})
-    slug = slugify(slug) if slug else _unique_slug(name)
-    try:
-        with transaction.atomic():
-            app = Application.objects.create(owner=owner, name=name[:200], slug=slug, webhook_url=webhook_url or "")
-    except IntegrityError:
-        raise Conflict(_("This slug is taken."), code="slug_taken", fields={"slug": [_("This slug is taken.")]}) \
-            from None
+    chosen = bool(slug)
+    if chosen:
+        slug = slugify(slug)
+        if not slug:
+            raise InvalidInput(fields={"slug": [_("Use letters, numbers, hyphens or underscores.")]})
+    for _attempt in range(1 if chosen else 3):
+        try:
+            with transaction.atomic():
+                app = Application.objects.create(owner=owner, name=name[:200], slug=slug if chosen else
+                                                 _unique_slug(name), webhook_url=webhook_url or "")
+            break
+        except IntegrityError:
+            # A slug made from the name can lose a race with another request for the same name: make another.
+            continue
+    else:
+        raise Conflict(_("This slug is taken."), code="slug_taken", fields={"slug": [_("This slug is taken.")]})
     audit_record(events.APP_CREATED, action="create", target_type="application", target_id=app.pk, app_id=app.pk,
                  after={"name": app.name, "slug": app.slug, "owner_id": owner.pk, "webhook_url": app.webhook_url})
     app_webhook_secret_rotate(app=app, value=webhook_secret)
@@ -135,6 +155,10 @@ def app_user_link(*, app: Application, external_user_id: str, phone: str = "", u
     external_user_id = (external_user_id or "").strip()
     if not external_user_id:
         raise InvalidInput(fields={"external_user_id": [_("This field may not be blank.")]})
+    try:
+        external_user_id_validator(external_user_id)
+    except ValidationError as exc:
+        raise InvalidInput(fields={"external_user_id": list(exc.messages)}) from None
     if bool(phone) == bool(user_id):
         raise InvalidInput(_("Give either phone or user_id."), fields={"phone": [_("Give either phone or user_id.")]})
     if phone:

@@ -2,6 +2,9 @@
 import pytest
 from django.urls import reverse
 
+from audit.models import AuditEvent
+from audit.services import audit_sequence
+from identity.crypto import hashes_match, keyed_hash
 from identity.models import (
     BLOCKED_UNTIL_CLEARED,
     AppCredential,
@@ -12,7 +15,7 @@ from identity.models import (
     SovereignSession,
     User,
 )
-from identity.services.apps import app_session_open, app_user_link
+from identity.services.apps import app_session_open, app_set_status, app_user_link
 from identity.services.otp import otp_start
 from identity.services.users import identity_link_create
 
@@ -20,6 +23,13 @@ pytestmark = [pytest.mark.smoke, pytest.mark.django_db]
 
 MODELS = ["user", "sovereignidentity", "userprofile", "authmethod", "identitylink", "sovereignsession",
           "pendingverification", "ratelimitentry", "application", "appcredential", "appuser", "appsession"]
+
+
+def _events(event_type: str, target) -> list[tuple[str, dict]]:
+    """(action, after) of the audit events of this type about ``target`` (chained first)."""
+    audit_sequence()
+    return [(e.action, e.after) for e in AuditEvent.objects.filter(type=event_type, target_id=str(target.pk))
+            .order_by("sequence")]
 
 
 @pytest.fixture
@@ -70,14 +80,49 @@ def test_credentials_never_show_the_secret_hash(console, world):
 
 def test_issuing_a_credential_shows_the_secret_once(console, world):
     response = console.post(reverse("admin:identity_appcredential_add"),
-                            {"app": str(world["app"].pk), "name": "Console", "scopes": ["billing", "audit"]},
-                            follow=True)
+                            {"app": str(world["app"].pk), "name": "Console", "scopes": ["billing", "audit"]})
     assert response.status_code == 200
     issued = AppCredential.objects.get(name="Console")
     assert issued.scopes == ["billing", "audit"] and issued.created_by.username == "root"
-    assert response.content.decode().count("pq_sk_") == 1
+    page = response.content.decode()
+    assert page.count("pq_sk_") == 1 and issued.public_key in page
+    secret = next(row["value"] for row in response.context["secrets"] if row["value"].startswith("pq_sk_"))
+    assert hashes_match(issued.secret_hash, keyed_hash("app-secret", secret))
+    # Shown in this response only: never cached, never in a flash message (a cookie or the session store).
+    assert "no-store" in response["Cache-Control"] and "messages" not in response.cookies
+    assert response.context["next_url"] == reverse("admin:identity_appcredential_changelist")  # where Save goes
     again = console.get(reverse("admin:identity_appcredential_change", args=[issued.pk])).content.decode()
     assert "pq_sk_" not in again
+
+
+def test_a_deleted_app_gets_no_credential_in_the_console(console, world):
+    app_set_status(app=world["app"], status=Application.Status.DELETED, reason="test")
+    before = AppCredential.objects.count()
+    response = console.post(reverse("admin:identity_appcredential_add"),
+                            {"app": str(world["app"].pk), "name": "Late", "scopes": ["identity"]})
+    assert response.status_code == 200
+    assert "A deleted application gets no credentials." in response.content.decode()
+    assert AppCredential.objects.count() == before
+
+
+def test_a_refusal_after_validation_is_a_message_and_saves_nothing(console, world, monkeypatch):
+    """A change that wins a race after the form was validated: the service's refusal, not a server error."""
+    from identity import admin as identity_admin
+    from identity.services import apps as app_services
+
+    def deleted_meanwhile(*, app, **kwargs):
+        app_set_status(app=app, status=Application.Status.DELETED, reason="meanwhile")
+        return app_services.credential_issue(app=Application.objects.get(pk=app.pk), **kwargs)
+
+    monkeypatch.setattr(identity_admin, "credential_issue", deleted_meanwhile)
+    before = AppCredential.objects.count()
+    url = reverse("admin:identity_appcredential_add")
+    response = console.post(url, {"app": str(world["app"].pk), "name": "Late", "scopes": ["identity"]})
+    assert response.status_code == 302 and response["Location"] == url
+    shown = [str(m) for m in console.get(url).context["messages"]]
+    assert any("A deleted application gets no credentials." in m for m in shown)
+    world["app"].refresh_from_db()
+    assert AppCredential.objects.count() == before and world["app"].status == "active"  # all rolled back
 
 
 def test_creating_an_app_in_the_console_goes_through_the_service(console, world):
@@ -85,8 +130,26 @@ def test_creating_an_app_in_the_console_goes_through_the_service(console, world)
     response = console.post(reverse("admin:identity_application_add"),
                             {"name": "Console App", "slug": "", "owner": str(owner.pk), "webhook_url": "",
                              "credentials-TOTAL_FORMS": "0", "credentials-INITIAL_FORMS": "0"})
-    assert response.status_code == 302, response.content[:2000]
-    assert Application.objects.get(name="Console App").slug == "console-app"
+    assert response.status_code == 200, response.content[:2000]
+    app = Application.objects.get(name="Console App")
+    assert app.slug == "console-app"
+    assert [action for action, _after in _events("APP_CREATED", app)] == ["create"]
+
+
+@pytest.mark.parametrize(("slug", "problem"), [
+    ("Console", "Application with this Slug already exists."),
+    ("___", "Use letters, numbers, hyphens or underscores."),
+])
+def test_the_console_checks_a_slug_as_it_will_be_stored(console, world, slug, problem):
+    owner = world["app"].owner
+    Application.objects.filter(pk=world["app"].pk).update(slug="console")
+    before = Application.objects.count()
+    response = console.post(reverse("admin:identity_application_add"),
+                            {"name": "Another", "slug": slug, "owner": str(owner.pk), "webhook_url": "",
+                             "credentials-TOTAL_FORMS": "0", "credentials-INITIAL_FORMS": "0"})
+    assert response.status_code == 200
+    assert problem in response.content.decode()
+    assert Application.objects.count() == before
 
 
 def test_revoke_credential_action(console, world):
@@ -94,6 +157,7 @@ def test_revoke_credential_action(console, world):
     console.post(url, {"action": "revoke", "_selected_action": [str(world["credential"].pk)]})
     world["credential"].refresh_from_db()
     assert world["credential"].status == "revoked"
+    assert _events("APP_CREDENTIAL_REVOKED", world["credential"]) == [("revoke", {"status": "revoked"})]
 
 
 def test_suspend_app_action(console, world):
@@ -101,6 +165,7 @@ def test_suspend_app_action(console, world):
                  {"action": "suspend", "_selected_action": [str(world["app"].pk)]})
     world["app"].refresh_from_db()
     assert world["app"].status == "suspended"
+    assert _events("APP_STATUS_CHANGED", world["app"]) == [("suspended", {"status": "suspended"})]
 
 
 def test_unblock_action_clears_a_block(console, world, settings):
@@ -113,6 +178,7 @@ def test_unblock_action_clears_a_block(console, world, settings):
                  {"action": "unblock", "_selected_action": [str(entry.pk)]})
     entry.refresh_from_db()
     assert entry.blocked_until is None and entry.attempt_count == 0
+    assert [action for action, _after in _events("RATE_LIMIT_CLEARED", entry)] == ["clear"]
 
 
 def test_suspending_a_user_in_the_console_ends_their_sessions(console, world):
@@ -123,6 +189,7 @@ def test_suspending_a_user_in_the_console_ends_their_sessions(console, world):
     session.refresh_from_db()
     assert user.status == "suspended" and not session.is_active
     assert not AppSession.objects.filter(user=user, status="active").exists()
+    assert _events("USER_STATUS_CHANGED", user) == [("suspended", {"status": "suspended"})]
 
 
 def test_revoke_session_action(console, world):

@@ -7,7 +7,7 @@ from rest_framework.test import APIClient
 
 from audit.services import audit_sequence
 from identity.api.app import AppUserOut, app_user_data
-from identity.models import AppCredential, AppSession, AppUser, IdentityLink, User
+from identity.models import AppCredential, AppSession, AppUser, IdentityLink, SovereignIdentity, User
 from identity.services.sessions import user_set_status
 from tests.identity.conftest import basic
 
@@ -60,6 +60,29 @@ def test_taken_slug_is_409(owner):
     assert client.post("/api/v1/apps", {"name": "A", "slug": "shop"}).status_code == 201
     response = client.post("/api/v1/apps", {"name": "B", "slug": "shop"})
     assert response.status_code == 409 and response.json()["error"]["code"] == "slug_taken"
+    response = client.post("/api/v1/apps", {"name": "C", "slug": "Shop"})  # the same slug once stored
+    assert response.status_code == 409 and response.json()["error"]["code"] == "slug_taken"
+
+
+@pytest.mark.parametrize("slug", ["___", "-", "_-_"])
+def test_a_slug_with_nothing_left_once_made_a_slug_is_400(owner, slug):
+    client, user = owner
+    response = client.post("/api/v1/apps", {"name": "Shop", "slug": slug})
+    assert response.status_code == 400 and list(response.json()["error"]["fields"]) == ["slug"]
+    assert not user.applications.exists()
+
+
+def test_apps_with_the_same_name_get_their_own_slugs(owner, monkeypatch):
+    """A slug made from the name that another request took meanwhile: another one is made, not a 409."""
+    from identity.services import apps as app_services
+
+    client, _user = owner
+    assert client.post("/api/v1/apps", {"name": "Shop"}).json()["slug"] == "shop"
+    made = iter(["shop", "shop"])
+    real = app_services._unique_slug
+    monkeypatch.setattr(app_services, "_unique_slug", lambda name: next(made, None) or real(name))
+    response = client.post("/api/v1/apps", {"name": "Shop"})
+    assert response.status_code == 201 and response.json()["slug"].startswith("shop-")
 
 
 def test_revoking_a_credential_stops_it_at_once(owner):
@@ -123,6 +146,30 @@ def test_app_user_input_is_validated(make_app, app_client, body):
     assert app_client(header).post("/api/v1/app/users", body).status_code == 400
 
 
+@pytest.mark.parametrize("external_user_id", ["org/42", "/", ".", "..", "a/.."])
+def test_an_external_id_that_could_not_be_read_back_is_refused(make_app, app_client, external_user_id):
+    """``GET /app/users/{external_user_id}`` could never reach it (a slash, or a dot segment clients remove)."""
+    app, _cred, header = make_app()
+    response = app_client(header).post("/api/v1/app/users", {"external_user_id": external_user_id,
+                                                             "phone": "+5511912345678"})
+    assert response.status_code == 400
+    assert list(response.json()["error"]["fields"]) == ["external_user_id"]
+    assert not AppUser.objects.filter(app=app).exists()
+    assert not SovereignIdentity.objects.filter(primary_phone="+5511912345678").exists()
+
+
+@pytest.mark.parametrize("external_user_id", ["a.b", "...", "user@example.com", "42:7", "ação"])
+def test_other_external_ids_are_linked_and_read_back(make_app, app_client, external_user_id):
+    from urllib.parse import quote
+
+    _app, _cred, header = make_app()
+    api = app_client(header)
+    created = api.post("/api/v1/app/users", {"external_user_id": external_user_id, "phone": "+5511912345678"})
+    assert created.status_code == 201
+    read = api.get(f"/api/v1/app/users/{quote(external_user_id)}")
+    assert read.status_code == 200 and read.json()["id"] == created.json()["id"]
+
+
 def test_identity_links_one_provider_id_one_user(make_app, app_client):
     _app, _cred, header = make_app()
     api = app_client(header)
@@ -181,6 +228,17 @@ def test_audit_events_are_the_apps_own_in_chain_order_and_paginated(make_app, ap
     assert [e["type"] for e in events].count("APP_USER_LINKED") == 3
     assert all(e["target_id"] != other.get("/api/v1/app/users/z").json()["id"] for e in events)
     assert api.get("/api/v1/audit/events?after_sequence=abc").status_code == 400
+
+
+@pytest.mark.parametrize(("query", "fields"), [
+    ("after_sequence=abc", ["after_sequence"]), ("after_sequence=-1", ["after_sequence"]),
+    ("limit=abc", ["limit"]), ("limit=0", ["limit"]), ("after_sequence=x&limit=-3", ["after_sequence", "limit"]),
+])
+def test_audit_event_paging_names_the_parameter_at_fault(make_app, app_client, query, fields):
+    _app, _cred, header = make_app(scopes=["audit"])
+    response = app_client(header).get(f"/api/v1/audit/events?{query}")
+    assert response.status_code == 400
+    assert sorted(response.json()["error"]["fields"]) == fields
 
 
 def test_a_read_naming_an_app_user_still_refuses_bad_credentials_and_missing_scopes(make_app, app_client):

@@ -39,11 +39,16 @@ def _fill(route: str) -> str:
     return "/" + re.sub(r"<(?:(\w+):)?\w+>", value, route)
 
 
+# Under /api/ but not the API itself: the schema and its docs page, and the catch-all that answers 404.
+NOT_ENDPOINTS = {"api/schema/", "api/docs/", "^api/"}
+
+
 def api_endpoints():
-    root = next(p for p in get_resolver().url_patterns
-                if isinstance(p, URLResolver) and str(p.pattern) == "api/v1/")
+    """Every route of the URL configuration under api/ (any version), but ``NOT_ENDPOINTS``."""
     found = []
-    for route, callback in _walk(root.url_patterns, "api/v1/"):
+    for route, callback in _walk(get_resolver().url_patterns, ""):
+        if not route.lstrip("^").startswith("api/") or route in NOT_ENDPOINTS:
+            continue
         cls = getattr(callback, "cls", None) or getattr(callback, "view_class", None)
         assert cls is not None, f"{route} is not a class-based API view"
         actions = getattr(callback, "actions", None)

@@ -29,7 +29,8 @@ def test_no_code_token_or_secret_in_clear(api_client, run_jobs, otp_outbox, app_
     token = api_client.post("/api/v1/identity/otp/verify", {"verification_id": started["verification_id"],
                                                             "code": code}).json()["session_token"]
     owner = app_client(f"Bearer {token}")
-    app = owner.post("/api/v1/apps", {"name": "Shop"}).json()
+    app = owner.post("/api/v1/apps", {"name": "Shop", "webhook_url": "https://shop.example.com/hooks"}).json()
+    webhook_secret = app["webhook_secret"]
     secret = owner.post(f"/api/v1/apps/{app['id']}/credentials", {"name": "p", "scopes": ["identity"]}
                         ).json()["secret"]
     audit_sequence()
@@ -38,7 +39,9 @@ def test_no_code_token_or_secret_in_clear(api_client, run_jobs, otp_outbox, app_
     assert any(v == "+5511987654321" for v in values)  # the scan does see the tables
     code_pattern = re.compile(rf"(?<![0-9]){code}(?![0-9])")
     assert not [v for v in values if code_pattern.search(v)]
-    for clear in (token, token.removeprefix("pq_st_"), secret, secret.removeprefix("pq_sk_")):
+    assert webhook_secret.startswith("whsec_")  # kept sealed (AES-GCM) to sign webhooks: never in clear either
+    for clear in (token, token.removeprefix("pq_st_"), secret, secret.removeprefix("pq_sk_"), webhook_secret,
+                  webhook_secret.removeprefix("whsec_")):
         assert not [v for v in values if clear in v]
 
 
