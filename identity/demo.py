@@ -7,6 +7,7 @@ file no longer matches the database, a new credential replaces the old one.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -40,6 +41,17 @@ def stored_credential(path: Path | None = None) -> dict[str, str] | None:
     return _read(path or CREDENTIAL_FILE).get(_database_key())
 
 
+def _write_private(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text``, readable by its owner only from the first byte (written to a file created
+    with mode 0600, then renamed over the old one)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.replace(partial, path)
+
+
 def seed(stdout: TextIO, *, path: Path | None = None) -> None:
     path = path or CREDENTIAL_FILE
     owner, _created = identity_get_or_create(phone=DEMO_PHONE, source="admin", verified=True)
@@ -56,9 +68,7 @@ def seed(stdout: TextIO, *, path: Path | None = None) -> None:
     issued = credential_issue(app=app, name=DEMO_CREDENTIAL_NAME, scopes=list(Scope.values))
     data = _read(path)
     data[_database_key()] = {"app": app.slug, "public_key": issued.credential.public_key, "secret": issued.secret}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2))
-    path.chmod(0o600)
+    _write_private(path, json.dumps(data, indent=2))
     stdout.write(f"  Demo app {app.slug}: new credential {issued.credential.public_key}\n")
 
 
