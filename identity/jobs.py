@@ -10,11 +10,13 @@ from infrastructure.services.jobs import register_handler
 
 
 # Not atomic: the provider is called over the network, and no transaction may stay open meanwhile.
-@register_handler(OTP_SEND_JOB, max_attempts=3, atomic=False,
+# The sealed code is transient: gone from the job once it is done, and never copied into a dead letter.
+@register_handler(OTP_SEND_JOB, max_attempts=3, atomic=False, transient=("sealed_code",),
                   description="Send a verification code through the configured SMS/WhatsApp sender.")
 def otp_send(job: Job) -> None:
-    """Send a verification code (sealed in the payload). Idempotent: a sent or stale verification is skipped."""
-    otp_deliver(verification_id=job.payload["verification_id"], sealed_code=job.payload["sealed_code"])
+    """Send a verification code (sealed in the payload). Idempotent: a sent or stale verification is skipped, and
+    so is a requeued dead letter, which no longer carries the code (the person asks for a new one)."""
+    otp_deliver(verification_id=job.payload["verification_id"], sealed_code=job.payload.get("sealed_code"))
 
 
 # Not atomic: it waits on the network, outside any transaction (the worker's heartbeat keeps its lease).

@@ -136,18 +136,20 @@ def otp_start(*, phone: str, channel: str = PendingVerification.Channel.SMS, ip:
     return verification
 
 
-def otp_deliver(*, verification_id: str, sealed_code: str) -> str:
+def otp_deliver(*, verification_id: str, sealed_code: str | None) -> str:
     """Hand a queued code to the sender backend (the ``otp_send`` job). Returns what happened.
 
     Runs outside any transaction while the provider is called, so a slow provider holds no lock. A verification
-    that is no longer pending, or already sent, is skipped: the job may run more than once.
+    that is no longer pending, or already sent, is skipped: the job may run more than once. So is one whose sealed
+    code is gone (a dead letter requeued: its payload no longer holds the code).
     """
     verification = PendingVerification.objects.filter(pk=verification_id).first()
     if verification is None:
         return "missing"
     if verification.delivery_status == PendingVerification.Delivery.SENT:
         return "already_sent"
-    if verification.status != PendingVerification.Status.PENDING or verification.is_expired():
+    if (verification.status != PendingVerification.Status.PENDING or verification.is_expired()
+            or not sealed_code):
         PendingVerification.objects.filter(pk=verification.pk, delivery_status=PendingVerification.Delivery.QUEUED
                                            ).update(delivery_status=PendingVerification.Delivery.SKIPPED)
         return "skipped"

@@ -72,9 +72,19 @@ class JobType:
     atomic: bool = True
     lease_seconds: float | None = None
     description: str = ""
+    transient: frozenset[str] = frozenset()
 
 
 _HANDLERS: dict[str, JobType] = {}
+
+
+def _without_transient(job: Job) -> dict[str, Any] | None:
+    """The payload without its type's ``transient`` keys, or None when it holds none of them."""
+    spec = _HANDLERS.get(job.type)
+    payload = job.payload
+    if spec is None or not spec.transient or not isinstance(payload, dict) or not spec.transient & payload.keys():
+        return None
+    return {key: value for key, value in payload.items() if key not in spec.transient}
 
 
 def register_handler(
@@ -84,11 +94,14 @@ def register_handler(
     atomic: bool = True,
     lease_seconds: float | None = None,
     description: str = "",
+    transient: Iterable[str] = (),
 ) -> Callable[[Handler], Handler]:
     """Register the handler of a job type (from an app's ``AppConfig.ready()``).
 
     Handlers must be idempotent or guarded: delivery is at least once. ``atomic`` handlers run in the transaction
-    that marks the job done; ``lease_seconds`` overrides ``JOBS_LEASE_SECONDS`` for this type.
+    that marks the job done; ``lease_seconds`` overrides ``JOBS_LEASE_SECONDS`` for this type. ``transient``
+    payload keys are needed only until the job succeeds (a sealed one-time code): they are removed from the job
+    when it is done, and neither kept on the failed job nor copied into its dead letter.
     """
     if max_attempts < 1:
         raise ImproperlyConfigured(f"job type {name!r}: max_attempts must be at least 1")
@@ -98,7 +111,7 @@ def register_handler(
     def decorate(handler: Handler) -> Handler:
         if name in _HANDLERS:
             raise ImproperlyConfigured(f"job type {name!r} has two handlers")
-        _HANDLERS[name] = JobType(name, handler, max_attempts, atomic, lease_seconds, description)
+        _HANDLERS[name] = JobType(name, handler, max_attempts, atomic, lease_seconds, description, frozenset(transient))
         return handler
 
     return decorate
@@ -330,6 +343,10 @@ def jobs_execute_group(jobs: list[Job], *, worker: str,
             results = [(j, _lost(j, worker)) for j in jobs if mine.get(j.id) != j.attempts]
             Job.objects.filter(id__in=[j.id for j in owned]).update(
                 status=Job.Status.DONE, finished_at=now, lease_expires_at=None, updated_at=now)
+            for job in owned:
+                kept = _without_transient(job)
+                if kept is not None:
+                    Job.objects.filter(id=job.id).update(payload=kept)
             for index, job in enumerate(owned):
                 if index and not keep_going():
                     for left in owned[index:]:  # back to claimed-not-started, with a fresh lease
@@ -354,7 +371,9 @@ def jobs_execute_group(jobs: list[Job], *, worker: str,
 
 def _mark_done(job: Job, *, worker: str) -> bool:
     now = timezone.now()
-    if not _owned(job, worker).update(status=Job.Status.DONE, finished_at=now, lease_expires_at=None, updated_at=now):
+    kept = _without_transient(job)
+    if not _owned(job, worker).update(status=Job.Status.DONE, finished_at=now, lease_expires_at=None, updated_at=now,
+                                      **({} if kept is None else {"payload": kept})):
         return False
     job.status, job.finished_at, job.lease_expires_at = Job.Status.DONE, now, None
     return True
@@ -389,9 +408,11 @@ def job_fail(job: Job, *, worker: str, error: str, permanent: bool = False) -> s
 
 
 def _dead_letter(job: Job, *, error: str, now: datetime) -> DeadLetterJob:
+    kept = _without_transient(job)
+    payload = job.payload if kept is None else kept
     Job.objects.filter(id=job.id).update(status=Job.Status.FAILED, last_error=error, finished_at=now,
-                                         lease_expires_at=None, updated_at=now)
-    dead = DeadLetterJob.objects.create(original_job_id=job.id, type=job.type, payload=job.payload,
+                                         lease_expires_at=None, updated_at=now, payload=payload)
+    dead = DeadLetterJob.objects.create(original_job_id=job.id, type=job.type, payload=payload,
                                         attempts=job.attempts, last_error=error, failed_at=now)
     audit_record(events.JOB_DEAD_LETTERED, action="dead_letter", target_type="job", target_id=job.id,
                  after={"status": Job.Status.FAILED, "attempts": job.attempts},

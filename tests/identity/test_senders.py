@@ -144,8 +144,37 @@ def test_the_otp_job_sends_through_the_http_provider(settings, api_client, run_j
         run_jobs()
     assert len(provider.requests) == 1
     from identity.models import PendingVerification
+    from infrastructure.models import Job
 
     assert PendingVerification.objects.get(pk=started.json()["verification_id"]).delivery_status == "sent"
+    # The code travelled sealed in the job; once sent, the job keeps only what names the verification.
+    assert Job.objects.get(type="otp_send").payload == {"verification_id": started.json()["verification_id"]}
+
+
+@pytest.mark.django_db
+def test_a_code_that_cannot_be_sent_is_not_kept_in_the_dead_letter(settings, api_client, run_jobs):
+    from identity.models import PendingVerification
+    from infrastructure.models import DeadLetterJob, Job
+
+    settings.JOBS_RETRY_BASE_SECONDS = 0
+    with FakeProvider(status=500) as provider:
+        settings.OTP_SENDER = "http"
+        settings.OTP_HTTP_BASE_URL = provider.url
+        settings.OTP_HTTP_ACCOUNT_SID, settings.OTP_HTTP_AUTH_TOKEN = "AC123", "tok"
+        settings.OTP_HTTP_FROM = "+15005550006"
+        verification_id = api_client.post("/api/v1/identity/otp/start", {"phone": "+5511987654321"}
+                                          ).json()["verification_id"]
+        while Job.objects.filter(type="otp_send", status__in=["pending", "processing"]).exists():
+            run_jobs(allow_failures=True)
+    assert len(provider.requests) == 3  # every attempt had the code
+    dead = DeadLetterJob.objects.get(type="otp_send")
+    assert dead.payload == {"verification_id": verification_id} == Job.objects.get(type="otp_send").payload
+    # Requeued, it cannot send a code it no longer has: the verification is marked skipped (ask for a new code).
+    from infrastructure.services.jobs import dead_letter_requeue
+
+    dead_letter_requeue(dead)
+    run_jobs()
+    assert PendingVerification.objects.get(pk=verification_id).delivery_status == "skipped"
 
 
 @pytest.mark.django_db

@@ -40,6 +40,21 @@ def refused(job: Job) -> None:
     raise PermanentJobFailure("the configuration refuses this; retrying cannot help")
 
 
+@register_handler("test.transient", max_attempts=2, transient=("one_time",))
+def transient(job: Job) -> None:
+    """Needs ``one_time`` on every attempt; fails while ``fail`` is set."""
+    assert job.payload["one_time"] == "s3cret"
+    record_effect(job)
+    if job.payload.get("fail"):
+        raise RuntimeError("the provider refused")
+
+
+@register_handler("test.transient_external", atomic=False, transient=("one_time",))
+def transient_external(job: Job) -> None:
+    assert job.payload["one_time"] == "s3cret"
+    record_effect(job)
+
+
 @register_handler("test.slow", lease_seconds=1.0)
 def slow(job: Job) -> None:
     """The first attempt records its effect, says it started, then hangs until its process is killed."""

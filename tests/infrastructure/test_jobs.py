@@ -389,6 +389,52 @@ def test_status_counts_cover_every_status():
 # --- group commit -----------------------------------------------------------------------------------------------
 
 
+# --- transient payload keys ---------------------------------------------------------------------------------------
+
+TRANSIENT_TYPES = ["test.transient", "test.transient_external"]
+
+
+@pytest.mark.parametrize("job_type", TRANSIENT_TYPES)
+def test_a_done_job_keeps_no_transient_key(effects, job_type):
+    job = job_enqueue(job_type, payload={"one_time": "s3cret", "order": 42})
+    [claimed] = jobs_claim(worker="w1", types=[job_type])
+    assert job_execute(claimed, worker="w1") == DONE
+    job.refresh_from_db()
+    assert (job.status, job.payload) == (Job.Status.DONE, {"order": 42})
+    assert effects.count(job.id) == 1
+
+
+def test_a_group_of_done_jobs_keeps_no_transient_key(effects):
+    jobs = [job_enqueue("test.transient", payload={"one_time": "s3cret", "n": n}) for n in range(3)]
+    plain = job_enqueue("test.effect", payload={"one_time": "not transient for this type"})
+    claimed = jobs_claim(worker="w1", types=["test.transient", "test.effect"], limit=10)
+    assert [outcome for _job, outcome in jobs_service.jobs_execute_group(claimed, worker="w1")] == [DONE] * 4
+    assert [Job.objects.get(id=j.id).payload for j in jobs] == [{"n": 0}, {"n": 1}, {"n": 2}]
+    assert Job.objects.get(id=plain.id).payload == {"one_time": "not transient for this type"}
+
+
+def test_a_retry_keeps_the_transient_key_and_the_dead_letter_never_gets_it(effects, fast_retries):
+    job = job_enqueue("test.transient", payload={"one_time": "s3cret", "fail": True})
+    [claimed] = jobs_claim(worker="w1", types=["test.transient"])
+    assert job_execute(claimed, worker="w1") == RETRY
+    assert Job.objects.get(id=job.id).payload == {"one_time": "s3cret", "fail": True}  # the next attempt needs it
+    time.sleep(0.1)
+    [claimed] = jobs_claim(worker="w1", types=["test.transient"])
+    assert job_execute(claimed, worker="w1") == DEAD
+    dead = DeadLetterJob.objects.get(original_job=job)
+    assert dead.payload == {"fail": True} and Job.objects.get(id=job.id).payload == {"fail": True}
+    assert "the provider refused" in dead.last_error
+
+
+def test_a_job_the_reaper_dead_letters_keeps_no_transient_key():
+    job = job_enqueue("test.transient", payload={"one_time": "s3cret"}, max_attempts=1)
+    jobs_claim(worker="w1", types=["test.transient"])
+    Job.objects.filter(id=job.id).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    jobs_reap_expired()
+    assert Job.objects.get(id=job.id).payload == {}
+    assert DeadLetterJob.objects.get(original_job=job).payload == {}
+
+
 def test_a_group_of_jobs_shares_one_transaction(effects, django_assert_max_num_queries):
     jobs = [job_enqueue("test.effect") for _ in range(10)]
     claimed = only_test_types(worker="w1", limit=10)
