@@ -7,4 +7,5 @@ class IdentityConfig(AppConfig):
     verbose_name = _("Identity and applications")
 
     def ready(self) -> None:
-        from identity import events, jobs, schema  # noqa: F401 - registers event types, job handlers, auth schemes
+        # Registers event types, job handlers, auth schemes and system checks.
+        from identity import checks, events, jobs, schema  # noqa: F401

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 from identity.services.otp import OTP_SEND_JOB, otp_deliver
 from identity.services.webhooks import WEBHOOK_JOB, webhook_deliver
 from infrastructure.models import Job
-from infrastructure.services.jobs import register_handler
+from infrastructure.services.jobs import PermanentJobFailure, register_handler
 
 
 # Not atomic: the provider is called over the network, and no transaction may stay open meanwhile.
@@ -16,7 +17,10 @@ from infrastructure.services.jobs import register_handler
 def otp_send(job: Job) -> None:
     """Send a verification code (sealed in the payload). Idempotent: a sent or stale verification is skipped, and
     so is a requeued dead letter, which no longer carries the code (the person asks for a new one)."""
-    otp_deliver(verification_id=job.payload["verification_id"], sealed_code=job.payload.get("sealed_code"))
+    try:
+        otp_deliver(verification_id=job.payload["verification_id"], sealed_code=job.payload.get("sealed_code"))
+    except ImproperlyConfigured as exc:  # no attempt can succeed until the settings are fixed: dead-letter at once
+        raise PermanentJobFailure(str(exc)) from None
 
 
 # Not atomic: it waits on the network, outside any transaction (the worker's heartbeat keeps its lease).

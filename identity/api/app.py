@@ -107,8 +107,11 @@ class AppUserLinksView(generics.ListAPIView):
     app_user_kwarg = "external_user_id"  # read with the credential (identity.authentication)
 
     def get_queryset(self):
+        """The user's links that this tenant's apps made: a link another tenant's app made is that tenant's data,
+        even when the person is a user of both."""
         app_user = self.request.user.app_user(self.kwargs["external_user_id"])
-        return IdentityLink.objects.filter(user_id=app_user.user_id).order_by("linked_at")
+        return IdentityLink.objects.filter(user_id=app_user.user_id, app__owner_id=self.request.user.tenant_id
+                                           ).order_by("linked_at")
 
     @extend_schema(tags=["app"], responses={200: AppIdentityLinkOut(many=True), **errors(401, 403, 404)},
                    summary="Provider identities linked to one of the app's users")

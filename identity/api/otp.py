@@ -1,6 +1,8 @@
 """POST /identity/otp/start and /identity/otp/verify: public, limited by phone, IP address and number prefix."""
 from __future__ import annotations
 
+import unicodedata
+
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
@@ -41,9 +43,23 @@ class OtpStartView(APIView):
                                      "channel": verification.channel}).data, status=status.HTTP_201_CREATED)
 
 
+class OtpCodeField(serializers.CharField):
+    """Six decimal digits, in any script a phone keyboard may type them (full-width, Arabic-Indic, …), given to the
+    check as ASCII: the right code typed that way is the right code, and no other character reaches the check."""
+
+    default_error_messages = {"invalid": "Enter the 6 digits received."}
+
+    def to_internal_value(self, data):
+        text = super().to_internal_value(data)
+        digits = [unicodedata.decimal(char, None) for char in text]
+        if len(digits) != 6 or None in digits:
+            self.fail("invalid")
+        return "".join(map(str, digits))
+
+
 class OtpVerifyIn(serializers.Serializer):
     verification_id = serializers.UUIDField()
-    code = serializers.RegexField(r"^\d{6}$", max_length=6, help_text="The 6 digits received.")
+    code = OtpCodeField(max_length=6, min_length=6, help_text="The 6 digits received.")
     device_fingerprint = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
 
 
@@ -52,7 +68,9 @@ class OtpVerifyOut(serializers.Serializer):
     session_id = serializers.UUIDField()
     user_id = serializers.UUIDField()
     expires_at = serializers.DateTimeField()
-    is_new_user = serializers.BooleanField()
+    is_new_user = serializers.BooleanField(
+        help_text="True when this sign-in created the person; false when they already existed (they signed in "
+                  "before, or an application linked them by phone first).")
 
 
 class OtpVerifyView(APIView):

@@ -102,6 +102,14 @@ def _count_send(limits: list[_Limit], now: datetime) -> None:
                                   "updated_at"])
 
 
+OTP_CODE_TTL_MAX_SECONDS = 600  # the settings refuse more at start-up; this holds for settings changed at run time
+
+
+def otp_code_ttl_seconds() -> int:
+    """``OTP_CODE_TTL_SECONDS``, never more than ten minutes."""
+    return max(1, min(int(settings.OTP_CODE_TTL_SECONDS), OTP_CODE_TTL_MAX_SECONDS))
+
+
 @transaction.atomic
 def otp_start(*, phone: str, channel: str = PendingVerification.Channel.SMS, ip: str | None = None
               ) -> PendingVerification:
@@ -122,7 +130,7 @@ def otp_start(*, phone: str, channel: str = PendingVerification.Channel.SMS, ip:
 
     code = crypto.new_otp_code()
     verification = PendingVerification(phone_number=phone, channel=channel, ip_address=ip, created_at=now,
-                                       expires_at=now + timedelta(seconds=settings.OTP_CODE_TTL_SECONDS))
+                                       expires_at=now + timedelta(seconds=otp_code_ttl_seconds()))
     verification.code_hash = otp_code_hash(verification_id=str(verification.pk), code=code)
     verification.save(force_insert=True)
     # The job carries the code sealed (AES-GCM, bound to this verification), never in clear.
@@ -156,7 +164,8 @@ def otp_deliver(*, verification_id: str, sealed_code: str | None) -> str:
     code = crypto.unseal("otp-code", sealed_code, associated=str(verification.pk))
     get_sender().send(OtpMessage(verification_id=str(verification.pk), phone=verification.phone_number,
                                  channel=verification.channel, code=code, expires_at=verification.expires_at,
-                                 ttl_seconds=settings.OTP_CODE_TTL_SECONDS))
+                                 ttl_seconds=round((verification.expires_at - verification.created_at
+                                                    ).total_seconds())))
     with transaction.atomic():
         PendingVerification.objects.filter(pk=verification.pk).update(
             delivery_status=PendingVerification.Delivery.SENT, sent_at=timezone.now())

@@ -4,7 +4,7 @@ from rest_framework.test import APIClient
 
 from audit.models import AuditEvent
 from audit.services import audit_sequence
-from identity.models import SovereignSession, UserProfile
+from identity.models import SovereignSession, User, UserProfile
 
 pytestmark = [pytest.mark.smoke, pytest.mark.django_db]
 
@@ -54,6 +54,25 @@ def test_sessions_list_and_revoke_one(sign_in):
     refused = bearer(second["session_token"]).get("/api/v1/identity/me")
     assert refused.status_code == 401 and refused.json()["error"]["code"] == "session_revoked"
     assert client.get("/api/v1/identity/me").status_code == 200
+
+
+def test_the_session_list_holds_only_the_callers_own(sign_in):
+    mine = sign_in(PHONE)
+    theirs = sign_in("+5521987654321")
+    listed = bearer(mine["session_token"]).get("/api/v1/identity/sessions").json()
+    assert [s["session_id"] for s in listed["results"]] == [mine["session_id"]]
+    assert SovereignSession.objects.filter(pk=theirs["session_id"], is_active=True).exists()
+
+
+@pytest.mark.parametrize("status", ["suspended", "banned"])
+def test_a_session_of_an_account_no_longer_active_is_refused(sign_in, status):
+    """Even with the session itself still open (the status changed by another path than the service, which
+    also ends the sessions): the account's status is checked on every call."""
+    out = sign_in(PHONE)
+    User.objects.filter(pk=out["user_id"]).update(status=status)
+    assert SovereignSession.objects.get(pk=out["session_id"]).is_active
+    response = bearer(out["session_token"]).get("/api/v1/identity/me")
+    assert response.status_code == 401 and response.json()["error"]["code"] == "user_inactive"
 
 
 def test_another_users_session_is_not_found(sign_in):

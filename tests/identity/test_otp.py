@@ -143,13 +143,102 @@ def test_code_reuse_is_refused(api_client, run_jobs, otp_outbox):
 
 
 def test_a_code_works_only_for_its_own_verification(api_client, run_jobs, otp_outbox):
+    """The stored hash is keyed and bound to its verification's id: even the very same stored hash, copied onto
+    another verification, does not take that code there."""
     first = start(api_client).json()["verification_id"]
     second = start(api_client).json()["verification_id"]
     run_jobs()
     code = otp_outbox.code_for(first)
-    if code == otp_outbox.code_for(second):  # one chance in a million: the codes are random
-        return
-    assert api_client.post(VERIFY, {"verification_id": second, "code": code}).status_code == 400
+    PendingVerification.objects.filter(pk=second).update(
+        code_hash=PendingVerification.objects.get(pk=first).code_hash)
+    response = api_client.post(VERIFY, {"verification_id": second, "code": code})
+    assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_code"
+    assert api_client.post(VERIFY, {"verification_id": first, "code": code}).status_code == 200
+
+
+def test_the_stored_hash_is_the_keyed_hash_of_the_verification_and_code(api_client, run_jobs, otp_outbox):
+    from identity.crypto import keyed_hash
+
+    vid = start(api_client).json()["verification_id"]
+    run_jobs()
+    code = otp_outbox.code_for(vid)
+    stored = PendingVerification.objects.get(pk=vid).code_hash
+    assert stored == keyed_hash("otp-code", f"{vid}:{code}")
+    assert stored not in (keyed_hash("otp-code", code), code)
+
+
+def test_codes_come_from_the_csprng(api_client, monkeypatch):
+    import secrets
+
+    drawn = []
+    real = secrets.randbelow
+
+    def spy(n):
+        drawn.append(n)
+        return real(n)
+
+    monkeypatch.setattr(secrets, "randbelow", spy)
+    start(api_client)
+    assert drawn == [1_000_000]
+
+
+def test_codes_are_compared_in_constant_time(api_client, run_jobs, otp_outbox, monkeypatch):
+    import hmac
+
+    compared = []
+    real = hmac.compare_digest
+
+    def spy(a, b):
+        compared.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(hmac, "compare_digest", spy)
+    vid = start(api_client).json()["verification_id"]
+    run_jobs()
+    code = otp_outbox.code_for(vid)
+    api_client.post(VERIFY, {"verification_id": vid, "code": wrong(code)})
+    assert api_client.post(VERIFY, {"verification_id": vid, "code": code}).status_code == 200
+    stored = PendingVerification.objects.get(pk=vid).code_hash.encode()
+    assert len(compared) == 2 and all(stored in pair for pair in compared)
+
+
+@pytest.mark.parametrize("typed", [
+    str.maketrans("0123456789", "".join(chr(0xFF10 + d) for d in range(10))),  # full-width
+    str.maketrans("0123456789", "".join(chr(0x0660 + d) for d in range(10))),  # Arabic-Indic
+], ids=["full-width", "arabic-indic"])
+def test_the_right_code_typed_in_other_digits_is_the_right_code(api_client, run_jobs, otp_outbox, typed):
+    vid = start(api_client).json()["verification_id"]
+    run_jobs()
+    response = api_client.post(VERIFY, {"verification_id": vid, "code": otp_outbox.code_for(vid).translate(typed)})
+    assert response.status_code == 200, response.content
+
+
+@pytest.mark.parametrize("code", ["12345", "1234567", "12 345", "\uff11\uff12\uff13\uff14\uff15x", "\u00bd12345",
+                                  "\u0661\u0662\u0663", "12345\u00b2"])
+def test_a_code_that_is_not_six_digits_is_refused_without_counting(api_client, code):
+    vid = start(api_client).json()["verification_id"]
+    response = api_client.post(VERIFY, {"verification_id": vid, "code": code})
+    assert response.status_code == 400 and list(response.json()["error"]["fields"]) == ["code"]
+    assert PendingVerification.objects.get(pk=vid).attempts == 0
+    assert not RateLimitEntry.objects.filter(action="otp_failure").exists()
+
+
+def test_a_code_lives_at_most_ten_minutes_whatever_the_settings_say(api_client, settings):
+    settings.OTP_CODE_TTL_SECONDS = 3600  # refused at start-up; changed at run time, it is capped
+    verification = PendingVerification.objects.get(pk=start(api_client).json()["verification_id"])
+    assert (verification.expires_at - verification.created_at).total_seconds() == 600
+
+
+@pytest.mark.parametrize("ttl", ["0", "601", "3600"])
+def test_the_settings_refuse_a_code_lifetime_out_of_bounds(ttl):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OTP_CODE_TTL_SECONDS": ttl, "DEBUG": "true"}
+    result = subprocess.run([sys.executable, "-c", "import django; django.setup()"], env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode != 0 and "OTP_CODE_TTL_SECONDS must be between 1 and 600" in result.stderr
 
 
 def test_expiry_at_ttl_plus_one_second(api_client, run_jobs, otp_outbox, clock, settings):

@@ -6,6 +6,7 @@ import base64
 import io
 import json
 import threading
+import time
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
@@ -23,14 +24,16 @@ MESSAGE = OtpMessage(verification_id="v-1", phone="+5511987654321", channel="sms
 class FakeProvider:
     """Twilio's ``POST /2010-04-01/Accounts/{sid}/Messages.json``: Basic auth, form body, 201 JSON answer."""
 
-    def __init__(self, *, status: int = 201) -> None:
+    def __init__(self, *, status: int = 201, delay: float = 0) -> None:
         self.status = status
+        self.delay = delay
         self.requests: list[dict] = []
         provider = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"])).decode()
+                time.sleep(provider.delay)
                 provider.requests.append({"path": self.path, "auth": self.headers.get("Authorization", ""),
                                           "type": self.headers.get("Content-Type", ""), "form": parse_qs(body)})
                 authorised = self.headers.get("Authorization") == "Basic " + base64.b64encode(b"AC123:tok").decode()
@@ -94,12 +97,45 @@ def test_http_sender_unreachable_provider_raises():
         sender("http://127.0.0.1:9").send(MESSAGE)
 
 
+def test_http_sender_gives_up_on_a_provider_slower_than_its_timeout():
+    with FakeProvider(delay=3) as provider:
+        started = time.monotonic()
+        with pytest.raises(SenderError, match="unreachable: ReadTimeout"):
+            HttpSender(base_url=provider.url, account_sid="AC123", auth_token="tok", sms_from="+15005550006",
+                       timeout=0.3).send(MESSAGE)
+        assert time.monotonic() - started < 2.5
+
+
 def test_http_sender_needs_its_settings(settings):
     settings.OTP_HTTP_ACCOUNT_SID = ""
     from django.core.exceptions import ImproperlyConfigured
 
     with pytest.raises(ImproperlyConfigured):
         HttpSender()
+
+
+def _deploy_check_ids() -> list[str]:
+    from django.core import checks
+
+    return [message.id for message in checks.run_checks(include_deployment_checks=True)
+            if message.id and message.id.startswith("identity.")]
+
+
+def test_the_deploy_checks_refuse_a_sender_that_cannot_send(settings):
+    settings.OTP_SENDER = "http"
+    settings.OTP_HTTP_ACCOUNT_SID, settings.OTP_HTTP_AUTH_TOKEN, settings.OTP_HTTP_FROM = "", "", ""
+    assert _deploy_check_ids() == ["identity.E001"]
+    settings.OTP_SENDER = "no.such.Sender"
+    assert _deploy_check_ids() == ["identity.E001"]
+    settings.OTP_SENDER = "http"
+    settings.OTP_HTTP_ACCOUNT_SID, settings.OTP_HTTP_AUTH_TOKEN, settings.OTP_HTTP_FROM = "AC1", "tok", "+15005550006"
+    assert _deploy_check_ids() == []
+
+
+@pytest.mark.parametrize("name", ["console", "file"])
+def test_the_deploy_checks_warn_of_a_sender_that_writes_codes_in_clear(settings, name, tmp_path):
+    settings.OTP_SENDER, settings.OTP_FILE_PATH = name, tmp_path / "codes.jsonl"
+    assert _deploy_check_ids() == ["identity.W001"]
 
 
 def test_file_sender_appends_json_lines(tmp_path):
@@ -149,6 +185,18 @@ def test_the_otp_job_sends_through_the_http_provider(settings, api_client, run_j
     assert PendingVerification.objects.get(pk=started.json()["verification_id"]).delivery_status == "sent"
     # The code travelled sealed in the job; once sent, the job keeps only what names the verification.
     assert Job.objects.get(type="otp_send").payload == {"verification_id": started.json()["verification_id"]}
+
+
+@pytest.mark.django_db
+def test_a_sender_without_its_settings_dead_letters_at_once(settings, api_client, run_jobs):
+    from infrastructure.models import DeadLetterJob
+
+    settings.OTP_SENDER = "http"
+    settings.OTP_HTTP_ACCOUNT_SID = ""
+    api_client.post("/api/v1/identity/otp/start", {"phone": "+5511987654321"})
+    run_jobs(allow_failures=True)
+    dead = DeadLetterJob.objects.get(type="otp_send")
+    assert dead.attempts == 1 and "OTP_HTTP_ACCOUNT_SID" in dead.last_error and "sealed_code" not in dead.payload
 
 
 @pytest.mark.django_db

@@ -53,3 +53,29 @@ def test_another_app_of_the_same_tenant_may_link_the_tenants_users(tenants, make
     response = app_client(header).post("/api/v1/app/users", {"external_user_id": "same-person",
                                                               "user_id": tenants["mine"]["user"]["user_id"]})
     assert response.status_code == 201
+
+
+def test_a_shared_persons_links_are_listed_only_to_the_tenant_whose_app_made_them(tenants, make_app, app_client):
+    """One person, a user of both tenants: each tenant sees the provider links its own apps made, no other's."""
+    mine, theirs = tenants["mine"]["client"], tenants["theirs"]["client"]
+    person = tenants["mine"]["user"]["user_id"]
+    assert theirs.post("/api/v1/app/users", {"external_user_id": "shared", "phone": "+5511912340001"}
+                       ).json()["user_id"] == person
+    assert theirs.post("/api/v1/app/users/shared/links", {"provider": "google", "provider_id": "g-theirs"}
+                       ).status_code == 201
+    assert mine.post("/api/v1/app/users/mine-user/links", {"provider": "apple", "provider_id": "a-mine"}
+                     ).status_code == 201
+    # Another app of my tenant made this one: still my tenant's.
+    _app, _cred, header = make_app(owner=tenants["mine"]["app"].owner, scopes=["identity"])
+    sibling = app_client(header)
+    sibling.post("/api/v1/app/users", {"external_user_id": "p", "user_id": person})
+    assert sibling.post("/api/v1/app/users/p/links", {"provider": "github", "provider_id": "gh-mine"}
+                        ).status_code == 201
+
+    def listed(client, external_user_id):
+        return sorted(link["provider_id"] for link in client.get(f"/api/v1/app/users/{external_user_id}/links"
+                                                                  ).json()["results"])
+
+    assert listed(mine, "mine-user") == ["a-mine", "gh-mine"]
+    assert listed(theirs, "shared") == ["g-theirs"]
+    assert IdentityLink.objects.filter(user_id=person).count() == 3
