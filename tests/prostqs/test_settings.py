@@ -36,12 +36,20 @@ def test_development_runs_without_a_secret():
     assert run_django({"DEBUG": "true"}, "check").returncode == 0
 
 
+PRODUCTION = {"DEBUG": "false", "SECRET_KEY": STRONG_KEY, "ALLOWED_HOSTS": "prostqs.example",
+              "SECRETS_MASTER_KEYS": "k1:" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVoxMjM0NTY=",
+              "OTP_HTTP_ACCOUNT_SID": "AC0123", "OTP_HTTP_AUTH_TOKEN": "provider-token", "OTP_HTTP_FROM": "+15550001111"}
+
+
 def test_production_passes_the_deployment_checks():
-    result = run_django({"DEBUG": "false", "SECRET_KEY": STRONG_KEY, "ALLOWED_HOSTS": "prostqs.example",
-                         "SECRETS_MASTER_KEYS": "k1:" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVoxMjM0NTY="},
-                        "check", "--deploy", "--fail-level", "WARNING")
+    result = run_django(PRODUCTION, "check", "--deploy", "--fail-level", "WARNING")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_the_deployment_checks_refuse_production_without_an_sms_provider():
+    result = run_django({**PRODUCTION, "OTP_HTTP_AUTH_TOKEN": ""}, "check", "--deploy", "--fail-level", "WARNING")
+    assert result.returncode != 0 and "identity.E001" in result.stderr
 
 
 @pytest.mark.django_db
