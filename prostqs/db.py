@@ -76,11 +76,14 @@ _UNDEFINED_STATEMENT = "26000"
 class _Prepared:
     """What ``fetch_one`` prepared on one psycopg connection: statement names by SQL text and parameter types."""
 
-    __slots__ = ("names", "raw", "timezone")
+    __slots__ = ("names", "prepared", "raw", "timezone")
 
     def __init__(self, connection: BaseDatabaseWrapper) -> None:
         self.raw = connection.connection
         self.names: dict[tuple[str, tuple[int, ...]], bytes] = {}
+        # Statements prepared so far on this connection, forgotten or not: each gets a name never used before on it
+        # (a name given again could still be taken on the server, by one prepared after a DEALLOCATE ALL).
+        self.prepared = 0
         # A cursor loads timestamps in the connection's time zone (``_match_timezone``); rows loaded without one
         # get the zone of the connection's own loader, which must be the same.
         loader = self.raw.adapters.get_loader(TIMESTAMPTZ_OID, Format.TEXT)
@@ -132,7 +135,8 @@ def _execute(state: _Prepared, sql: str, params: Sequence[Any]) -> Transformer:
     while True:
         name = state.names.get(key)
         if name is None:
-            name = f"_prostqs_{len(state.names) + 1}".encode()
+            state.prepared += 1
+            name = f"_prostqs_{state.prepared}".encode()
             result = pgconn.prepare(name, _server_placeholders(sql), tx.types)
             if result.status != ExecStatus.COMMAND_OK:
                 raise _error(raw, result)
@@ -142,9 +146,11 @@ def _execute(state: _Prepared, sql: str, params: Sequence[Any]) -> Transformer:
             tx.set_pgresult(result)
             return tx
         error = _error(raw, result)
-        # A statement deallocated behind our back (autocommit: no transaction was aborted) is prepared again.
+        # A statement deallocated behind our back (autocommit: no transaction was aborted) is prepared again, under
+        # a new name. Only this one is forgotten: others may have been prepared since the DEALLOCATE ALL, and each
+        # of those deallocated finds out the same way on its next run.
         if not retried and error.sqlstate == _UNDEFINED_STATEMENT:
-            state.names.clear()
+            del state.names[key]
             retried = True
             continue
         raise error

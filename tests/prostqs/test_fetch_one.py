@@ -66,6 +66,21 @@ def test_a_statement_deallocated_behind_its_back_is_prepared_again():
     assert len(_ours()) == 1
 
 
+def test_statements_prepared_after_a_deallocation_never_clash_with_those_prepared_again():
+    """Statement 1 prepared; DEALLOCATE ALL; statement 2 prepared (on the server now); statement 1 finds itself
+    gone and is prepared again: neither may take a name the server still holds. Fails if names are reused."""
+    first, second = "SELECT %s::int + 10", "SELECT %s::int + 20"
+    assert fetch_one(first, [1], connection=connection) == (11,)
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")
+    assert fetch_one(second, [1], connection=connection) == (21,)
+    assert fetch_one(first, [2], connection=connection) == (12,)  # gone: prepared again
+    for n in range(3, 6):  # and from now on each runs as prepared, alternately
+        assert fetch_one(second, [n], connection=connection) == (20 + n,)
+        assert fetch_one(first, [n], connection=connection) == (10 + n,)
+    assert len(_ours()) == 2
+
+
 def test_a_rollback_which_makes_psycopg_deallocate_everything_is_survived():
     from identity.models import User
 

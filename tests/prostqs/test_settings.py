@@ -38,7 +38,8 @@ def test_development_runs_without_a_secret():
 
 PRODUCTION = {"DEBUG": "false", "SECRET_KEY": STRONG_KEY, "ALLOWED_HOSTS": "prostqs.example",
               "SECRETS_MASTER_KEYS": "k1:" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVoxMjM0NTY=",
-              "OTP_HTTP_ACCOUNT_SID": "AC0123", "OTP_HTTP_AUTH_TOKEN": "provider-token", "OTP_HTTP_FROM": "+15550001111"}
+              "OTP_HTTP_ACCOUNT_SID": "AC0123", "OTP_HTTP_AUTH_TOKEN": "provider-token",
+              "OTP_HTTP_FROM": "+15550001111"}
 
 
 def test_production_passes_the_deployment_checks():
