@@ -211,15 +211,24 @@ def _change_url(obj) -> str:
     return reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change", args=[obj.pk])
 
 
-def secrets_once_page(modeladmin: admin.ModelAdmin, request, *, title: str, secrets: list[dict], next_url: str
-                      ) -> TemplateResponse:
+def secrets_once_page(modeladmin: admin.ModelAdmin, request, *, title: str, secrets: list[dict], next_url: str,
+                      popup_response_data: str | None = None) -> TemplateResponse:
     """A page showing new secrets (``{"owner", "label", "value"}``) this once: rendered into the response only,
-    never into a flash message (those travel in a cookie or the session store), and never cached."""
+    never into a flash message (those travel in a cookie or the session store), and never cached. In a related-
+    object popup, its "continue" hands the new object to the opener (``popup_response_data``, Django's)."""
     context = {**modeladmin.admin_site.each_context(request), "opts": modeladmin.model._meta, "title": title,
-               "secrets": secrets, "next_url": next_url}
+               "secrets": secrets, "next_url": next_url, "popup_response_data": popup_response_data}
     response = TemplateResponse(request, "admin/identity/secrets_once.html", context)
     add_never_cache_headers(response)
     return response
+
+
+def added_with_secrets(modeladmin: admin.ModelAdmin, request, obj, added, *, title: str) -> TemplateResponse:
+    """Instead of the admin's answer to an add (``added``: a redirect, or the popup's closing page), the page
+    showing ``obj._new_secrets``; its "continue" goes where the admin would have gone."""
+    popup = (getattr(added, "context_data", None) or {}).get("popup_response_data")
+    return secrets_once_page(modeladmin, request, title=title, secrets=obj._new_secrets,
+                             next_url=added.get("Location") or _change_url(obj), popup_response_data=popup)
 
 
 class ServiceRefusalsAsMessages:
@@ -231,8 +240,9 @@ class ServiceRefusalsAsMessages:
         try:
             return super().changeform_view(request, object_id, form_url, extra_context)
         except ServiceError as exc:
-            details = "; ".join(m for problems in exc.fields.values() for m in problems)
-            self.message_user(request, f"{exc.message} {details}".strip(), messages.ERROR)
+            details = [m for problems in exc.fields.values() for m in problems if str(m) != str(exc.message)]
+            self.message_user(request, " ".join([str(exc.message), *map(str, details)]), messages.ERROR)
+            # What was typed is not kept: the add page opens empty again, with the refusal above it.
             return HttpResponseRedirect(request.get_full_path())
 
 
@@ -297,9 +307,8 @@ class ApplicationAdmin(ServiceRefusalsAsMessages, SimpleHistoryAdmin):
                              "value": secret}]
 
     def response_add(self, request, obj, post_url_continue=None):
-        response = super().response_add(request, obj, post_url_continue)
-        return secrets_once_page(self, request, title=_("Application created"), secrets=obj._new_secrets,
-                                 next_url=response.get("Location") or _change_url(obj))
+        added = super().response_add(request, obj, post_url_continue)
+        return added_with_secrets(self, request, obj, added, title=_("Application created"))
 
     def _set_status(self, request, queryset, status: str) -> None:
         for app in queryset:
@@ -383,9 +392,8 @@ class AppCredentialAdmin(ServiceRefusalsAsMessages, SimpleHistoryAdmin):
                             {"owner": obj, "label": _("secret"), "value": issued.secret}]
 
     def response_add(self, request, obj, post_url_continue=None):
-        response = super().response_add(request, obj, post_url_continue)
-        return secrets_once_page(self, request, title=_("Credential issued"), secrets=obj._new_secrets,
-                                 next_url=response.get("Location") or _change_url(obj))
+        added = super().response_add(request, obj, post_url_continue)
+        return added_with_secrets(self, request, obj, added, title=_("Credential issued"))
 
     @admin.action(description=_("Revoke selected credentials"), permissions=["change"])
     def revoke(self, request, queryset):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import unicodedata
 
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
@@ -47,7 +48,7 @@ class OtpCodeField(serializers.CharField):
     """Six decimal digits, in any script a phone keyboard may type them (full-width, Arabic-Indic, …), given to the
     check as ASCII: the right code typed that way is the right code, and no other character reaches the check."""
 
-    default_error_messages = {"invalid": "Enter the 6 digits received."}
+    default_error_messages = {"invalid": _("Enter the 6 digits received.")}
 
     def to_internal_value(self, data):
         text = super().to_internal_value(data)
@@ -59,6 +60,7 @@ class OtpCodeField(serializers.CharField):
 
 class OtpVerifyIn(serializers.Serializer):
     verification_id = serializers.UUIDField()
+    # The lengths only describe the field in the schema: ``OtpCodeField`` refuses anything but 6 digits first.
     code = OtpCodeField(max_length=6, min_length=6, help_text="The 6 digits received.")
     device_fingerprint = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
 

@@ -84,24 +84,25 @@ def profile_update(*, user: User, **changes: str) -> UserProfile:
 def identity_link_create(*, app: Application, user: User, provider: str, provider_id: str) -> tuple[IdentityLink, bool]:
     """Link ``provider``/``provider_id`` to ``user`` (a user ``app`` knows). One provider id belongs to one user.
 
-    Linking again to the same user returns the existing link (``created`` False); to another user is a 409.
+    Linking again to the same user returns the existing link (``created`` False); to another user is a 409, and so
+    is a link another tenant's application (or the console) made: that link is the other tenant's data.
     """
     if provider not in IdentityLink.Provider.values:
         raise InvalidInput(fields={"provider": [_("Unknown provider.")]})
     provider_id = (provider_id or "").strip()
     if not provider_id:
         raise InvalidInput(fields={"provider_id": [_("This field may not be blank.")]})
-    existing = IdentityLink.objects.filter(provider=provider, provider_id=provider_id).first()
+    existing = IdentityLink.objects.select_related("app").filter(provider=provider, provider_id=provider_id).first()
     if existing is None:
         try:
             with transaction.atomic():
                 link = IdentityLink.objects.create(user=user, provider=provider, provider_id=provider_id, app=app)
         except IntegrityError:
-            existing = IdentityLink.objects.get(provider=provider, provider_id=provider_id)
+            existing = IdentityLink.objects.select_related("app").get(provider=provider, provider_id=provider_id)
         else:
             audit_record(events.IDENTITY_LINKED, action="link", target_type="identity_link", target_id=link.pk,
                          app_id=app.pk, after={"user_id": user.pk, "provider": provider})
             return link, True
-    if existing.user_id != user.pk:
-        raise Conflict(_("This provider identity is linked to another user."), code="provider_identity_taken")
+    if existing.user_id != user.pk or existing.app is None or existing.app.owner_id != app.owner_id:
+        raise Conflict(_("This provider identity is already linked."), code="provider_identity_taken")
     return existing, False

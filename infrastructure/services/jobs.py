@@ -322,7 +322,8 @@ def jobs_execute_group(jobs: list[Job], *, worker: str,
                        keep_going: Callable[[], bool] = lambda: True) -> list[tuple[Job, str]]:
     """Group commit: run atomic jobs in one transaction, so that they share one commit (one disk flush).
 
-    The group's rows are locked and marked done in two statements, then each handler runs; ``keep_going`` is asked
+    The group's rows are locked and marked done in two statements (and a job whose type has ``transient`` payload
+    keys loses them in one more, once its handler ran), then each handler runs; ``keep_going`` is asked
     before every job after the first, and jobs it stops are put back to ``processing`` and left out of the result
     (the caller runs or releases them). If any handler raises, the whole transaction rolls back (every handler's
     writes with it) and the group's jobs run again one transaction each, which records the failure where it belongs.
@@ -343,10 +344,6 @@ def jobs_execute_group(jobs: list[Job], *, worker: str,
             results = [(j, _lost(j, worker)) for j in jobs if mine.get(j.id) != j.attempts]
             Job.objects.filter(id__in=[j.id for j in owned]).update(
                 status=Job.Status.DONE, finished_at=now, lease_expires_at=None, updated_at=now)
-            for job in owned:
-                kept = _without_transient(job)
-                if kept is not None:
-                    Job.objects.filter(id=job.id).update(payload=kept)
             for index, job in enumerate(owned):
                 if index and not keep_going():
                     for left in owned[index:]:  # back to claimed-not-started, with a fresh lease
@@ -355,6 +352,9 @@ def jobs_execute_group(jobs: list[Job], *, worker: str,
                             lease_expires_at=now + timedelta(seconds=lease_seconds_for(left.type)))
                     break
                 _HANDLERS[job.type].handler(job)
+                kept = _without_transient(job)  # only once its handler ran: a job put back still needs them
+                if kept is not None:
+                    Job.objects.filter(id=job.id).update(payload=kept)
                 job.status, job.finished_at, job.lease_expires_at = Job.Status.DONE, now, None
                 results.append((job, DONE))
     except Exception as exc:  # noqa: BLE001 - one handler failed: nothing of the group committed; go one by one
@@ -503,7 +503,10 @@ def job_cancel(job: Job | Any, *, reason: str, actor: Any = None) -> Job:
     now = timezone.now()
     job.status, job.cancelled_at, job.finished_at = Job.Status.FAILED, now, now
     job.last_error = f"cancelled: {reason}"
-    job.save(update_fields=["status", "cancelled_at", "finished_at", "last_error", "updated_at"])
+    kept = _without_transient(job)
+    if kept is not None:
+        job.payload = kept
+    job.save(update_fields=["status", "cancelled_at", "finished_at", "last_error", "updated_at", "payload"])
     audit_record(events.JOB_CANCELLED, action="cancel", target_type="job", target_id=job.id,
                  before={"status": Job.Status.PENDING}, after={"status": job.status}, reason=reason,
                  metadata={"type": job.type}, **_actor_kwargs(actor))

@@ -95,6 +95,20 @@ def test_issuing_a_credential_shows_the_secret_once(console, world):
     assert "pq_sk_" not in again
 
 
+def test_a_credential_issued_from_a_popup_shows_its_secret_then_hands_the_credential_to_the_opener(console, world):
+    import json
+
+    url = reverse("admin:identity_appcredential_add") + "?_to_field=id&_popup=1"
+    response = console.post(url, {"app": str(world["app"].pk), "name": "Popup", "scopes": ["identity"],
+                                  "_popup": "1", "_to_field": "id"})
+    issued = AppCredential.objects.get(name="Popup")
+    assert response.status_code == 200 and response.templates[0].name == "admin/identity/secrets_once.html"
+    assert response.content.decode().count("pq_sk_") == 1
+    handed = json.loads(response.context["popup_response_data"])
+    assert handed["value"] == str(issued.pk) and "pq_sk_" not in response.context["popup_response_data"]
+    assert 'data-popup-response="' in response.content.decode()
+
+
 def test_a_deleted_app_gets_no_credential_in_the_console(console, world):
     app_set_status(app=world["app"], status=Application.Status.DELETED, reason="test")
     before = AppCredential.objects.count()
@@ -120,9 +134,27 @@ def test_a_refusal_after_validation_is_a_message_and_saves_nothing(console, worl
     response = console.post(url, {"app": str(world["app"].pk), "name": "Late", "scopes": ["identity"]})
     assert response.status_code == 302 and response["Location"] == url
     shown = [str(m) for m in console.get(url).context["messages"]]
-    assert any("A deleted application gets no credentials." in m for m in shown)
+    assert "A deleted application gets no credentials." in shown  # once, not repeated from its field details
     world["app"].refresh_from_db()
     assert AppCredential.objects.count() == before and world["app"].status == "active"  # all rolled back
+
+
+def test_a_slug_taken_meanwhile_is_one_message_and_no_app(console, world, monkeypatch):
+    from identity import admin as identity_admin
+    from identity.services import apps as app_services
+
+    def taken_meanwhile(**kwargs):
+        app_services.app_create(owner=kwargs["owner"], name="Faster", slug=kwargs["slug"])
+        return app_services.app_create(**kwargs)
+
+    monkeypatch.setattr(identity_admin, "app_create", taken_meanwhile)
+    url = reverse("admin:identity_application_add")
+    before = Application.objects.count()
+    response = console.post(url, {"name": "Slower", "slug": "race", "owner": str(world["app"].owner.pk),
+                                  "webhook_url": "", "credentials-TOTAL_FORMS": "0", "credentials-INITIAL_FORMS": "0"})
+    assert response.status_code == 302 and response["Location"] == url
+    assert [str(m) for m in console.get(url).context["messages"]] == ["This slug is taken."]
+    assert Application.objects.count() == before  # the racing one too: the admin's transaction rolled back
 
 
 def test_creating_an_app_in_the_console_goes_through_the_service(console, world):

@@ -132,7 +132,7 @@ def test_the_deploy_checks_refuse_a_sender_that_cannot_send(settings):
     assert _deploy_check_ids() == []
 
 
-@pytest.mark.parametrize("name", ["console", "file"])
+@pytest.mark.parametrize("name", ["console", "file", "identity.senders.ConsoleSender", "identity.senders.FileSender"])
 def test_the_deploy_checks_warn_of_a_sender_that_writes_codes_in_clear(settings, name, tmp_path):
     settings.OTP_SENDER, settings.OTP_FILE_PATH = name, tmp_path / "codes.jsonl"
     assert _deploy_check_ids() == ["identity.W001"]

@@ -79,3 +79,9 @@ def test_a_shared_persons_links_are_listed_only_to_the_tenant_whose_app_made_the
     assert listed(mine, "mine-user") == ["a-mine", "gh-mine"]
     assert listed(theirs, "shared") == ["g-theirs"]
     assert IdentityLink.objects.filter(user_id=person).count() == 3
+    # The other tenant's link, asked for again by mine for the same person: refused as taken, nothing of it shown.
+    again = mine.post("/api/v1/app/users/mine-user/links", {"provider": "google", "provider_id": "g-theirs"})
+    assert again.status_code == 409 and again.json()["error"]["code"] == "provider_identity_taken"
+    assert "g-theirs" not in again.content.decode()
+    # Mine again, from its sibling app: the existing link, 200.
+    assert sibling.post("/api/v1/app/users/p/links", {"provider": "apple", "provider_id": "a-mine"}).status_code == 200

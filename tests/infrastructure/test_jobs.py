@@ -413,6 +413,29 @@ def test_a_group_of_done_jobs_keeps_no_transient_key(effects):
     assert Job.objects.get(id=plain.id).payload == {"one_time": "not transient for this type"}
 
 
+def test_jobs_a_group_puts_back_keep_their_transient_keys(effects):
+    """A group stopped midway: the jobs it did not run go back with everything their handler will need."""
+    jobs = [job_enqueue("test.transient", payload={"one_time": "s3cret", "n": n}) for n in range(3)]
+    claimed = jobs_claim(worker="w1", types=["test.transient"], limit=3)
+    results = jobs_service.jobs_execute_group(claimed, worker="w1", keep_going=lambda: False)
+    assert [outcome for _job, outcome in results] == [DONE]
+    ran = results[0][0].id
+    assert [Job.objects.get(id=j.id).payload for j in jobs if j.id != ran] == [
+        {"one_time": "s3cret", "n": n} for n in range(3) if jobs[n].id != ran]
+    assert Job.objects.get(id=ran).payload == {"n": next(n for n in range(3) if jobs[n].id == ran)}
+    assert jobs_release([j for j in claimed if j.id != ran], worker="w1") == 2
+    again = jobs_claim(worker="w2", types=["test.transient"], limit=3)
+    assert [job_execute(j, worker="w2") for j in again] == [DONE, DONE]
+    assert effects.count() == 3
+
+
+def test_a_cancelled_job_keeps_no_transient_key():
+    job = job_enqueue("test.transient", payload={"one_time": "s3cret", "n": 1})
+    job_cancel(job, reason="not needed any more")
+    job.refresh_from_db()
+    assert (job.status, job.payload) == (Job.Status.FAILED, {"n": 1})
+
+
 def test_a_retry_keeps_the_transient_key_and_the_dead_letter_never_gets_it(effects, fast_retries):
     job = job_enqueue("test.transient", payload={"one_time": "s3cret", "fail": True})
     [claimed] = jobs_claim(worker="w1", types=["test.transient"])
