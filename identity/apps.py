@@ -7,5 +7,4 @@ class IdentityConfig(AppConfig):
     verbose_name = _("Identity and applications")
 
     def ready(self) -> None:
-        # Registers event types, job handlers, auth schemes and system checks.
-        from identity import checks, events, jobs, schema  # noqa: F401
+        from identity import checks, events, jobs, schema  # noqa: F401 - imported to register what they declare

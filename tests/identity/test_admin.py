@@ -2,8 +2,6 @@
 import pytest
 from django.urls import reverse
 
-from audit.models import AuditEvent
-from audit.services import audit_sequence
 from identity.crypto import hashes_match, keyed_hash
 from identity.models import (
     BLOCKED_UNTIL_CLEARED,
@@ -18,6 +16,7 @@ from identity.models import (
 from identity.services.apps import app_session_open, app_set_status, app_user_link
 from identity.services.otp import otp_start
 from identity.services.users import identity_link_create
+from tests.infrastructure.conftest import audited
 
 pytestmark = [pytest.mark.smoke, pytest.mark.django_db]
 
@@ -26,10 +25,8 @@ MODELS = ["user", "sovereignidentity", "userprofile", "authmethod", "identitylin
 
 
 def _events(event_type: str, target) -> list[tuple[str, dict]]:
-    """(action, after) of the audit events of this type about ``target`` (chained first)."""
-    audit_sequence()
-    return [(e.action, e.after) for e in AuditEvent.objects.filter(type=event_type, target_id=str(target.pk))
-            .order_by("sequence")]
+    """(action, after) of the audit events of this type about ``target``."""
+    return [(e.action, e.after) for e in audited(event_type) if str(e.target_id) == str(target.pk)]
 
 
 @pytest.fixture
