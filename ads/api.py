@@ -32,7 +32,6 @@ from billing.idempotency import default_scope, idempotent
 from billing.models import MAX_AMOUNT
 from identity.api.common import ErrorSerializer
 from identity.permissions import scope_required
-from identity.selectors import app_user_get
 from prostqs.errors import InvalidInput, ServiceError
 
 _ERRORS = {
@@ -134,9 +133,9 @@ class AdAccountsView(AdsListView):
         data.is_valid(raise_exception=True)
         user_id = data.validated_data["user_id"]
         if not user_id:
-            user_id = app_user_get(app=request.user.app,
-                                   external_user_id=data.validated_data["external_user_id"]).user_id
-        account = ad_account_create(tenant_id=self.tenant_id, user_id=user_id, name=data.validated_data["name"])
+            user_id = request.user.proven_app_user(data.validated_data["external_user_id"]).user_id
+        account = ad_account_create(tenant_id=self.tenant_id, user_id=user_id, name=data.validated_data["name"],
+                                    app=request.user.app)
         return Response(AdAccountOut(account).data, status=status.HTTP_201_CREATED)
 
 
@@ -333,7 +332,7 @@ class AdCampaignSpendView(AdsView):
         key = f"{default_scope(request)}:{request.headers[IDEMPOTENCY_HEADER]}"
         try:
             outcome = campaign_spend(campaign_id=campaign_id, tenant_id=self.tenant_id, idempotency_key=key,
-                                     **data.validated_data)
+                                     app=request.user.app, **data.validated_data)
         except ServiceError as exc:
             # Answered, not raised: raising would unwind this request's transaction and with it the failed spend
             # event that the service wrote after rolling the spend back.

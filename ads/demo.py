@@ -13,7 +13,8 @@ from ads.services import ad_account_create, ad_limits_set, budget_create, campai
 from ads.services.spend import campaign_spend
 from billing.models import LedgerEntry
 from billing.services.ledger import ledger_post
-from identity.models import Application, User
+from identity.models import Application, SovereignIdentity, User
+from identity.services.apps import app_user_attest, app_user_link
 
 ACCOUNT_NAME = "Demo Shop Ads"
 FUNDING_REFERENCE = "ads-demo-funding"
@@ -42,8 +43,20 @@ def _tenant() -> User:
     return user or User.objects.create_user(username="ads-demo-tenant")
 
 
+def _prove_to_demo_app(tenant: User) -> None:
+    """The demo shop advertises with its owner's own account: the owner is a proven user of the shop's app (a staff
+    attestation), so that the app and its agents may spend from it (``billing.tenancy``)."""
+    app = Application.objects.filter(slug="demo-shop", owner=tenant).first()
+    phone = SovereignIdentity.objects.filter(user=tenant).values_list("primary_phone", flat=True).first()
+    if app is None or phone is None:
+        return
+    app_user, _linked = app_user_link(app=app, external_user_id="demo-shop-owner", phone=phone)
+    app_user_attest(app_user=app_user, actor=None, reason="demo data: the shop's owner advertises with the shop")
+
+
 def seed(stdout: TextIO) -> None:
     tenant = _tenant()
+    _prove_to_demo_app(tenant)
     account = AdAccount.objects.filter(tenant=tenant, name=ACCOUNT_NAME).first()
     if account is None:
         account = ad_account_create(tenant_id=tenant.pk, user_id=tenant.pk, name=ACCOUNT_NAME)
@@ -51,8 +64,9 @@ def seed(stdout: TextIO) -> None:
                       reason="demo tenant limits")
         stdout.write(f"  Demo ad account: {account.name}\n")
     if not LedgerEntry.objects.filter(account_id=account.balance_account_id, reference_id=FUNDING_REFERENCE).exists():
+        # The tenant's own money in the account: ad spend draws only on the tenant's funds.
         ledger_post(account_id=account.balance_account_id, type=LedgerEntry.Type.CREDIT, amount=FUNDING,
-                    description="Demo funding for ads", reference_id=FUNDING_REFERENCE)
+                    description="Demo funding for ads", reference_id=FUNDING_REFERENCE, tenant_id=tenant.pk)
 
     budgets: dict[str, AdBudget] = {}
     for name, period, amount in BUDGETS:

@@ -77,6 +77,7 @@ class SpendTarget:
     budget_id: uuid.UUID
     tenant_id: uuid.UUID
     balance_account_id: uuid.UUID
+    user_id: uuid.UUID
 
 
 def spend_target_get(*, campaign_id: Any, tenant_id: Any = None) -> SpendTarget:
@@ -84,7 +85,8 @@ def spend_target_get(*, campaign_id: Any, tenant_id: Any = None) -> SpendTarget:
     qs = AdCampaign.objects.filter(pk=pk)
     if tenant_id is not None:
         qs = qs.filter(ad_account__tenant_id=parse_uuid(tenant_id))
-    row = qs.values_list("pk", "budget_id", "ad_account__tenant_id", "ad_account__balance_account_id").order_by()[:1]
+    row = qs.values_list("pk", "budget_id", "ad_account__tenant_id", "ad_account__balance_account_id",
+                         "ad_account__user_id").order_by()[:1]
     found = list(row) if pk else []
     if not found:
         raise errors.CampaignNotFound()

@@ -21,6 +21,7 @@ from ads.services.common import halted_by
 from ads.services.spend import clean_spend
 from billing.models import BillingAccount
 from billing.services.ledger import validate_amount
+from billing.tenancy import available_to_tenant
 from infrastructure.services.killswitches import killswitch_halted_scopes
 from prostqs.errors import ServiceError
 
@@ -195,8 +196,9 @@ def campaign_spend_simulate(*, campaign_id: Any, amount: Any, quantity: Any, uni
         tenant_id_ = campaign.ad_account.tenant_id
         limits = limits_for_tenant(tenant_id=tenant_id_)
         spent_today = tenant_spent_on(tenant_id=tenant_id_, day=rules.spend_day(now))
-        balance = (BillingAccount.objects.values_list("balance", flat=True)
-                   .get(pk=campaign.ad_account.balance_account_id))
+        # What the spend may draw on: the tenant's funds in the holder's account, never more than its balance.
+        balance = available_to_tenant(account=BillingAccount.objects.get(pk=campaign.ad_account.balance_account_id),
+                                      tenant_id=tenant_id_)
         scope, reason = halted_by()
         state = rules.SpendState(
             halted_by=scope, halted_reason=reason,

@@ -1,7 +1,8 @@
 """The billing API under ``/api/v1/billing/`` (scope ``billing``), and Stripe's webhook endpoint.
 
-An application reaches only the accounts of its own tenant's users; any other id answers 404. Every POST that moves
-money requires ``Idempotency-Key`` (see ``billing.idempotency``).
+What an application may see and move is ``billing.tenancy``'s: the accounts of persons proven to it, the records its
+tenant created, the tenant's own funds; any other id answers 404. Every POST that moves money requires
+``Idempotency-Key`` (see ``billing.idempotency``).
 """
 from __future__ import annotations
 
@@ -16,16 +17,17 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from billing import selectors, stripe_client
+from billing import errors as billing_errors
+from billing import stripe_client, tenancy
 from billing.destinations import mask
 from billing.idempotency import HEADER, REPLAY_HEADER, idempotent
 from billing.models import MAX_AMOUNT, BillingAccount, LedgerEntry, PaymentIntent, Payout, Subscription
-from billing.services import payments, payouts, subscriptions
+from billing.services import payments, payouts, refunds, subscriptions
 from billing.services.accounts import account_open
 from billing.services.webhooks import webhook_process
 from identity.permissions import scope_required
-from identity.selectors import app_user_get, tenant_user_get
 from prostqs.api import Pagination, StrictIntegerField
+from prostqs.errors import InvalidInput
 
 BillingScope = scope_required("billing")
 
@@ -63,9 +65,9 @@ Amount = StrictIntegerField(min_value=1, max_value=MAX_AMOUNT, help_text="Intege
 # --- serializers --------------------------------------------------------------------------------------------------
 
 class AccountOpenInput(serializers.Serializer):
-    user_id = serializers.UUIDField(required=False, help_text="A user of the app's tenant.")
+    user_id = serializers.UUIDField(required=False, help_text="A person proven to this app.")
     external_user_id = serializers.CharField(required=False, max_length=255,
-                                             help_text="The app's own id for a linked user.")
+                                             help_text="The app's own id for a user proven to it.")
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if ("user_id" in attrs) == ("external_user_id" in attrs):
@@ -75,20 +77,56 @@ class AccountOpenInput(serializers.Serializer):
 
 class AccountOutput(serializers.ModelSerializer):
     user_id = serializers.UUIDField()
+    balance = serializers.SerializerMethodField(help_text=(
+        "What this tenant may move out of the account, in cents: the money its own operations brought in, less what "
+        "they took out (never more than the account holds). Other tenants' money in the account is not shown."))
 
     class Meta:
         model = BillingAccount
         fields = ["id", "user_id", "balance", "currency", "created_at", "updated_at"]
 
+    def get_balance(self, obj: BillingAccount) -> int:
+        return tenancy.available_to_tenant(account=obj, tenant_id=self.context["tenant_id"])
+
 
 class LedgerEntryOutput(serializers.ModelSerializer):
     account_id = serializers.UUIDField()
     corrects_id = serializers.UUIDField(allow_null=True)
+    balance_after = serializers.IntegerField(source="tenant_balance_after", help_text=(
+        "This tenant's funds in the account after the entry, in cents."))
 
     class Meta:
         model = LedgerEntry
-        fields = ["id", "account_id", "sequence", "type", "amount", "balance_after", "description", "reference_id",
+        fields = ["id", "account_id", "type", "amount", "balance_after", "description", "reference_id",
                   "corrects_id", "created_at"]
+
+
+class RefundInput(serializers.Serializer):
+    payment_intent_id = serializers.UUIDField(required=False, help_text="The confirmed payment to refund.")
+    entry_id = serializers.UUIDField(required=False, help_text="Or the payment's credit entry in the ledger.")
+    amount = StrictIntegerField(min_value=1, max_value=MAX_AMOUNT, required=False,
+                                help_text="Integer cents; all that is left of the payment when omitted.")
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if ("payment_intent_id" in attrs) == ("entry_id" in attrs):
+            raise serializers.ValidationError(_("Give exactly one of payment_intent_id and entry_id."))
+        return attrs
+
+
+class RefundOutput(LedgerEntryOutput):
+    payment_intent_id = serializers.SerializerMethodField()
+    remaining = serializers.SerializerMethodField(help_text="Cents of the payment still refundable.")
+
+    class Meta(LedgerEntryOutput.Meta):
+        fields = [*LedgerEntryOutput.Meta.fields, "payment_intent_id", "remaining"]
+
+    def get_payment_intent_id(self, obj: LedgerEntry) -> str | None:
+        intent = PaymentIntent.objects.filter(credit_entry_id=obj.corrects_id).values_list("pk", flat=True).first()
+        return str(intent) if intent else None
+
+    def get_remaining(self, obj: LedgerEntry) -> int:
+        return refunds.refundable_left(LedgerEntry.objects.get(pk=obj.corrects_id))
 
 
 class PaymentIntentInput(serializers.Serializer):
@@ -177,7 +215,10 @@ class BillingView(APIView):
         return self.request.user.tenant_id
 
     def account(self, account_id) -> BillingAccount:
-        return selectors.account_get_for_tenant(tenant_id=self.tenant_id, account_id=account_id)
+        return tenancy.account_for_app(app=self.request.user.app, account_id=account_id)
+
+    def account_data(self, account: BillingAccount) -> dict[str, Any]:
+        return AccountOutput(account, context={"tenant_id": self.tenant_id}).data
 
 
 class AccountsView(BillingView):
@@ -188,22 +229,24 @@ class AccountsView(BillingView):
         data = AccountOpenInput(data=request.data)
         data.is_valid(raise_exception=True)
         if "user_id" in data.validated_data:
-            user = tenant_user_get(tenant_id=self.tenant_id, user_id=data.validated_data["user_id"])
+            user = tenancy.person_for_app(app=request.user.app, user_id=data.validated_data["user_id"])
         else:
-            user = app_user_get(app=request.user.app, external_user_id=data.validated_data["external_user_id"]).user
+            user = request.user.proven_app_user(data.validated_data["external_user_id"]).user
         account, created = account_open(user=user)
-        return Response(AccountOutput(account).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+        return Response(self.account_data(account), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
 class AccountDetailView(BillingView):
     @extend_schema(operation_id="billing_account_get", responses={200: AccountOutput,
                                                                   **error_responses(401, 403, 404)})
     def get(self, request, account_id):
-        return Response(AccountOutput(self.account(account_id)).data)
+        return Response(self.account_data(self.account(account_id)))
 
 
 class LedgerPagination(CursorPagination):
-    ordering = "-sequence"
+    # The cursor carries the first field only: not the account's sequence, whose gaps would tell a tenant how much
+    # other tenants do with the account (the sequence only breaks ties of one timestamp).
+    ordering = ("-created_at", "-sequence")
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
@@ -214,11 +257,14 @@ class AccountLedgerView(BillingView):
 
     @extend_schema(operation_id="billing_account_ledger", responses={200: LedgerEntryOutput(many=True),
                                                                      **error_responses(401, 403, 404)},
-                   description="The account's ledger, newest first, with cursor pagination (next / previous).")
+                   description="The entries of this tenant's own operations on the account (payments through its "
+                               "apps, its payouts, ad spend, refunds…), newest first, with cursor pagination "
+                               "(next / previous).")
     def get(self, request, account_id):
         account = self.account(account_id)
         paginator = self.pagination_class()
-        page = paginator.paginate_queryset(selectors.ledger_entries_for_account(account=account), request, view=self)
+        page = paginator.paginate_queryset(tenancy.ledger_for_app(app=request.user.app, account=account), request,
+                                           view=self)
         return paginator.get_paginated_response(LedgerEntryOutput(page, many=True).data)
 
 
@@ -250,7 +296,7 @@ class PaymentIntentDetailView(BillingView):
     @extend_schema(operation_id="billing_payment_intent_get", responses={200: PaymentIntentOutput,
                                                                          **error_responses(401, 403, 404)})
     def get(self, request, intent_id):
-        intent = selectors.payment_intent_get_for_tenant(tenant_id=self.tenant_id, intent_id=intent_id)
+        intent = tenancy.payment_intent_for_app(app=request.user.app, intent_id=intent_id)
         return Response(PaymentIntentOutput(intent).data)
 
 
@@ -273,7 +319,7 @@ class PayoutsView(BillingView):
 class PayoutDetailView(BillingView):
     @extend_schema(operation_id="billing_payout_get", responses={200: PayoutOutput, **error_responses(401, 403, 404)})
     def get(self, request, payout_id):
-        payout = selectors.payout_get_for_tenant(tenant_id=self.tenant_id, payout_id=payout_id)
+        payout = tenancy.payout_for_app(app=request.user.app, payout_id=payout_id)
         return Response(PayoutOutput(payout).data)
 
 
@@ -287,7 +333,8 @@ class SubscriptionsView(BillingView):
         query.is_valid(raise_exception=True)
         account = self.account(query.validated_data["account_id"])
         paginator = self.pagination_class()
-        page = paginator.paginate_queryset(selectors.subscriptions_for_account(account=account), request, view=self)
+        page = paginator.paginate_queryset(tenancy.subscriptions_for_app(app=request.user.app, account=account),
+                                           request, view=self)
         return paginator.get_paginated_response(SubscriptionOutput(page, many=True).data)
 
     @extend_schema(operation_id="billing_subscription_create", request=SubscriptionInput,
@@ -310,8 +357,7 @@ class SubscriptionDetailView(BillingView):
     @extend_schema(operation_id="billing_subscription_get", responses={200: SubscriptionOutput,
                                                                        **error_responses(401, 403, 404)})
     def get(self, request, subscription_id):
-        subscription = selectors.subscription_get_for_tenant(tenant_id=self.tenant_id,
-                                                             subscription_id=subscription_id)
+        subscription = tenancy.subscription_for_app(app=request.user.app, subscription_id=subscription_id)
         return Response(SubscriptionOutput(subscription).data)
 
 
@@ -321,11 +367,37 @@ class SubscriptionCancelView(BillingView):
                    description="Cancel now (with the provider too). Canceling again returns the canceled "
                                "subscription.")
     def post(self, request, subscription_id):
-        subscription = selectors.subscription_get_for_tenant(tenant_id=self.tenant_id,
-                                                             subscription_id=subscription_id)
+        subscription = tenancy.subscription_for_app(app=request.user.app, subscription_id=subscription_id)
         subscription = subscriptions.subscription_cancel(subscription_id=subscription.pk,
                                                          reason=f"canceled by app {request.user.app.slug}")
         return Response(SubscriptionOutput(subscription).data)
+
+
+class RefundsView(BillingView):
+    @extend_schema(operation_id="billing_refund_create", request=RefundInput, parameters=[IDEMPOTENCY_PARAMETER],
+                   responses={201: RefundOutput, **error_responses(400, 401, 403, 404, 409, 423)},
+                   description="Refund (part of) a confirmed payment one of this tenant's apps received: a debit "
+                               "that corrects the payment's credit, within what is left of the payment and the "
+                               "tenant's funds in the account. Only payments are refundable (400 "
+                               "entry_not_refundable for holds, spends, payouts, corrections…).")
+    @idempotent()
+    def post(self, request):
+        data = RefundInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        app = request.user.app
+        if "payment_intent_id" in data.validated_data:
+            intent = tenancy.payment_intent_for_app(app=app, intent_id=data.validated_data["payment_intent_id"])
+            if intent.credit_entry_id is None:
+                raise InvalidInput(_("This payment has not been confirmed: there is nothing to refund."),
+                                   code=billing_errors.ENTRY_NOT_REFUNDABLE,
+                                   fields={"payment_intent_id": [_("Not confirmed.")]})
+            entry_id = intent.credit_entry_id
+        else:
+            entry_id = tenancy.ledger_entry_for_app(app=app, entry_id=data.validated_data["entry_id"]).pk
+        refund = refunds.refund_create(entry_id=entry_id, amount=data.validated_data.get("amount"),
+                                       tenant_id=self.tenant_id, reason=data.validated_data["reason"],
+                                       actor_id=app.pk, actor_type="app")
+        return Response(RefundOutput(refund).data, status=status.HTTP_201_CREATED)
 
 
 class StripeWebhookView(APIView):

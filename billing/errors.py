@@ -23,6 +23,8 @@ PAYOUT_STATE = "payout_state_conflict"
 SUBSCRIPTION_STATE = "subscription_state_conflict"
 INTENT_STATE = "payment_intent_state_conflict"
 PAYMENT_METHOD_REQUIRED = "payment_method_required"
+ENTRY_NOT_REFUNDABLE = "entry_not_refundable"
+LEDGER_ENTRY_NOT_FOUND = "ledger_entry_not_found"
 
 
 class InsufficientFunds(Conflict):

@@ -4,6 +4,8 @@ from audit.events import register
 BILLING_ACCOUNT_OPENED = register("BILLING_ACCOUNT_OPENED", "A user's billing account was opened.")
 LEDGER_ENTRY_POSTED = register("LEDGER_ENTRY_POSTED", "A ledger entry changed an account's balance.")
 LEDGER_ADJUSTED = register("LEDGER_ADJUSTED", "A finance officer posted a manual ledger adjustment.")
+REFUND_POSTED = register("REFUND_POSTED", "(Part of) a payment was refunded: the account was debited by a "
+                                          "correction of the payment's credit.")
 LEDGER_EXPORTED = register("LEDGER_EXPORTED", "Ledger entries were exported as CSV from the console.")
 PAYMENT_INTENT_CREATED = register("PAYMENT_INTENT_CREATED", "A payment intent was created with the provider.")
 PAYMENT_INTENT_CONFIRMED = register("PAYMENT_INTENT_CONFIRMED", "The provider confirmed a payment; the ledger "

@@ -15,5 +15,6 @@ urlpatterns = [
     path("subscriptions/<uuid:subscription_id>", api.SubscriptionDetailView.as_view(), name="billing-subscription"),
     path("subscriptions/<uuid:subscription_id>/cancel", api.SubscriptionCancelView.as_view(),
          name="billing-subscription-cancel"),
+    path("refunds", api.RefundsView.as_view(), name="billing-refunds"),
     path("webhooks/stripe", api.StripeWebhookView.as_view(), name="billing-stripe-webhook"),
 ]

@@ -33,7 +33,14 @@ from identity.models import (
     User,
     UserProfile,
 )
-from identity.services.apps import app_create, app_session_revoke, app_set_status, credential_issue, credential_revoke
+from identity.services.apps import (
+    app_create,
+    app_session_revoke,
+    app_set_status,
+    app_user_attest,
+    credential_issue,
+    credential_revoke,
+)
 from identity.services.otp import rate_limit_clear
 from identity.services.sessions import session_revoke, user_set_status
 from identity.services.webhooks import app_webhook_secret_rotate, webhook_secret_generate, webhook_url_problem
@@ -402,12 +409,38 @@ class AppCredentialAdmin(ServiceRefusalsAsMessages, SimpleHistoryAdmin):
         self.message_user(request, _("Credentials revoked."))
 
 
+class ProvenFilter(admin.SimpleListFilter):
+    title = _("proven")
+    parameter_name = "proven"
+
+    def lookups(self, request, model_admin):
+        return (("yes", _("proven")), ("no", _("claim only")))
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(verified_at__isnull=False)
+        if self.value() == "no":
+            return queryset.filter(verified_at__isnull=True)
+        return queryset
+
+
 @admin.register(AppUser)
 class AppUserAdmin(ReadOnlyHistoryAdmin):
-    list_display = ("external_user_id", "app", "user", "status", "created_at")
-    list_filter = ("status",)
+    list_display = ("external_user_id", "app", "user", "status", "verified_at", "created_at")
+    list_filter = ("status", ProvenFilter)
     search_fields = ("external_user_id", "user__id", "app__slug")
     list_select_related = ("app", "user")
+    actions = ("attest",)
+
+    def has_attest_permission(self, request) -> bool:
+        return request.user.has_perm("identity.change_appuser")
+
+    @admin.action(description=_("Mark proven: the person's identity was checked by staff"), permissions=["attest"])
+    def attest(self, request, queryset):
+        for app_user in queryset.filter(verified_at__isnull=True):
+            app_user_attest(app_user=app_user, actor=request.user,
+                            reason=_reason(request, "identity checked by staff"))
+        self.message_user(request, _("The selected links are proven: their applications may act on these people."))
 
 
 @admin.register(AppSession)

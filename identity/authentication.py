@@ -20,7 +20,13 @@ from rest_framework.request import Request
 from audit import context as audit_context
 from identity import crypto
 from identity.models import AppCredential, Application, AppUser, SovereignSession, User
-from identity.selectors import app_user_get, app_user_not_found, credential_with_app, credential_with_app_user
+from identity.selectors import (
+    app_user_get,
+    app_user_not_found,
+    credential_with_app,
+    credential_with_app_user,
+    proven_app_user,
+)
 
 
 def _authorization(request: Request) -> bytes:
@@ -74,6 +80,11 @@ class AppPrincipal:
                 raise app_user_not_found()
             return app_user
         return app_user_get(app=self.app, external_user_id=external_user_id)
+
+    def proven_app_user(self, external_user_id: str) -> AppUser:
+        """``app_user``, if the person proved themselves through this app; else ``NotFound``: a claim grants no
+        action on the person."""
+        return proven_app_user(self.app_user(external_user_id))
 
     def __str__(self) -> str:
         return f"app {self.app.slug}"

@@ -21,6 +21,10 @@ APP_STATUS_CHANGED = register("APP_STATUS_CHANGED", "An application was suspende
 APP_CREDENTIAL_ISSUED = register("APP_CREDENTIAL_ISSUED", "An application credential was issued.")
 APP_CREDENTIAL_REVOKED = register("APP_CREDENTIAL_REVOKED", "An application credential was revoked.")
 APP_USER_LINKED = register("APP_USER_LINKED", "An application linked one of its users.")
+APP_USER_PROOF_STARTED = register("APP_USER_PROOF_STARTED",
+                                  "An application asked one of its users to prove they hold the identity.")
+APP_USER_PROVEN = register("APP_USER_PROVEN", "A person proved, through an application, that they hold the identity: "
+                                              "the application may act on them.")
 APP_SESSION_OPENED = register("APP_SESSION_OPENED", "An application opened a session for one of its users.")
 APP_SESSION_REVOKED = register("APP_SESSION_REVOKED", "An application session was ended.")
 APP_WEBHOOK_DELIVERED = register("APP_WEBHOOK_DELIVERED", "An event was delivered to an application's webhook URL.")

@@ -22,21 +22,42 @@ def _uuid(value: Any) -> uuid.UUID | None:
         return None
 
 
-def user_in_tenant(*, user_id: Any, tenant_id: Any) -> bool:
-    """The tenant's owner, or a user linked (``app_users``) to one of the tenant's applications."""
-    user_id, tenant_id = _uuid(user_id), _uuid(tenant_id)
-    if user_id is None or tenant_id is None:
+def person_reachable(*, app_id: Any, user_id: Any) -> bool:
+    """Whether the application may act on this person: they proved, through this very application, that they hold
+    the identity (``app_users.verified_at``), and the link is active. A claim (a link made from a phone number or
+    an id) is not enough, and neither is a proof made through another application, even of the same tenant."""
+    app_id, user_id = _uuid(app_id), _uuid(user_id)
+    if app_id is None or user_id is None:
         return False
-    if user_id == tenant_id:
-        return True
-    return AppUser.objects.filter(user_id=user_id, app__owner_id=tenant_id).exists()
+    return AppUser.objects.proven().filter(app_id=app_id, user_id=user_id).exists()
 
 
-def tenant_user_get(*, tenant_id: Any, user_id: Any) -> User:
-    """The user, if the tenant may see them; else ``NotFound``."""
-    if not user_in_tenant(user_id=user_id, tenant_id=tenant_id):
+def person_get(*, app_id: Any, user_id: Any) -> User:
+    """The person, if the application may act on them (``person_reachable``); else ``NotFound``."""
+    if not person_reachable(app_id=app_id, user_id=user_id):
         raise NotFound(_("User not found."), code="user_not_found")
     return User.objects.get(pk=_uuid(user_id))
+
+
+def person_known_to_tenant(*, tenant_id: Any, user_id: Any) -> bool:
+    """Whether the person proved themselves through one of the tenant's applications (any status): such a person's
+    id may be given to link them to another of the tenant's apps (still a claim there until proven anew)."""
+    tenant_id, user_id = _uuid(tenant_id), _uuid(user_id)
+    if tenant_id is None or user_id is None:
+        return False
+    return AppUser.objects.filter(app__owner_id=tenant_id, user_id=user_id, verified_at__isnull=False).exists()
+
+
+def app_user_unproven() -> NotFound:
+    return NotFound(_("This user has not proved their identity to this application yet: start a verification "
+                      "(POST /api/v1/app/users/{external_user_id}/verifications)."), code="app_user_unproven")
+
+
+def proven_app_user(app_user: AppUser) -> AppUser:
+    """``app_user`` if the app may act on them; else ``NotFound`` (``app_user_unproven``): a claim grants nothing."""
+    if not app_user.is_proven:
+        raise app_user_unproven()
+    return app_user
 
 
 def tenant_apps(*, tenant_id: Any) -> QuerySet[Application]:

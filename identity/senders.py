@@ -25,6 +25,10 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
 MESSAGE = "Your PROST-QS verification code is {code}. It expires in {minutes} minutes."
+# A code an application asked for, to prove the person holds the identity: it names the application, so that a
+# person who did not ask it to act for them knows not to give the code away.
+APP_MESSAGE = ("{app} asks to act on your PROST-QS account (payments and payouts through {app}). Your code is {code}; "
+               "give it only to {app}. It expires in {minutes} minutes.")
 
 
 class SenderError(Exception):
@@ -39,10 +43,14 @@ class OtpMessage:
     expires_at: datetime
     code: str = field(repr=False)
     ttl_seconds: int = 300
+    app_name: str = ""  # set when an application asked for the code (proof of an app link)
 
     @property
     def text(self) -> str:
-        return MESSAGE.format(code=self.code, minutes=max(1, round(self.ttl_seconds / 60)))
+        minutes = max(1, round(self.ttl_seconds / 60))
+        if self.app_name:
+            return APP_MESSAGE.format(app=self.app_name[:60], code=self.code, minutes=minutes)
+        return MESSAGE.format(code=self.code, minutes=minutes)
 
 
 class OtpSender(Protocol):

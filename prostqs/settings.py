@@ -258,6 +258,7 @@ SPECTACULAR_SETTINGS = {
         "ApplicationStatusEnum": "identity.models.Application.Status",
         "AppCredentialStatusEnum": "identity.models.AppCredential.Status",
         "AppUserStatusEnum": "identity.models.AppUser.Status",
+    "OtpChannelEnum": "identity.models.PendingVerification.Channel",  # OTP start and app-user proofs
         "ApprovalStatusEnum": "governance.models.ApprovalRequest.Status",
         "ImpactEnum": "governance.models.Impact",
         "LifecycleStateEnum": "governance.models.LifecycleState",
@@ -290,6 +291,8 @@ OTP_SEND_WINDOW_SECONDS = env.int("OTP_SEND_WINDOW_SECONDS", default=3600)
 OTP_SEND_LIMIT_PER_PHONE = env.int("OTP_SEND_LIMIT_PER_PHONE", default=5)
 OTP_SEND_LIMIT_PER_IP = env.int("OTP_SEND_LIMIT_PER_IP", default=20)
 OTP_SEND_LIMIT_PER_PREFIX = env.int("OTP_SEND_LIMIT_PER_PREFIX", default=30)
+# Codes one application may have sent to its users (proofs of their links) per window, against SMS pumping.
+OTP_SEND_LIMIT_PER_APP = env.int("OTP_SEND_LIMIT_PER_APP", default=1000)
 OTP_FAILURE_BLOCK_THRESHOLD = env.int("OTP_FAILURE_BLOCK_THRESHOLD", default=100)
 # console | file | http, or the dotted path of a sender class.
 OTP_SENDER = env.str("OTP_SENDER", default="console" if DEBUG else "http")

@@ -103,7 +103,7 @@ def build_tenant(label: str) -> Tenant:
     from governance.services.authorities import authority_grant
     from governance.services.autonomy import autonomy_profile_set
     from identity.models import User
-    from identity.services.apps import app_create, app_session_open, app_user_link, credential_issue
+    from identity.services.apps import app_create, app_session_open, app_user_attest, app_user_link, credential_issue
     from identity.services.sessions import session_open
 
     n = next(_counter)
@@ -126,9 +126,11 @@ def build_tenant(label: str) -> Tenant:
 
     external_user_id = f"customer-{tag}"
     app_user, _ = app_user_link(app=app, external_user_id=external_user_id, phone=_phone(n * 7919 + 13))
+    app_user = app_user_attest(app_user=app_user, actor=None, reason="reliability world: the app's customer")
     app_session = app_session_open(app_user=app_user, ip_address="127.0.0.1")
     account, _ = account_open(user=app_user.user)
-    ledger_post(account_id=account.pk, type="credit", amount=5_000_000, description="opening balance")
+    ledger_post(account_id=account.pk, type="credit", amount=5_000_000, description="opening balance",
+                tenant_id=owner.pk)
     intent, _secret = payment_intent_create(account_id=account.pk, amount=1_500, currency="BRL", app_id=app.pk,
                                             idempotency_key=f"world-intent-{tag}")
     payout = payout_request(account_id=account.pk, amount=2_000, app_id=app.pk,
@@ -138,8 +140,9 @@ def build_tenant(label: str) -> Tenant:
                                        app_id=app.pk, idempotency_key=f"world-sub-{tag}",
                                        payment_method=_test_card())
 
-    ad_account = ad_account_create(tenant_id=owner.pk, user_id=owner.pk, name=f"Ads {tag}")
-    ledger_post(account_id=ad_account.balance_account_id, type="credit", amount=5_000_000, description="ads funding")
+    ad_account = ad_account_create(tenant_id=owner.pk, user_id=app_user.user_id, name=f"Ads {tag}", app=app)
+    ledger_post(account_id=ad_account.balance_account_id, type="credit", amount=5_000_000, description="ads funding",
+                tenant_id=owner.pk)
     budget = budget_create(ad_account_id=ad_account.pk, amount_total=2_000_000, name="budget")
     campaign = campaign_create(ad_account_id=ad_account.pk, budget_id=budget.pk, name=f"Campaign {tag}",
                                objective="clicks")

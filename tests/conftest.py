@@ -230,3 +230,44 @@ def webhook_receiver():
     receiver = WebhookReceiver()
     yield receiver
     receiver.close()
+
+
+@pytest.fixture
+def prove(settings, tmp_path, run_jobs):
+    """Prove one of an app's users over HTTP, as the product does it: the app asks for a code
+    (``POST /api/v1/app/users/{id}/verifications``), the code reaches the person's phone (the ``file`` sender here),
+    the person gives it to the app, and the app confirms it. ``prove(client, external_user_id)`` returns the confirmed
+    app user's JSON; ``prove.code_for(verification_id)`` reads a code that was sent.
+
+    The client must hold a credential with the ``identity`` scope."""
+    import json
+    from urllib.parse import quote
+
+    if settings.OTP_SENDER != "file":
+        settings.OTP_SENDER = "file"
+        settings.OTP_FILE_PATH = tmp_path / "otp-messages.jsonl"
+
+    class Prover:
+        def code_for(self, verification_id) -> str:
+            run_jobs("otp_send")
+            path = settings.OTP_FILE_PATH
+            lines = path.read_text().splitlines() if path.exists() else []
+            found = [m["code"] for m in map(json.loads, lines) if m["verification_id"] == str(verification_id)]
+            assert found, f"no code was sent for verification {verification_id}"
+            return found[-1]
+
+        def start(self, client, external_user_id: str) -> str:
+            started = client.post(f"/api/v1/app/users/{quote(external_user_id)}/verifications", {"channel": "sms"},
+                                  format="json")
+            assert started.status_code == 201, started.content
+            return started.json()["verification_id"]
+
+        def __call__(self, client, external_user_id: str) -> dict:
+            verification_id = self.start(client, external_user_id)
+            confirmed = client.post(
+                f"/api/v1/app/users/{quote(external_user_id)}/verifications/{verification_id}/confirm",
+                {"code": self.code_for(verification_id)}, format="json")
+            assert confirmed.status_code == 200, confirmed.content
+            return confirmed.json()
+
+    return Prover()

@@ -13,8 +13,9 @@ from ads.selectors import ad_account_get
 from ads.services.common import actor_kwargs, limits_ensure, save_with_reason
 from audit.services import audit_record
 from billing.services.accounts import account_open
-from identity.selectors import tenant_user_get
-from prostqs.errors import InvalidInput
+from billing.tenancy import person_for_app
+from identity.models import Application, User
+from prostqs.errors import InvalidInput, NotFound
 
 MAX_NAME = 200
 
@@ -29,14 +30,23 @@ def clean_name(name: Any, *, field: str = "name") -> str:
 
 
 @transaction.atomic
-def ad_account_create(*, tenant_id: Any, user_id: Any, name: str) -> AdAccount:
-    """Open an ad account for a user of the tenant (the owner, or a user linked to one of its apps).
+def ad_account_create(*, tenant_id: Any, user_id: Any, name: str, app: Application | None = None) -> AdAccount:
+    """Open an ad account of the tenant on a person's billing account.
 
-    The user's billing account is opened if needed (one per user); the tenant's limits row is created empty the
-    first time. A user outside the tenant answers 404 ``user_not_found``.
+    Asked by an application (``app``), the person must have proved themselves through it (``billing.tenancy``;
+    anyone else answers 404 ``user_not_found``); staff and the demo name any user. The user's billing account is
+    opened if needed (one per user); the tenant's limits row is created empty the first time. Spends draw only on the
+    tenant's funds in that account.
     """
     name = clean_name(name)
-    user = tenant_user_get(tenant_id=tenant_id, user_id=user_id)
+    if app is not None:
+        if app.owner_id != tenant_id:
+            raise NotFound(_("User not found."), code="user_not_found")
+        user = person_for_app(app=app, user_id=user_id)
+    else:
+        user = User.objects.filter(pk=user_id).first()
+        if user is None:
+            raise NotFound(_("User not found."), code="user_not_found")
     billing_account, _created = account_open(user=user)
     account = AdAccount.objects.create(tenant_id=tenant_id, user=user, balance_account=billing_account, name=name)
     limits_ensure(account.tenant_id)

@@ -36,7 +36,9 @@ from ads.services.common import halted_by, lock_campaign, lock_limits, raise_ref
 from audit.services import audit_record
 from billing.models import LedgerEntry
 from billing.services.ledger import ledger_post, validate_amount
-from prostqs.errors import Conflict, InvalidInput, ServiceError
+from identity.models import Application
+from identity.selectors import person_reachable
+from prostqs.errors import Conflict, InvalidInput, NotFound, ServiceError
 
 MAX_QUANTITY = 10**12
 MAX_KEY = 400
@@ -70,7 +72,7 @@ def clean_spend(*, amount: Any, quantity: Any, unit: Any, idempotency_key: Any =
 
 
 def campaign_spend(*, campaign_id: Any, amount: int, quantity: int, unit: str, idempotency_key: str = "",
-                   tenant_id: Any = None) -> SpendOutcome:
+                   tenant_id: Any = None, app: Application | None = None) -> SpendOutcome:
     """Spend ``amount`` cents for ``quantity`` ``unit``s of a campaign (see the module docstring).
 
     Raises 400 for bad input, 404 for an unknown campaign (or another tenant's, with ``tenant_id``), 423
@@ -78,10 +80,17 @@ def campaign_spend(*, campaign_id: Any, amount: int, quantity: int, unit: str, i
     ``tenant_daily_limit`` / ``tenant_campaign_limit`` / ``insufficient_funds`` / ``ad_account_suspended``. Called
     inside a caller's transaction, the failed event is written in a savepoint after the rollback of the spend's
     own and commits with the caller's.
+
+    Asked by an application (``app``), the ad account's holder must have proved themselves through it
+    (``billing.tenancy``): 404 ``app_user_unproven`` otherwise, nothing written. The debit draws only on the
+    tenant's funds in the holder's account.
     """
     amount, quantity, unit, key = clean_spend(amount=amount, quantity=quantity, unit=unit,
                                               idempotency_key=idempotency_key)
     target = spend_target_get(campaign_id=campaign_id, tenant_id=tenant_id)
+    if app is not None and not person_reachable(app_id=app.pk, user_id=target.user_id):
+        raise NotFound(_("The ad account's holder has not proved their identity to this application."),
+                       code="app_user_unproven")
     if key:
         existing = spend_applied_with_key(campaign_id=target.campaign_id, idempotency_key=key)
         if existing is not None:
@@ -140,7 +149,7 @@ def _apply(target: SpendTarget, *, amount: int, quantity: int, unit: str, key: s
     event_id = uuid.uuid4()
     entry = ledger_post(account_id=target.balance_account_id, type=LedgerEntry.Type.DEBIT,  # level 4
                         amount=amount, description=_("Ad spend: %(campaign)s") % {"campaign": locked.name[:200]},
-                        reference_id=f"ad_spend:{event_id}")
+                        reference_id=f"ad_spend:{event_id}", tenant_id=tenant_id)  # within the tenant's funds
     event = AdSpendEvent(id=event_id, campaign_id=locked.pk, budget_id=budget.pk, tenant_id=tenant_id, amount=amount,
                          quantity=quantity, unit=unit, status=AdSpendEvent.Status.APPLIED, ledger_entry=entry,
                          idempotency_key=key, created_at=now)

@@ -191,13 +191,18 @@ def payload_text(payload: dict[str, Any], key: str, *, max_length: int = 500) ->
     return value.strip()
 
 
-def executor_prepare(executor: Executor, *, tenant_id: Any, target_entity: Any, payload: Any) -> PreparedAction:
-    """Validate the payload and resolve the target within the tenant (raises 400 / 404; writes nothing)."""
+def executor_prepare(executor: Executor, *, tenant_id: Any, app_id: Any, target_entity: Any,
+                     payload: Any) -> PreparedAction:
+    """Validate the payload and resolve the target within the tenant (raises 400 / 404; writes nothing).
+
+    ``app_id`` is the application the agent acts through (its own, else the calling one): a target that is a person's
+    money (an account, a ledger entry, an ad account's spend) must be of a person proven to that application
+    (``billing.tenancy``); None reaches no person."""
     target = target_parse(target_entity, kinds=executor.targets)
     if not isinstance(payload, dict):
         raise InvalidInput(fields={"payload": [_("A JSON object is required.")]})
     try:
-        prepared = executor.prepare(tenant_id=tenant_id, target=target, payload=payload)
+        prepared = executor.prepare(tenant_id=tenant_id, app_id=app_id, target=target, payload=payload)
     except InvalidInput as exc:
         raise prefixed(exc) from None
     return PreparedAction(domain=executor.domain, action=executor.action, tenant_id=tenant_id, target=target,

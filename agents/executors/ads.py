@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.translation import gettext as _
+
 from ads import selectors as ads_selectors
 from ads import services as ads_services
 from ads import simulations
@@ -22,6 +24,9 @@ from agents.executors import (
 )
 from billing.services.ledger import validate_amount
 from governance.jsonvalues import json_ready
+from identity.models import Application
+from identity.selectors import person_reachable
+from prostqs.errors import NotFound
 
 DOMAIN = "ads"
 
@@ -34,7 +39,7 @@ def _campaign_facts(campaign) -> dict[str, Any]:
 # --- pause / resume -------------------------------------------------------------------------------------------------
 
 
-def _prepare_campaign_status(*, tenant_id: Any, target: Target, payload: dict[str, Any]) -> Prepared:
+def _prepare_campaign_status(*, tenant_id: Any, app_id: Any, target: Target, payload: dict[str, Any]) -> Prepared:
     payload = payload_check(payload, optional=("reason",))
     reason = payload_text(payload, "reason")
     campaign = ads_selectors.campaign_get(campaign_id=target.id, tenant_id=tenant_id)
@@ -71,7 +76,7 @@ def _resume_execute(action: PreparedAction, ctx: ExecutionContext) -> dict[str, 
 # --- budget total ---------------------------------------------------------------------------------------------------
 
 
-def _prepare_set_budget(*, tenant_id: Any, target: Target, payload: dict[str, Any]) -> Prepared:
+def _prepare_set_budget(*, tenant_id: Any, app_id: Any, target: Target, payload: dict[str, Any]) -> Prepared:
     payload = payload_check(payload, required=("amount_total",), optional=("reason",))
     total = validate_amount(payload["amount_total"], field="payload.amount_total")
     reason = payload_text(payload, "reason")
@@ -106,11 +111,15 @@ def _set_budget_execute(action: PreparedAction, ctx: ExecutionContext) -> dict[s
 # --- spend ----------------------------------------------------------------------------------------------------------
 
 
-def _prepare_spend(*, tenant_id: Any, target: Target, payload: dict[str, Any]) -> Prepared:
+def _prepare_spend(*, tenant_id: Any, app_id: Any, target: Target, payload: dict[str, Any]) -> Prepared:
     payload = payload_check(payload, required=("amount", "quantity", "unit"))
     amount, quantity, unit, _key = clean_spend(amount=payload["amount"], quantity=payload["quantity"],
                                                unit=payload["unit"])
     campaign = ads_selectors.campaign_get(campaign_id=target.id, tenant_id=tenant_id)
+    # A spend moves the ad account holder's money: they must have proved themselves to the agent's application.
+    if not person_reachable(app_id=app_id, user_id=campaign.ad_account.user_id):
+        raise NotFound(_("The ad account's holder has not proved their identity to this application."),
+                       code="app_user_unproven")
     return Prepared(payload={"amount": amount, "quantity": quantity, "unit": unit}, amount=amount,
                     target_type="ad_campaign", target_id=str(campaign.pk),
                     context={**_campaign_facts(campaign), "quantity": quantity, "unit": unit})
@@ -130,7 +139,9 @@ def _spend_simulate(action: PreparedAction) -> dict[str, Any]:
 def _spend_execute(action: PreparedAction, ctx: ExecutionContext) -> dict[str, Any]:
     outcome = ads_services.campaign_spend(campaign_id=action.target_id, amount=action.payload["amount"],
                                           quantity=action.payload["quantity"], unit=action.payload["unit"],
-                                          tenant_id=action.tenant_id, idempotency_key=_spend_key(ctx.decision_id))
+                                          tenant_id=action.tenant_id, idempotency_key=_spend_key(ctx.decision_id),
+                                          app=Application.objects.filter(pk=ctx.app_id).first() if ctx.app_id
+                                          else None)
     return json_ready(outcome.as_dict(), field="execution")
 
 

@@ -156,7 +156,8 @@ def decision_propose(*, agent_id: Any, tenant_id: Any, domain: Any, action: Any,
     agent = agent_get(agent_id=agent_id, tenant_id=tenant_id)
     executor = executor_get(domain, action)
     ttl = _ttl(expires_in)
-    prepared = executor_prepare(executor, tenant_id=agent.tenant_id, target_entity=target_entity, payload=payload)
+    prepared = executor_prepare(executor, tenant_id=agent.tenant_id, app_id=agent.app_id or app_id,
+                                target_entity=target_entity, payload=payload)
     return _propose(agent=agent, executor=executor, prepared=prepared, app_id=app_id, ttl=ttl)
 
 
@@ -489,8 +490,8 @@ def decision_approval_approved(request: ApprovalRequest) -> None:
     else:
         executor = executor_get(decision.domain, decision.proposed_action)
         try:
-            prepared = executor_prepare(executor, tenant_id=decision.tenant_id, target_entity=decision.target_entity,
-                                        payload=decision.payload)
+            prepared = executor_prepare(executor, tenant_id=decision.tenant_id, app_id=decision.app_id,
+                                        target_entity=decision.target_entity, payload=decision.payload)
         except ServiceError as exc:
             decision.last_execution = _record_execution(decision, executed_by=ExecutedBy.HUMAN,
                                                         approved_by=approver, error_code=exc.code,

@@ -1,5 +1,5 @@
 """Catalog domain Billing, plus the idempotency store that every money-moving endpoint uses."""
-from billing.models.accounts import MAX_AMOUNT, MAX_BALANCE, BillingAccount, LedgerEntry
+from billing.models.accounts import MAX_AMOUNT, MAX_BALANCE, BillingAccount, LedgerEntry, TenantFunds
 from billing.models.idempotency import IdempotencyKey
 from billing.models.payments import PaymentIntent, ProcessedWebhook, Provider
 from billing.models.payouts import Payout
@@ -16,4 +16,5 @@ __all__ = [
     "ProcessedWebhook",
     "Provider",
     "Subscription",
+    "TenantFunds",
 ]

@@ -66,6 +66,13 @@ class LedgerEntry(AppendOnlyModel):
     sequence = models.BigIntegerField(_("sequence"))
     corrects = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="corrections",
                                  db_column="corrects_entry_id", verbose_name=_("corrects"))
+    # The tenant whose operation this is (a payment through its app, its payout, its ad spend, its agent's credit):
+    # the tenant sees this entry, and it counts toward the tenant's funds in the account (``TenantFunds``). Empty
+    # for the operations of staff and of the system, which no tenant sees or moves.
+    tenant = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                               related_name="+", db_column="tenant_id", db_index=False, verbose_name=_("tenant"))
+    tenant_balance_after = models.BigIntegerField(_("tenant's funds after (cents)"), null=True, blank=True,
+                                                  help_text=_("The tenant's funds in the account after this entry."))
     created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
 
     class Meta:
@@ -77,6 +84,7 @@ class LedgerEntry(AppendOnlyModel):
             models.Index(fields=["account"], name="idx_ledger_account"),
             models.Index(fields=["created_at"], name="idx_ledger_created"),
             models.Index(fields=["reference_id"], name="idx_ledger_reference"),
+            models.Index(fields=["account", "tenant", "created_at"], name="idx_ledger_account_tenant"),
         ]
         constraints = [
             # Two postings can never both become entry N of an account, even if a caller skipped the row lock.
@@ -87,6 +95,10 @@ class LedgerEntry(AppendOnlyModel):
                                    name="ledger_balance_after_in_range"),
             models.CheckConstraint(condition=models.Q(type__in=["credit", "debit"]), name="ledger_type_valid"),
             models.CheckConstraint(condition=models.Q(sequence__gte=1), name="ledger_sequence_gte_1"),
+            # A tenant's entry carries the tenant's funds after it, and only a tenant's entry does.
+            models.CheckConstraint(condition=models.Q(tenant__isnull=True, tenant_balance_after__isnull=True)
+                                   | models.Q(tenant__isnull=False, tenant_balance_after__gte=0),
+                                   name="ledger_tenant_balance_after_valid"),
         ]
         permissions = [("export_ledger", _("Can export the ledger as CSV"))]
 
@@ -96,3 +108,34 @@ class LedgerEntry(AppendOnlyModel):
     @property
     def signed_amount(self) -> int:
         return self.amount if self.type == self.Type.CREDIT else -self.amount
+
+
+class TenantFunds(models.Model):
+    """The part of one account's balance that one tenant's operations brought in and may move out.
+
+    A person has one billing account whoever they are a customer of; the money a payment through tenant A's app
+    brought in is A's to move (payouts, ad spend, refunds of A's payments), never tenant B's, even when the same
+    person proved themselves to B too. Every ledger entry of a tenant's operation changes this row in the same
+    statement or under the account's row lock, and ``ledger_verify`` checks it against the tenant's entries.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    account = models.ForeignKey(BillingAccount, on_delete=models.PROTECT, related_name="tenant_funds",
+                                db_column="account_id", db_index=False, verbose_name=_("account"))
+    tenant = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+",
+                               db_column="tenant_id", verbose_name=_("tenant"))
+    balance = models.BigIntegerField(_("funds (cents)"), default=0, editable=False)
+    updated_at = models.DateTimeField(_("updated at"), default=timezone.now, editable=False)
+
+    class Meta:
+        db_table = "billing_tenant_funds"
+        verbose_name = _("tenant funds")
+        verbose_name_plural = _("tenant funds")
+        constraints = [
+            models.UniqueConstraint(fields=["account", "tenant"], name="uniq_tenant_funds_account_tenant"),
+            models.CheckConstraint(condition=models.Q(balance__gte=0) & models.Q(balance__lte=MAX_BALANCE),
+                                   name="tenant_funds_balance_in_range"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id} in {self.account_id}: {self.balance}"

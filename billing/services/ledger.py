@@ -73,18 +73,33 @@ _LOCK_SQL = ("SELECT user_id, balance, currency, last_sequence, stripe_customer_
              "FROM billing_accounts WHERE account_id = %s FOR UPDATE")
 _UPDATE_SQL = "UPDATE billing_accounts SET balance = %s, last_sequence = %s, updated_at = %s WHERE account_id = %s"
 _INSERT_SQL = ("INSERT INTO ledger_entries (entry_id, account_id, type, amount, description, reference_id, "
-               "balance_after, sequence, corrects_entry_id, created_at) "
-               "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)")
+               "balance_after, sequence, corrects_entry_id, tenant_id, tenant_balance_after, created_at) "
+               "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)")
 # PostgreSQL writes the entry and the balance in one statement (one round trip less while the row lock is held).
 _POST_SQL_PG = ("WITH entry AS (INSERT INTO ledger_entries (entry_id, account_id, type, amount, description, "
-                "reference_id, balance_after, sequence, corrects_entry_id, created_at) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING account_id) "
+                "reference_id, balance_after, sequence, corrects_entry_id, tenant_id, tenant_balance_after, "
+                "created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING account_id) "
                 "UPDATE billing_accounts SET balance = %s, last_sequence = %s, updated_at = %s "
                 "WHERE account_id = (SELECT account_id FROM entry)")
+# A tenant's funds in an account, read and written only under the account's row lock (or, for a tenant's credit on
+# PostgreSQL, in the statement that takes that lock), so the value read is the value in force.
+_FUNDS_SQL = "SELECT balance FROM billing_tenant_funds WHERE account_id = %s AND tenant_id = %s"
+_FUNDS_SET_SQL = ("INSERT INTO billing_tenant_funds (id, account_id, tenant_id, balance, updated_at) "
+                  "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (account_id, tenant_id) "
+                  "DO UPDATE SET balance = EXCLUDED.balance, updated_at = EXCLUDED.updated_at")
 # PostgreSQL, a posting that corrects nothing: one statement updates the balance (the UPDATE takes the row lock and
 # checks the bounds), writes the entry with the balance after it, and stages the audit event, whose JSON is the
 # canonical text audit.services would write (the integers spliced in are spelled the same in SQL and in JSON). No
 # row comes back when the bounds refuse the posting or the account does not exist: the locking path then says which.
+_STAGE_FROM_ENTRY = (
+    "staged AS ("  # noqa: S608 - the columns come from STAGE_COLUMNS; values travel as parameters
+    "INSERT INTO audit_staging (" + ", ".join(STAGE_COLUMNS) + ") "
+    "SELECT " + ", ".join(
+        {"before": "'{\"balance\":' || (balance_after - %s) || '}'",
+         "after": "'{\"balance\":' || balance_after || '}'",
+         "metadata": "%s || sequence || %s"}.get(column, "%s") for column in STAGE_COLUMNS) + " FROM entry "
+    "RETURNING id) "
+)
 _POST_ONE_STATEMENT_PG = (
     "WITH account AS ("  # noqa: S608 - the columns come from STAGE_COLUMNS; values travel as parameters
     "UPDATE billing_accounts SET balance = balance + %s, last_sequence = last_sequence + 1, updated_at = %s "
@@ -93,17 +108,33 @@ _POST_ONE_STATEMENT_PG = (
     "INSERT INTO ledger_entries (entry_id, account_id, type, amount, description, reference_id, balance_after, "
     "sequence, corrects_entry_id, created_at) "
     "SELECT %s, account_id, %s, %s, %s, %s, balance, last_sequence, NULL, %s FROM account "
-    "RETURNING balance_after, sequence), "
-    "staged AS ("
-    "INSERT INTO audit_staging (" + ", ".join(STAGE_COLUMNS) + ") "
-    "SELECT " + ", ".join(
-        {"before": "'{\"balance\":' || (balance_after - %s) || '}'",
-         "after": "'{\"balance\":' || balance_after || '}'",
-         "metadata": "%s || sequence || '}'"}.get(column, "%s") for column in STAGE_COLUMNS) + " FROM entry "
-    "RETURNING id) "
-    "SELECT balance_after, sequence FROM entry, staged"
+    "RETURNING balance_after, sequence, tenant_balance_after), "
+    + _STAGE_FROM_ENTRY +
+    "SELECT balance_after, sequence, tenant_balance_after FROM entry, staged"
+)
+# PostgreSQL, a tenant's credit: the same, and the tenant's funds raised in the statement too. Each write selects
+# from the one before it, so the account row is locked before the funds row, the order every posting keeps.
+_POST_TENANT_CREDIT_PG = (
+    "WITH account AS ("  # noqa: S608 - the columns come from STAGE_COLUMNS; values travel as parameters
+    "UPDATE billing_accounts SET balance = balance + %s, last_sequence = last_sequence + 1, updated_at = %s "
+    "WHERE account_id = %s AND balance + %s BETWEEN 0 AND %s RETURNING account_id, balance, last_sequence), "
+    "funds AS ("
+    "INSERT INTO billing_tenant_funds (id, account_id, tenant_id, balance, updated_at) "
+    "SELECT %s, account_id, %s, %s, %s FROM account ON CONFLICT (account_id, tenant_id) "
+    "DO UPDATE SET balance = billing_tenant_funds.balance + EXCLUDED.balance, updated_at = EXCLUDED.updated_at "
+    "RETURNING balance AS funds_after), "
+    "entry AS ("
+    "INSERT INTO ledger_entries (entry_id, account_id, type, amount, description, reference_id, balance_after, "
+    "sequence, corrects_entry_id, tenant_id, tenant_balance_after, created_at) "
+    "SELECT %s, account_id, %s, %s, %s, %s, balance, last_sequence, NULL, %s, funds_after, %s FROM account, funds "
+    "RETURNING balance_after, sequence, tenant_balance_after), "
+    + _STAGE_FROM_ENTRY +
+    "SELECT balance_after, sequence, tenant_balance_after FROM entry, staged"
 )
 _UUID = LedgerEntry._meta.get_field("id")
+# Stands for the entry's sequence number in the canonical metadata the one statement completes (no real sequence
+# is negative).
+_SEQUENCE_MARK = -1
 _TIME = LedgerEntry._meta.get_field("created_at")
 
 
@@ -125,33 +156,75 @@ def lock_account(account_id: Any) -> BillingAccount:
     return account
 
 
+def _tenant_pk(tenant_id: Any) -> uuid.UUID | None:
+    if tenant_id is None:
+        return None
+    return tenant_id if isinstance(tenant_id, uuid.UUID) else uuid.UUID(str(tenant_id))
+
+
+def tenant_funds_locked(account_pk: uuid.UUID, tenant_pk: uuid.UUID) -> int:
+    """The tenant's funds in the account; the caller holds the account's row lock."""
+    with prepared_cursor() as cursor:
+        cursor.execute(_FUNDS_SQL, [_UUID.get_db_prep_value(account_pk, connection),
+                                    _UUID.get_db_prep_value(tenant_pk, connection)])
+        row = cursor.fetchone()
+    return row[0] if row else 0
+
+
+def _insufficient(*, available: int, amount: int, tenant: bool) -> errors.InsufficientFunds:
+    if tenant:
+        # Said to a tenant: what it may move, never the account's whole balance (other tenants' money in it).
+        return errors.InsufficientFunds(
+            _("The funds available to this tenant (%(available)d) are lower than the debit (%(amount)d).")
+            % {"available": available, "amount": amount}, extra={"available": available, "amount": amount})
+    return errors.InsufficientFunds(
+        _("The balance (%(balance)d) is lower than the debit (%(amount)d).") % {"balance": available, "amount": amount},
+        extra={"balance": available, "amount": amount})
+
+
+def _ledger_metadata(*, account_pk: Any, amount: int, reference_id: str, corrects: Any, sequence: Any,
+                     tenant_pk: uuid.UUID | None) -> dict[str, Any]:
+    metadata = {"account_id": str(account_pk), "amount": amount, "sequence": sequence,
+                "reference_id": reference_id, "corrects": str(corrects) if corrects else None}
+    if tenant_pk is not None:
+        metadata["tenant_id"] = str(tenant_pk)
+    return metadata
+
+
 def _post_locked(account: BillingAccount, *, type: str, amount: int, description: str, reference_id: str,
-                 corrects: LedgerEntry | None = None) -> LedgerEntry:
-    """Write one entry on an account whose row lock the caller holds."""
+                 corrects: LedgerEntry | None = None, tenant_id: Any = None) -> LedgerEntry:
+    """Write one entry on an account whose row lock the caller holds; a tenant's entry also moves (and, for a debit,
+    is limited by) the tenant's funds in the account."""
+    tenant_pk = _tenant_pk(tenant_id)
     before = account.balance
+    funds_before = tenant_funds_locked(account.pk, tenant_pk) if tenant_pk is not None else None
+    funds_after = None
     if type == DEBIT:
         after = before - amount
-        if after < 0:
-            raise errors.InsufficientFunds(
-                _("The balance (%(balance)d) is lower than the debit (%(amount)d).")
-                % {"balance": before, "amount": amount},
-                extra={"balance": before, "amount": amount},
-            )
+        if funds_before is not None:
+            if amount > min(funds_before, before):
+                raise _insufficient(available=min(funds_before, before), amount=amount, tenant=True)
+            funds_after = funds_before - amount
+        elif after < 0:
+            raise _insufficient(available=before, amount=amount, tenant=False)
     else:
         after = before + amount
         if after > MAX_BALANCE:
             raise Conflict(_("A balance cannot exceed %(max)d cents.") % {"max": MAX_BALANCE},
                            code=errors.BALANCE_LIMIT_EXCEEDED)
+        if funds_before is not None:
+            funds_after = funds_before + amount
     sequence = account.last_sequence + 1
     now = timezone.now()
     entry = LedgerEntry(id=uuid.uuid4(), account=account, type=type, amount=amount, description=description,
                         reference_id=reference_id, balance_after=after, sequence=sequence, corrects=corrects,
-                        created_at=now)
+                        tenant_id=tenant_pk, tenant_balance_after=funds_after, created_at=now)
     prep_now = _TIME.get_db_prep_value(now, connection)
     account_pk = _UUID.get_db_prep_value(account.pk, connection)
     corrects_pk = _UUID.get_db_prep_value(corrects.pk, connection) if corrects else None
+    prep_tenant = _UUID.get_db_prep_value(tenant_pk, connection) if tenant_pk is not None else None
     entry_values = [_UUID.get_db_prep_value(entry.id, connection), account_pk, type, amount, description,
-                    reference_id, after, sequence, corrects_pk, prep_now]
+                    reference_id, after, sequence, corrects_pk, prep_tenant, funds_after, prep_now]
     with prepared_cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(_POST_SQL_PG, [*entry_values, after, sequence, prep_now])
@@ -160,6 +233,9 @@ def _post_locked(account: BillingAccount, *, type: str, amount: int, description
             cursor.execute(_UPDATE_SQL, [after, sequence, prep_now, account_pk])
         if cursor.rowcount != 1:
             raise DatabaseError(f"ledger: the balance of account {account.pk} was not updated")
+        if tenant_pk is not None:
+            cursor.execute(_FUNDS_SET_SQL, [_UUID.get_db_prep_value(uuid.uuid4(), connection), account_pk,
+                                            prep_tenant, funds_after, prep_now])
     entry._state.adding, entry._state.db = False, connection.alias
     account.balance, account.last_sequence, account.updated_at = after, sequence, now
     audit_record(
@@ -169,8 +245,8 @@ def _post_locked(account: BillingAccount, *, type: str, amount: int, description
         target_id=entry.id,
         before={"balance": before},
         after={"balance": after},
-        metadata={"account_id": str(account.pk), "amount": amount, "sequence": sequence,
-                  "reference_id": reference_id, "corrects": str(corrects.pk) if corrects else None},
+        metadata=_ledger_metadata(account_pk=account.pk, amount=amount, reference_id=reference_id,
+                                  corrects=corrects.pk if corrects else None, sequence=sequence, tenant_pk=tenant_pk),
     )
     return entry
 
@@ -198,12 +274,17 @@ def _check_correction(account: BillingAccount, corrects: Any, *, type: str, amou
 
 
 def ledger_post(*, account_id: Any, type: str, amount: int, description: str = "", reference_id: str = "",
-                corrects: Any = None) -> LedgerEntry:
+                corrects: Any = None, tenant_id: Any = None) -> LedgerEntry:
     """Credit or debit one account; the only way a balance changes.
 
     Refuses a debit below zero (409 ``insufficient_funds``) and any posting while the ``billing`` or ``all`` kill
     switch is in force (423, nothing written). ``corrects`` (an entry or its id) makes this a correction: the
-    opposite type, on the same account, for at most what is left of the corrected entry.
+    opposite type, on the same account, for at most what is left of the corrected entry, and of the corrected
+    entry's tenant.
+
+    ``tenant_id`` names the tenant whose operation this is (``billing.tenancy``): the entry moves the tenant's funds
+    in the account, and a tenant's debit is refused beyond them (409 ``insufficient_funds``, naming only what the
+    tenant may move). Without it the entry is staff's or the system's and moves no tenant's funds.
 
     Inside the caller's transaction when there is one, else in its own.
     """
@@ -211,47 +292,67 @@ def ledger_post(*, account_id: Any, type: str, amount: int, description: str = "
         raise InvalidInput(fields={"type": [_("Must be credit or debit.")]})
     amount = validate_amount(amount)
     description, reference_id = _validate_text(description, reference_id)
+    try:
+        tenant_pk = _tenant_pk(tenant_id)
+    except (ValueError, TypeError, AttributeError):
+        raise InvalidInput(fields={"tenant_id": [_("Must be a tenant's id.")]}) from None
     killswitch_ensure_running("billing")
-    if corrects is None and connection.vendor == "postgresql":
+    if corrects is None and connection.vendor == "postgresql" and (tenant_pk is None or type == CREDIT):
         entry = _post_in_one_statement(_account_pk(account_id), type=type, amount=amount, description=description,
-                                       reference_id=reference_id)
+                                       reference_id=reference_id, tenant_pk=tenant_pk)
         if entry is not None:
             return entry
-    # SQLite, corrections, and postings the one statement refused (to name the reason under the row lock).
+    # SQLite, corrections, a tenant's debits (its funds are checked under the row lock), and postings the one
+    # statement refused (to name the reason under the row lock).
     with transaction.atomic():
         account = lock_account(account_id)
         original = _check_correction(account, corrects, type=type, amount=amount) if corrects is not None else None
+        if original is not None:
+            if tenant_pk is not None and original.tenant_id != tenant_pk:
+                raise InvalidInput(_("The entry to correct does not exist."), code=errors.INVALID_CORRECTION)
+            tenant_pk = original.tenant_id
         return _post_locked(account, type=type, amount=amount, description=description, reference_id=reference_id,
-                            corrects=original)
+                            corrects=original, tenant_id=tenant_pk)
 
 
 def _post_in_one_statement(account_pk: uuid.UUID, *, type: str, amount: int, description: str,
-                           reference_id: str) -> LedgerEntry | None:
-    """The posting as one PostgreSQL statement (``_POST_ONE_STATEMENT_PG``): atomic on its own, and the row lock is
-    held only while it runs (until the caller's commit inside a transaction). None when it wrote nothing."""
+                           reference_id: str, tenant_pk: uuid.UUID | None = None) -> LedgerEntry | None:
+    """The posting as one PostgreSQL statement (``_POST_ONE_STATEMENT_PG``, or ``_POST_TENANT_CREDIT_PG`` for a
+    tenant's credit): atomic on its own, and the row lock is held only while it runs (until the caller's commit
+    inside a transaction). None when it wrote nothing."""
     delta = amount if type == CREDIT else -amount
     entry_id, now = uuid.uuid4(), timezone.now()
     event = audit_event_values(
         events.LEDGER_ENTRY_POSTED, action=type, target_type="ledger_entry", target_id=entry_id,
-        metadata={"account_id": str(account_pk), "amount": amount, "reference_id": reference_id, "corrects": None})
-    # The canonical metadata without its closing brace: "sequence" sorts after every other key.
-    event["metadata"] = event["metadata"][:-1] + ',"sequence":'
+        metadata=_ledger_metadata(account_pk=account_pk, amount=amount, reference_id=reference_id, corrects=None,
+                                  sequence=_SEQUENCE_MARK, tenant_pk=tenant_pk))
+    # The canonical metadata around the entry's sequence number, which only the statement knows.
+    head, tail = event["metadata"].split(f'"sequence":{_SEQUENCE_MARK}', 1)
     stage = stage_params(event)
     before_at = STAGE_COLUMNS.index("before")
-    staged = [*stage[:before_at], delta, *stage[before_at + 2:]]  # before: (delta); after: no parameter
+    metadata_at = STAGE_COLUMNS.index("metadata")
+    staged = [*stage[:before_at], delta, *stage[before_at + 2:metadata_at], head + '"sequence":', tail,
+              *stage[metadata_at + 1:]]  # before: (delta); after: no parameter; metadata: around the sequence
     prep_now = _TIME.get_db_prep_value(now, connection)
-    params = [delta, prep_now, account_pk, delta, MAX_BALANCE,
-              entry_id, type, amount, description, reference_id, prep_now, *staged]
+    if tenant_pk is None:
+        sql = _POST_ONE_STATEMENT_PG
+        params = [delta, prep_now, account_pk, delta, MAX_BALANCE,
+                  entry_id, type, amount, description, reference_id, prep_now, *staged]
+    else:
+        sql = _POST_TENANT_CREDIT_PG
+        params = [delta, prep_now, account_pk, delta, MAX_BALANCE,
+                  uuid.uuid4(), tenant_pk, amount, prep_now,
+                  entry_id, type, amount, description, reference_id, tenant_pk, prep_now, *staged]
     with prepared_cursor() as cursor:
-        cursor.execute(_POST_ONE_STATEMENT_PG, params)
+        cursor.execute(sql, params)
         row = cursor.fetchone()
     if row is None:
         return None
-    balance_after, sequence = row
+    balance_after, sequence, funds_after = row
     audit_staged()
     entry = LedgerEntry(id=entry_id, account_id=account_pk, type=type, amount=amount, description=description,
                         reference_id=reference_id, balance_after=balance_after, sequence=sequence, corrects=None,
-                        created_at=now)
+                        tenant_id=tenant_pk, tenant_balance_after=funds_after, created_at=now)
     entry._state.adding, entry._state.db = False, connection.alias
     return entry
 
@@ -281,30 +382,6 @@ def ledger_transfer(*, from_account_id: Any, to_account_id: Any, amount: int, de
     debit = _post_locked(source, type=DEBIT, amount=amount, description=description, reference_id=reference_id)
     credit = _post_locked(target, type=CREDIT, amount=amount, description=description, reference_id=reference_id)
     return debit, credit
-
-
-@transaction.atomic
-def ledger_refund(*, entry_id: Any, amount: int | None = None, description: str = "") -> LedgerEntry:
-    """Undo (part of) a posted entry with a new entry of the opposite type that references it.
-
-    A refunded credit is debited back (refused when the money has been spent), a refunded debit is credited
-    back. Without ``amount`` the whole remainder is refunded.
-    """
-    try:
-        original = LedgerEntry.objects.get(pk=entry_id)
-    except (LedgerEntry.DoesNotExist, ValidationError, ValueError, TypeError):
-        raise InvalidInput(_("The entry to refund does not exist."), code=errors.INVALID_CORRECTION) from None
-    if amount is None:
-        killswitch_ensure_running("billing")
-        lock_account(original.account_id)
-        corrected = LedgerEntry.objects.filter(corrects=original).aggregate(total=Sum("amount"))["total"] or 0
-        amount = original.amount - corrected
-        if amount <= 0:
-            raise InvalidInput(_("This entry has already been refunded in full."), code=errors.INVALID_CORRECTION)
-    opposite = DEBIT if original.type == CREDIT else CREDIT
-    return ledger_post(account_id=original.account_id, type=opposite, amount=amount,
-                       description=description or _("Refund of entry %(id)s") % {"id": original.pk},
-                       reference_id=original.reference_id, corrects=original)
 
 
 @transaction.atomic

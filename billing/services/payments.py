@@ -25,7 +25,8 @@ from audit.services import audit_record
 from billing import errors, events, notifications
 from billing.models import BillingAccount, PaymentIntent
 from billing.providers import payment_provider
-from billing.services.ledger import CREDIT, DEBIT, ledger_post, lock_account, validate_amount
+from billing.services.ledger import CREDIT, DEBIT, ledger_post, lock_account, tenant_funds_locked, validate_amount
+from identity.models import Application
 from infrastructure.services.killswitches import killswitch_ensure_running
 from prostqs.errors import Conflict, InvalidInput
 
@@ -109,16 +110,28 @@ def _raise_status(intent: PaymentIntent, status: str) -> bool:
     return False
 
 
+def intent_tenant_id(intent: PaymentIntent) -> Any:
+    """The tenant whose app created the intent (its payment's money is that tenant's funds), or None."""
+    if intent.app_id is None:
+        return None
+    return Application.objects.filter(pk=intent.app_id).values_list("owner_id", flat=True).first()
+
+
 def _dispute_debit(intent: PaymentIntent) -> None:
-    """Take back the disputed amount, or as much of it as the balance holds. Runs once per intent."""
+    """Take back the disputed amount, or as much of it as the balance holds (of the intent's tenant's funds, for an
+    app's intent: a dispute never takes another tenant's money). Runs once per intent."""
     if intent.dispute_entry_id is not None or intent.dispute_shortfall or not intent.disputed_amount:
         return
     account = lock_account(intent.account_id)
-    take = min(intent.disputed_amount, account.balance)
+    tenant_id = intent_tenant_id(intent)
+    available = account.balance
+    if tenant_id is not None:
+        available = min(available, tenant_funds_locked(account.pk, tenant_id))
+    take = min(intent.disputed_amount, available)
     if take > 0:
         intent.dispute_entry = ledger_post(account_id=account.pk, type=DEBIT, amount=take,
                                            description=_("Dispute %(id)s") % {"id": intent.dispute_id},
-                                           reference_id=str(intent.pk))
+                                           reference_id=str(intent.pk), tenant_id=tenant_id)
     intent.dispute_shortfall = intent.disputed_amount - take
 
 
@@ -136,7 +149,7 @@ def payment_intent_apply_succeeded(obj: dict[str, Any]) -> str:
     if intent.credit_entry_id is None:
         intent.credit_entry = ledger_post(account_id=intent.account_id, type=CREDIT, amount=intent.amount,
                                           description=_("Payment %(id)s") % {"id": intent.stripe_intent_id},
-                                          reference_id=str(intent.pk))
+                                          reference_id=str(intent.pk), tenant_id=intent_tenant_id(intent))
         changed.append("credited")
     before = intent.status
     if _raise_status(intent, PaymentIntent.Status.CONFIRMED):

@@ -26,6 +26,7 @@ from billing.payout_backends import payout_backend
 from billing.services.ledger import CREDIT, DEBIT, ledger_post, lock_account, validate_amount
 from governance.models import ApprovalRequest
 from governance.services.approvals import ApprovalOutcome, approval_decide, approval_request_create
+from identity.models import Application
 from infrastructure.services.jobs import job_enqueue
 from infrastructure.services.killswitches import killswitch_ensure_running
 from prostqs.errors import Conflict, NotFound
@@ -71,9 +72,12 @@ def payout_approval_request(payout: Payout) -> ApprovalRequest:
 
 
 @transaction.atomic
-def payout_request(*, account_id: Any, amount: int, destination: Any, app_id: Any = None,
+def payout_request(*, account_id: Any, amount: int, destination: Any, app_id: Any = None, tenant_id: Any = None,
                    idempotency_key: str = "") -> Payout:
-    """Hold the amount and queue the payout; above the threshold, open its approval request instead."""
+    """Hold the amount and queue the payout; above the threshold, open its approval request instead.
+
+    The hold moves the funds of ``tenant_id`` (default: the owner of ``app_id``) and is refused beyond them
+    (``billing.tenancy``); a payout of neither (staff's) moves no tenant's funds."""
     amount = validate_amount(amount)
     parsed = destination_parse(destination)
     killswitch_ensure_running("billing")
@@ -82,8 +86,13 @@ def payout_request(*, account_id: Any, amount: int, destination: Any, app_id: An
                     destination=parsed.normalised, destination_type=parsed.type, idempotency_key=idempotency_key)
     if amount > settings.BILLING_PAYOUT_APPROVAL_THRESHOLD:
         payout.approval = Payout.Approval.AWAITING
+    # An app's payout moves its tenant's funds only (billing.tenancy): refused beyond them, whatever the balance.
+    if tenant_id is None and app_id is not None:
+        tenant_id = Application.objects.filter(pk=app_id).values_list("owner_id", flat=True).first()
+        if tenant_id is None:
+            raise NotFound(_("Application not found."), code="app_not_found")
     payout.hold_entry = ledger_post(account_id=account.pk, type=DEBIT, amount=amount,
-                                    description=_("Payout hold"), reference_id=str(payout.pk))
+                                    description=_("Payout hold"), reference_id=str(payout.pk), tenant_id=tenant_id)
     payout.save(force_insert=True)
     metadata = {"account_id": str(account.pk), "hold_entry_id": str(payout.hold_entry_id)}
     if payout.approval == Payout.Approval.NOT_REQUIRED:

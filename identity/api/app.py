@@ -14,10 +14,12 @@ from rest_framework.views import APIView
 
 from audit.models import AuditEvent
 from identity.api.common import errors, request_ip
-from identity.models import AppSession, AppUser, IdentityLink
+from identity.api.otp import OtpCodeField
+from identity.models import AppSession, AppUser, IdentityLink, PendingVerification
 from identity.permissions import scope_required
 from identity.selectors import app_session_get
 from identity.services.apps import app_session_open, app_session_revoke, app_user_link, external_user_id_validator
+from identity.services.otp import app_user_proof_confirm, app_user_proof_start
 from identity.services.users import identity_link_create
 from prostqs.api import LeanReadMixin
 from prostqs.errors import InvalidInput
@@ -34,9 +36,15 @@ _TIMESTAMP = serializers.DateTimeField(default_timezone=datetime.UTC)
 
 def app_user_data(instance: AppUser) -> dict:
     """``AppUserOut(instance).data`` as a plain dict, without a serializer: the hottest app read answers with it
-    (tests/identity/test_apps_api.py compares it with the declared fields' own output)."""
-    return {"id": str(instance.id), "external_user_id": instance.external_user_id, "user_id": str(instance.user_id),
-            "status": instance.status, "user_status": instance.user.status,
+    (tests/identity/test_apps_api.py compares it with the declared fields' own output).
+
+    A claim (not proven) shows neither the person's id nor their status: an app that typed a phone number learns
+    nothing about who holds it (whether they exist, another tenant's customer, a tenant's owner)."""
+    proven = instance.verified_at is not None
+    return {"id": str(instance.id), "external_user_id": instance.external_user_id,
+            "user_id": str(instance.user_id) if proven else None, "status": instance.status,
+            "user_status": instance.user.status if proven else None, "verified": proven,
+            "verified_at": _TIMESTAMP.to_representation(instance.verified_at) if proven else None,
             "created_at": _TIMESTAMP.to_representation(instance.created_at)}
 
 
@@ -47,9 +55,14 @@ class AppUserOut(serializers.Serializer):
 
     id = serializers.UUIDField()
     external_user_id = serializers.CharField()
-    user_id = serializers.UUIDField()
+    user_id = serializers.UUIDField(allow_null=True, help_text="The person's id, once they proved themselves to this "
+                                                               "app; null for a claim.")
     status = serializers.ChoiceField(choices=AppUser.Status.choices)
-    user_status = serializers.CharField(source="user.status")
+    user_status = serializers.CharField(source="user.status", allow_null=True,
+                                        help_text="The person's status, once proven; null for a claim.")
+    verified = serializers.BooleanField(help_text="Whether the person proved, through this app, that they hold the "
+                                                  "identity. Until then the link is a claim that grants nothing.")
+    verified_at = serializers.DateTimeField(default_timezone=datetime.UTC, allow_null=True)
     created_at = serializers.DateTimeField(default_timezone=datetime.UTC)
 
     def to_representation(self, instance: AppUser) -> dict:
@@ -108,8 +121,8 @@ class AppUserLinksView(generics.ListAPIView):
 
     def get_queryset(self):
         """The user's links that this tenant's apps made: a link another tenant's app made is that tenant's data,
-        even when the person is a user of both."""
-        app_user = self.request.user.app_user(self.kwargs["external_user_id"])
+        even when the person is a user of both. Only for a person proven to this app."""
+        app_user = self.request.user.proven_app_user(self.kwargs["external_user_id"])
         return IdentityLink.objects.filter(user_id=app_user.user_id, app__owner_id=self.request.user.tenant_id
                                            ).order_by("linked_at")
 
@@ -122,12 +135,62 @@ class AppUserLinksView(generics.ListAPIView):
                    responses={201: AppIdentityLinkOut, 200: AppIdentityLinkOut, **errors(400, 401, 403, 404, 409)},
                    summary="Link a provider identity (google, apple, …) to one of the app's users")
     def post(self, request, external_user_id):
-        app_user = request.user.app_user(external_user_id)
+        app_user = request.user.proven_app_user(external_user_id)
         data = IdentityLinkIn(data=request.data)
         data.is_valid(raise_exception=True)
         link, created = identity_link_create(app=request.user.app, user=app_user.user, **data.validated_data)
         code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
         return Response(AppIdentityLinkOut(link).data, status=code)
+
+
+class ProofStartIn(serializers.Serializer):
+    channel = serializers.ChoiceField(choices=PendingVerification.Channel.choices,
+                                      default=PendingVerification.Channel.SMS)
+    ip_address = serializers.IPAddressField(required=False, allow_null=True, default=None,
+                                            help_text="The end user's address (counted against the per-address "
+                                                      "limit); none is counted when omitted.")
+
+
+class ProofStartOut(serializers.Serializer):
+    verification_id = serializers.UUIDField()
+    expires_at = serializers.DateTimeField()
+    channel = serializers.CharField()
+
+
+class AppUserVerificationsView(IdentityScopeView):
+    @extend_schema(tags=["app"], request=ProofStartIn, responses={201: ProofStartOut, **errors(400, 401, 403, 404,
+                                                                                                409, 429)},
+                   summary="Ask one of the app's users to prove they hold the identity (a code to their phone)",
+                   description="The code goes to the phone of the person's identity, with a message naming the app. "
+                               "The person types it in the app, which confirms it. Until then the link is a claim: "
+                               "no account, money, record or session of the person is reachable through the app.")
+    def post(self, request, external_user_id):
+        app_user = request.user.app_user(external_user_id)
+        data = ProofStartIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        verification = app_user_proof_start(app_user=app_user, channel=data.validated_data["channel"],
+                                            ip=data.validated_data["ip_address"])
+        return Response(ProofStartOut({"verification_id": verification.pk, "expires_at": verification.expires_at,
+                                       "channel": verification.channel}).data, status=status.HTTP_201_CREATED)
+
+
+class ProofConfirmIn(serializers.Serializer):
+    code = OtpCodeField(max_length=6, min_length=6, help_text="The 6 digits the person received and typed in the app.")
+
+
+class AppUserVerificationConfirmView(IdentityScopeView):
+    @extend_schema(tags=["app"], request=ProofConfirmIn, responses={200: AppUserOut, **errors(400, 401, 403, 404, 410,
+                                                                                               429)},
+                   summary="Confirm the code a user typed in the app: the link becomes proven",
+                   description="A wrong code answers 400 with attempts_left and counts like a wrong sign-in code; "
+                               "a used, burned or expired verification answers 410.")
+    def post(self, request, external_user_id, verification_id):
+        app_user = request.user.app_user(external_user_id)
+        data = ProofConfirmIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        app_user = app_user_proof_confirm(app_user=app_user, verification_id=verification_id,
+                                          code=data.validated_data["code"])
+        return Response(AppUserOut(app_user).data)
 
 
 class AppSessionOut(serializers.ModelSerializer):

@@ -90,8 +90,19 @@ class AppCredential(models.Model):
         return f"{self.name} ({self.public_key})"
 
 
+class AppUserQuerySet(models.QuerySet):
+    def proven(self) -> AppUserQuerySet:
+        """Links the person proved (``verified_at``) and that are active: the only ones an app may act on."""
+        return self.filter(status=AppUser.Status.ACTIVE, verified_at__isnull=False)
+
+
 class AppUser(models.Model):
-    """A user as an application knows them (``external_user_id`` is the app's own id for them)."""
+    """A user as an application knows them (``external_user_id`` is the app's own id for them).
+
+    A link is a *claim* until the person proves, through this application, that they hold the identity (a one-time
+    code sent to their phone and entered in the app: ``verified_at``). A claim grants the app nothing: no account,
+    money, record or session of the person (see ``billing.tenancy``).
+    """
 
     class Status(models.TextChoices):
         ACTIVE = "active", _("active")
@@ -105,8 +116,12 @@ class AppUser(models.Model):
     external_user_id = models.CharField(_("external user id"), max_length=255)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.ACTIVE)
     created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
+    verified_at = models.DateTimeField(_("proven at"), null=True, blank=True, editable=False,
+                                       help_text=_("When the person proved, through this application, that they hold "
+                                                   "the identity. Empty: a claim that grants nothing."))
 
     history = HistoricalRecords(get_user=history_user)
+    objects = AppUserQuerySet.as_manager()
 
     class Meta:
         db_table = "app_users"
@@ -121,6 +136,15 @@ class AppUser(models.Model):
 
     def __str__(self) -> str:
         return f"{self.external_user_id} @ {self.app_id}"
+
+    @property
+    def verified(self) -> bool:
+        """Whether the person proved themselves through this app (the link may since have been suspended)."""
+        return self.verified_at is not None
+
+    @property
+    def is_proven(self) -> bool:
+        return self.verified_at is not None and self.status == self.Status.ACTIVE
 
 
 class AppSession(models.Model):

@@ -47,6 +47,10 @@ class PendingVerification(models.Model):
     delivery_status = models.CharField(_("delivery"), max_length=16, choices=Delivery.choices,
                                        default=Delivery.QUEUED)
     ip_address = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
+    # Set when an application asked the person to prove, through it, that they hold the identity (the code then
+    # proves that link, ``app_users.verified_at``, and signs nobody in).
+    app_user = models.ForeignKey("identity.AppUser", on_delete=models.CASCADE, null=True, blank=True,
+                                 related_name="verifications", db_column="app_user_id", verbose_name=_("app user"))
     created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
     sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
     verified_at = models.DateTimeField(_("verified at"), null=True, blank=True)

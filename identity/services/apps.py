@@ -18,7 +18,7 @@ from audit.services import audit_record
 from identity import crypto, events
 from identity.models import AppCredential, Application, AppSession, AppUser, Scope, User
 from identity.phones import phone_normalize
-from identity.selectors import user_in_tenant
+from identity.selectors import person_known_to_tenant, proven_app_user
 from identity.services.users import identity_get_or_create
 from identity.services.webhooks import app_webhook_secret_rotate, webhook_url_problem
 from prostqs.errors import Conflict, InvalidInput, NotFound
@@ -149,8 +149,12 @@ def credential_revoke(*, credential: AppCredential, reason: str = "") -> AppCred
 def app_user_link(*, app: Application, external_user_id: str, phone: str = "", user_id=None
                   ) -> tuple[AppUser, bool]:
     """Link a user to ``app`` under the app's ``external_user_id``: by phone (found or created) or by the id of a
-    user already in the app's tenant (anyone else is "not found"). Returns ``(app_user, created)``; the same link
-    again is not an error, a different one for the same external id or user is a 409.
+    person who proved themselves through one of the tenant's apps (anyone else is "not found"). Returns
+    ``(app_user, created)``; the same link again is not an error, a different one for the same external id or user
+    is a 409.
+
+    A new link is a claim: it grants nothing until the person proves, through this app, that they hold the identity
+    (``app_user_proof_start`` / ``app_user_proof_confirm``).
     """
     external_user_id = (external_user_id or "").strip()
     if not external_user_id:
@@ -164,7 +168,7 @@ def app_user_link(*, app: Application, external_user_id: str, phone: str = "", u
     if phone:
         user, _created = identity_get_or_create(phone=phone_normalize(phone), source="app", verified=False)
     else:
-        if not user_in_tenant(user_id=user_id, tenant_id=app.owner_id):
+        if not person_known_to_tenant(user_id=user_id, tenant_id=app.owner_id):
             raise NotFound(_("User not found."), code="user_not_found")
         user = User.objects.get(pk=user_id)
     existing = AppUser.objects.filter(app=app, external_user_id=external_user_id).first()
@@ -187,8 +191,27 @@ def app_user_link(*, app: Application, external_user_id: str, phone: str = "", u
 
 
 @transaction.atomic
+def app_user_attest(*, app_user: AppUser, actor: User | None, reason: str) -> AppUser:
+    """Staff's proof of a link, the one equivalent of the person's own code: someone in the console checked, out of
+    band, that the person behind ``app_user`` is the application's customer (a support call, a document), and says
+    how in ``reason`` (at least 10 characters). Audited with the staff member's name."""
+    reason = (reason or "").strip()
+    if len(reason) < 10:
+        raise InvalidInput(fields={"reason": [_("Say in at least 10 characters how the identity was checked.")]})
+    locked = AppUser.objects.select_for_update().get(pk=app_user.pk)
+    if locked.verified_at is None:
+        locked.verified_at = timezone.now()
+        locked.save(update_fields=["verified_at"])
+        audit_record(events.APP_USER_PROVEN, action="attest", target_type="app_user", target_id=locked.pk,
+                     app_id=locked.app_id, actor_id=getattr(actor, "pk", None), actor_type="admin" if actor else None,
+                     after={"user_id": locked.user_id, "method": "staff_attestation", "first": True}, reason=reason)
+    return locked
+
+
+@transaction.atomic
 def app_session_open(*, app_user: AppUser, ip_address: str | None, ttl_seconds: int | None = None) -> AppSession:
-    """Open a session of ``app_user`` in its app, recording the end user's IP address."""
+    """Open a session of ``app_user`` in its app, recording the end user's IP address (a proven link only)."""
+    proven_app_user(app_user)
     if app_user.status != AppUser.Status.ACTIVE or app_user.user.status != User.Status.ACTIVE:
         raise Conflict(_("This user cannot open sessions now."), code="user_inactive")
     ttl = ttl_seconds or settings.APP_SESSION_TTL_SECONDS

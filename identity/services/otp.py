@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -18,13 +19,21 @@ from django.utils.translation import gettext as _
 
 from audit.services import audit_record
 from identity import crypto, events
-from identity.models import BLOCKED_UNTIL_CLEARED, PendingVerification, RateLimitEntry, User
+from identity.models import (
+    BLOCKED_UNTIL_CLEARED,
+    Application,
+    AppUser,
+    PendingVerification,
+    RateLimitEntry,
+    SovereignIdentity,
+    User,
+)
 from identity.phones import phone_mask, phone_normalize, phone_prefix
 from identity.senders import OtpMessage, get_sender
 from identity.services.sessions import OpenedSession, session_open
 from identity.services.users import identity_get_or_create
 from infrastructure.services.jobs import job_enqueue
-from prostqs.errors import Forbidden, Gone, InvalidInput, NotFound, ServiceError, TooManyRequests
+from prostqs.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound, ServiceError, TooManyRequests
 
 OTP_SEND_JOB = "otp_send"
 # What a client is told to wait when a block lasts until an administrator clears it.
@@ -111,11 +120,13 @@ def otp_code_ttl_seconds() -> int:
 
 
 @transaction.atomic
-def otp_start(*, phone: str, channel: str = PendingVerification.Channel.SMS, ip: str | None = None
-              ) -> PendingVerification:
+def otp_start(*, phone: str, channel: str = PendingVerification.Channel.SMS, ip: str | None = None,
+              app_user: AppUser | None = None) -> PendingVerification:
     """Start a phone verification: check and count the limits, store the code's hash, queue the sending.
 
     The answer is the same whether or not the phone belongs to a user. Limits are never reset by a new start.
+    With ``app_user``, the code proves that link (``app_user_proof_confirm``) and can never sign anyone in; without
+    it, the code signs in (``otp_verify``) and can never prove a link.
     """
     if channel not in PendingVerification.Channel.values:
         raise InvalidInput(fields={"channel": [_("Choose sms or whatsapp.")]})
@@ -126,11 +137,14 @@ def otp_start(*, phone: str, channel: str = PendingVerification.Channel.SMS, ip:
               _Limit(f"prefix:{phone_prefix(phone)}", "prefix", settings.OTP_SEND_LIMIT_PER_PREFIX)]
     if ip:
         limits.append(_Limit(f"ip:{ip}", "ip", settings.OTP_SEND_LIMIT_PER_IP))
+    if app_user is not None:
+        limits.append(_Limit(f"app:{app_user.app_id}", "app", settings.OTP_SEND_LIMIT_PER_APP))
     _count_send(limits, now)
 
     code = crypto.new_otp_code()
     verification = PendingVerification(phone_number=phone, channel=channel, ip_address=ip, created_at=now,
-                                       expires_at=now + timedelta(seconds=otp_code_ttl_seconds()))
+                                       expires_at=now + timedelta(seconds=otp_code_ttl_seconds()),
+                                       app_user=app_user)
     verification.code_hash = otp_code_hash(verification_id=str(verification.pk), code=code)
     verification.save(force_insert=True)
     # The job carries the code sealed (AES-GCM, bound to this verification), never in clear.
@@ -162,10 +176,12 @@ def otp_deliver(*, verification_id: str, sealed_code: str | None) -> str:
                                            ).update(delivery_status=PendingVerification.Delivery.SKIPPED)
         return "skipped"
     code = crypto.unseal("otp-code", sealed_code, associated=str(verification.pk))
+    app_name = (Application.objects.filter(app_users__pk=verification.app_user_id).values_list("name", flat=True)
+                .first() or "") if verification.app_user_id else ""
     get_sender().send(OtpMessage(verification_id=str(verification.pk), phone=verification.phone_number,
                                  channel=verification.channel, code=code, expires_at=verification.expires_at,
                                  ttl_seconds=round((verification.expires_at - verification.created_at
-                                                    ).total_seconds())))
+                                                    ).total_seconds()), app_name=app_name))
     with transaction.atomic():
         PendingVerification.objects.filter(pk=verification.pk).update(
             delivery_status=PendingVerification.Delivery.SENT, sent_at=timezone.now())
@@ -203,6 +219,52 @@ def _record_failure(phone: str, now: datetime) -> None:
     entry.save(update_fields=fields)
 
 
+def _locked_verification(verification_id: Any, *, app_user: AppUser | None, now: datetime) -> PendingVerification:
+    """The verification, locked (concurrent guesses wait their turn), if it may still take a code: ``NotFound``
+    for an unknown one or one started for another purpose (a sign-in code never proves an app link, and a proof
+    code never signs in), ``Gone`` when used, burned or expired, 429 while the phone is blocked."""
+    verification = (PendingVerification.objects.select_for_update()
+                    .filter(pk=verification_id, app_user=app_user).first())
+    if verification is None:
+        raise NotFound(_("Unknown verification."), code="verification_not_found")
+    if verification.status == PendingVerification.Status.VERIFIED:
+        raise Gone(_("This code was already used. Start a new verification."), code="verification_used")
+    if (verification.status == PendingVerification.Status.BURNED
+            or verification.attempts >= settings.OTP_MAX_ATTEMPTS):
+        raise Gone(_("Too many wrong codes. Start a new verification."), code="verification_burned")
+    if verification.is_expired(now):
+        raise Gone(_("This code has expired. Start a new verification."), code="verification_expired")
+    _refuse_if_phone_blocked(verification.phone_number, now)
+    return verification
+
+
+def _accept_code(verification: PendingVerification, now: datetime) -> None:
+    verification.status = PendingVerification.Status.VERIFIED
+    verification.verified_at = now
+    verification.save(update_fields=["status", "verified_at"])
+    RateLimitEntry.objects.filter(key=_phone_key(verification.phone_number), action=RateLimitEntry.Action.OTP_FAILURE,
+                                  blocked_until__isnull=True).update(attempt_count=0, updated_at=now)
+
+
+def _count_wrong_code(verification: PendingVerification, now: datetime) -> InvalidInput:
+    """Count a wrong code (burning the verification at ``OTP_MAX_ATTEMPTS``); the 400 to raise after the commit."""
+    verification.attempts += 1
+    left = max(0, settings.OTP_MAX_ATTEMPTS - verification.attempts)
+    fields = ["attempts"]
+    if left == 0:
+        verification.status = PendingVerification.Status.BURNED
+        fields.append("status")
+    verification.save(update_fields=fields)
+    audit_record(events.OTP_FAILED, action="fail", target_type="pending_verification",
+                 target_id=verification.pk, after={"attempts": verification.attempts, "left": left})
+    if left == 0:
+        audit_record(events.OTP_BURNED, action="burn", target_type="pending_verification",
+                     target_id=verification.pk, after={"attempts": verification.attempts})
+    _record_failure(verification.phone_number, now)
+    return InvalidInput(_("Wrong code."), code="invalid_code", fields={"code": [_("Wrong code.")]},
+                        extra={"attempts_left": left})
+
+
 def otp_verify(*, verification_id: str, code: str, device_fingerprint: str = "", ip: str | None = None,
                user_agent: str = "") -> OtpVerified:
     """Check a code and sign the phone's owner in (creating them if new).
@@ -215,25 +277,9 @@ def otp_verify(*, verification_id: str, code: str, device_fingerprint: str = "",
     error: ServiceError | None = None
     result: OtpVerified | None = None
     with transaction.atomic():
-        verification = PendingVerification.objects.select_for_update().filter(pk=verification_id).first()
-        max_attempts = settings.OTP_MAX_ATTEMPTS
-        if verification is None:
-            raise NotFound(_("Unknown verification."), code="verification_not_found")
-        if verification.status == PendingVerification.Status.VERIFIED:
-            raise Gone(_("This code was already used. Start a new verification."), code="verification_used")
-        if verification.status == PendingVerification.Status.BURNED or verification.attempts >= max_attempts:
-            raise Gone(_("Too many wrong codes. Start a new verification."), code="verification_burned")
-        if verification.is_expired(now):
-            raise Gone(_("This code has expired. Start a new verification."), code="verification_expired")
-        _refuse_if_phone_blocked(verification.phone_number, now)
-
+        verification = _locked_verification(verification_id, app_user=None, now=now)
         if _code_matches(verification, code):
-            verification.status = PendingVerification.Status.VERIFIED
-            verification.verified_at = now
-            verification.save(update_fields=["status", "verified_at"])
-            RateLimitEntry.objects.filter(key=_phone_key(verification.phone_number),
-                                          action=RateLimitEntry.Action.OTP_FAILURE,
-                                          blocked_until__isnull=True).update(attempt_count=0, updated_at=now)
+            _accept_code(verification, now)
             user, created = identity_get_or_create(phone=verification.phone_number,
                                                    source="otp", verified=True)
             audit_record(events.OTP_VERIFIED, action="verify", target_type="pending_verification",
@@ -248,26 +294,60 @@ def otp_verify(*, verification_id: str, code: str, device_fingerprint: str = "",
                                       user_agent=user_agent)
                 result = OtpVerified(user=user, opened=opened, is_new_user=created)
         else:
-            verification.attempts += 1
-            left = max(0, max_attempts - verification.attempts)
-            fields = ["attempts"]
-            if left == 0:
-                verification.status = PendingVerification.Status.BURNED
-                fields.append("status")
-            verification.save(update_fields=fields)
-            audit_record(events.OTP_FAILED, action="fail", target_type="pending_verification",
-                         target_id=verification.pk, after={"attempts": verification.attempts, "left": left})
-            if left == 0:
-                audit_record(events.OTP_BURNED, action="burn", target_type="pending_verification",
-                             target_id=verification.pk, after={"attempts": verification.attempts})
-            _record_failure(verification.phone_number, now)
             # Raised after the commit below: the attempt must count even though the answer is an error.
-            error = InvalidInput(_("Wrong code."), code="invalid_code", fields={"code": [_("Wrong code.")]},
-                                 extra={"attempts_left": left})
+            error = _count_wrong_code(verification, now)
     if error is not None:
         raise error
     assert result is not None
     return result
+
+
+def app_user_proof_start(*, app_user: AppUser, channel: str = PendingVerification.Channel.SMS,
+                         ip: str | None = None) -> PendingVerification:
+    """Send the person behind ``app_user`` a code that proves, once they give it to the application, that they
+    hold the identity. The code goes to the identity's own phone (never to a number the app names now), under the
+    same limits as a sign-in code, and its message names the application."""
+    if app_user.status != AppUser.Status.ACTIVE:
+        raise Conflict(_("This user is suspended in the application."), code="app_user_inactive")
+    phone = (SovereignIdentity.objects.filter(user_id=app_user.user_id).values_list("primary_phone", flat=True)
+             .first())
+    if not phone:
+        raise Conflict(_("This user has no phone to send a code to."), code="no_phone")
+    with transaction.atomic():
+        verification = otp_start(phone=phone, channel=channel, ip=ip, app_user=app_user)
+        audit_record(events.APP_USER_PROOF_STARTED, action="start", target_type="app_user", target_id=app_user.pk,
+                     app_id=app_user.app_id, after={"verification_id": verification.pk, "channel": channel})
+    return verification
+
+
+def app_user_proof_confirm(*, app_user: AppUser, verification_id: Any, code: str) -> AppUser:
+    """Check the code the person gave the application: right, and the link is proven (``verified_at``) and the
+    phone verified; wrong, and it counts like a wrong sign-in code (limits, burning, blocks). Opens no session."""
+    now = timezone.now()
+    error: ServiceError | None = None
+    with transaction.atomic():
+        verification = _locked_verification(verification_id, app_user=app_user, now=now)
+        if _code_matches(verification, code):
+            _accept_code(verification, now)
+            user, _created = identity_get_or_create(phone=verification.phone_number, source="otp", verified=True)
+            locked = AppUser.objects.select_for_update().get(pk=app_user.pk)
+            if user.pk != locked.user_id:  # the identity's phone changed since the code was sent
+                raise Conflict(_("This code was sent to another identity."), code="verification_mismatch")
+            if user.status != User.Status.ACTIVE:
+                error = Forbidden(_("This account is %(status)s.") % {"status": user.status}, code="user_inactive")
+            else:
+                first = locked.verified_at is None
+                locked.verified_at = now
+                locked.save(update_fields=["verified_at"])
+                audit_record(events.APP_USER_PROVEN, action="prove", target_type="app_user", target_id=locked.pk,
+                             app_id=locked.app_id, actor_id=user.pk, actor_type="user",
+                             after={"user_id": user.pk, "verification_id": verification.pk, "first": first})
+                app_user.verified_at = now
+        else:
+            error = _count_wrong_code(verification, now)
+    if error is not None:
+        raise error
+    return app_user
 
 
 @transaction.atomic

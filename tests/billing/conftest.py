@@ -135,20 +135,30 @@ def billing_app(db):
             client.credentials(HTTP_AUTHORIZATION=self.authorization)
             return client
 
-        def user(self, external_user_id: str | None = None):
-            """A user linked to the app (in the tenant)."""
+        def claim(self, external_user_id: str | None = None, phone: str | None = None):
+            """A user linked to the app by phone and not proven: a claim (the app may not act on them)."""
             n = next(_counter)
             app_user, _ = app_user_link(app=self.app, external_user_id=external_user_id or f"ext-{n}",
-                                        phone=f"+55119{n % 100_000_000:08d}")
-            return app_user.user
+                                        phone=phone or f"+55119{n % 100_000_000:08d}")
+            return app_user
 
-        def account(self, balance: int = 0):
+        def user(self, external_user_id: str | None = None, phone: str | None = None):
+            """A user linked to the app and proven (by a staff attestation, the documented equivalent of the
+            person's own code): the app may act on them."""
+            from identity.services.apps import app_user_attest
+
+            app_user = self.claim(external_user_id, phone)
+            return app_user_attest(app_user=app_user, actor=None, reason="checked by a test").user
+
+        def account(self, balance: int = 0, user=None):
+            """A proven user's account holding ``balance`` cents of this tenant's funds (a credit of its own)."""
             from billing.services.accounts import account_open
             from billing.services.ledger import ledger_post
 
-            account, _ = account_open(user=self.user())
+            account, _ = account_open(user=user or self.user())
             if balance:
-                ledger_post(account_id=account.pk, type="credit", amount=balance, description="opening balance")
+                ledger_post(account_id=account.pk, type="credit", amount=balance, description="opening balance",
+                            tenant_id=self.owner.pk)
                 account.refresh_from_db()
             return account
 

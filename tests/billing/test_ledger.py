@@ -11,7 +11,7 @@ from audit.models import AuditEvent, StagedEvent
 from audit.services import audit_event_values, audit_sequence
 from audit.verification import chain_verify
 from billing.models import MAX_AMOUNT, MAX_BALANCE, BillingAccount, LedgerEntry
-from billing.services.ledger import ledger_adjust, ledger_post, ledger_refund, ledger_transfer
+from billing.services.ledger import ledger_adjust, ledger_post, ledger_transfer
 from billing.verification import ledger_check
 from prostqs.errors import ServiceError
 
@@ -198,14 +198,15 @@ def test_a_correction_must_be_opposite_and_on_the_same_account(make_account):
         assert caught.value.code == "invalid_correction"
 
 
-def test_refund_reverses_the_rest_of_an_entry(make_account):
+def test_corrections_reverse_at_most_the_rest_of_an_entry(make_account):
     account = make_account()
     spend = ledger_post(account_id=account.pk, type="credit", amount=900)
-    ledger_refund(entry_id=spend.pk, amount=100)
-    rest = ledger_refund(entry_id=spend.pk)
-    assert rest.amount == 800 and rest.type == "debit" and rest.balance_after == 0
-    with pytest.raises(ServiceError):
-        ledger_refund(entry_id=spend.pk)
+    ledger_post(account_id=account.pk, type="debit", amount=100, corrects=spend.pk)
+    rest = ledger_post(account_id=account.pk, type="debit", amount=800, corrects=spend)
+    assert rest.amount == 800 and rest.corrects_id == spend.pk and rest.balance_after == 0
+    with pytest.raises(ServiceError) as caught:
+        ledger_post(account_id=account.pk, type="debit", amount=1, corrects=spend)
+    assert caught.value.code == "invalid_correction"
 
 
 def test_a_transfer_moves_money_between_two_accounts(make_account):

@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from billing.idempotency import idempotency_run, request_fingerprint
-from billing.models import BillingAccount
+from billing.models import BillingAccount, LedgerEntry
 from billing.services.accounts import account_open
-from billing.services.ledger import ledger_post, ledger_refund, ledger_transfer
+from billing.services.ledger import ledger_post, ledger_transfer
 from billing.verification import ledger_check
 from identity.models import User
 from prostqs.errors import ServiceError
@@ -20,6 +20,13 @@ from prostqs.errors import ServiceError
 pytestmark = [pytest.mark.smoke, pytest.mark.django_db]
 
 amounts = st.integers(min_value=1, max_value=5_000)
+
+
+def ledger_correct(*, entry_id, amount):
+    """A correction of (part of) an entry: the opposite type, referencing it."""
+    entry = LedgerEntry.objects.get(pk=entry_id)
+    return ledger_post(account_id=entry.account_id, type="debit" if entry.type == "credit" else "credit",
+                       amount=amount, corrects=entry)
 _names = itertools.count()
 
 
@@ -104,9 +111,9 @@ class LedgerMachine(RuleBasedStateMachine):
         account, kind, remaining = self.refundable[entry_id]
         amount = data.draw(st.integers(min_value=1, max_value=remaining))
         if kind == "credit" and self.balances[account] < amount:
-            self._expect_refusal("insufficient_funds", lambda: ledger_refund(entry_id=entry_id, amount=amount))
+            self._expect_refusal("insufficient_funds", lambda: ledger_correct(entry_id=entry_id, amount=amount))
             return
-        ledger_refund(entry_id=entry_id, amount=amount)
+        ledger_correct(entry_id=entry_id, amount=amount)
         self.balances[account] += -amount if kind == "credit" else amount
         if remaining == amount:
             del self.refundable[entry_id]

@@ -13,7 +13,7 @@ from identity.models import (
     SovereignSession,
     User,
 )
-from identity.services.apps import app_session_open, app_set_status, app_user_link
+from identity.services.apps import app_session_open, app_set_status, app_user_attest, app_user_link
 from identity.services.otp import otp_start
 from identity.services.users import identity_link_create
 from tests.infrastructure.conftest import audited
@@ -41,6 +41,7 @@ def world(make_app, sign_in, run_jobs, otp_outbox):
     """One of everything."""
     app, credential, _header = make_app(scopes=["identity"])
     app_user, _ = app_user_link(app=app, external_user_id="c-1", phone="+5511912345678")
+    app_user = app_user_attest(app_user=app_user, actor=None, reason="checked by a test")
     app_session_open(app_user=app_user, ip_address="198.51.100.1")
     identity_link_create(app=app, user=app_user.user, provider="google", provider_id="g-1")
     sign_in("+5511912345678")

@@ -108,29 +108,47 @@ def test_another_owners_app_and_credentials_are_not_found(owner, sign_in, make_a
     assert other_cred.status == "active"
 
 
-def test_app_users_by_phone_and_by_user_id(make_app, app_client):
+def test_app_users_by_phone_and_by_user_id(make_app, app_client, prove):
     app, _cred, header = make_app()
     api = app_client(header)
     first = api.post("/api/v1/app/users", {"external_user_id": "c-1", "phone": "+5511912345678"})
     assert first.status_code == 201
+    # A claim: it shows neither who the person is nor their status.
+    assert (first.json()["verified"], first.json()["user_id"], first.json()["user_status"]) == (False, None, None)
     again = api.post("/api/v1/app/users", {"external_user_id": "c-1", "phone": "+55 11 91234-5678"})
     assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
     clash = api.post("/api/v1/app/users", {"external_user_id": "c-1", "phone": "+5511912340000"})
     assert clash.status_code == 409 and clash.json()["error"]["code"] == "external_id_taken"
-    # The owner is in the tenant: linkable by id.
-    by_id = api.post("/api/v1/app/users", {"external_user_id": "owner", "user_id": str(app.owner_id)})
-    assert by_id.status_code == 201
+    proven = prove(api, "c-1")
+    assert proven["verified"] is True and proven["user_status"] == "active"
+    user_id = proven["user_id"]
+    # A person proven to one of the tenant's apps is linkable by id from another of its apps (a claim there).
+    second, _cred2, header2 = make_app(owner=app.owner)
+    by_id = app_client(header2).post("/api/v1/app/users", {"external_user_id": "same", "user_id": user_id})
+    assert by_id.status_code == 201 and by_id.json()["verified"] is False
+    # The owner is nobody's customer until proven: not linkable by id.
+    owner = api.post("/api/v1/app/users", {"external_user_id": "owner", "user_id": str(app.owner_id)})
+    assert owner.status_code == 404
     got = api.get("/api/v1/app/users/c-1")
-    assert got.status_code == 200 and got.json()["user_id"] == first.json()["user_id"]
+    assert got.status_code == 200 and got.json()["user_id"] == user_id
 
 
-def test_app_user_representation_is_what_its_declared_fields_give(make_app, app_client):
-    """AppUserOut and the hottest read write their dict by hand; it must stay what the declared fields produce."""
+@pytest.mark.parametrize("proven", [True, False])
+def test_app_user_representation_is_what_its_declared_fields_give(make_app, app_client, proven):
+    """AppUserOut and the hottest read write their dict by hand; it must stay what the declared fields produce
+    (for a claim, with the person's id and status hidden)."""
+    from identity.services.apps import app_user_attest
+
     app, _cred, header = make_app()
     app_client(header).post("/api/v1/app/users", {"external_user_id": "c-9", "phone": "+5511912345679"})
     app_user = AppUser.objects.select_related("user").get(app=app, external_user_id="c-9")
+    if proven:
+        app_user_attest(app_user=app_user, actor=None, reason="checked by a test")
+        app_user = AppUser.objects.select_related("user").get(app=app, external_user_id="c-9")
     serializer = AppUserOut(app_user)
     by_fields = serializers.Serializer.to_representation(serializer, app_user)
+    if not proven:  # what the declared fields would read, hidden until the person proves themselves
+        by_fields.update(user_id=None, user_status=None)
     assert set(by_fields) == set(serializer.fields)
     assert serializer.data == by_fields
     assert app_user_data(app_user) == by_fields
@@ -170,11 +188,15 @@ def test_other_external_ids_are_linked_and_read_back(make_app, app_client, exter
     assert read.status_code == 200 and read.json()["id"] == created.json()["id"]
 
 
-def test_identity_links_one_provider_id_one_user(make_app, app_client):
+def test_identity_links_one_provider_id_one_user(make_app, app_client, prove):
     _app, _cred, header = make_app()
     api = app_client(header)
     api.post("/api/v1/app/users", {"external_user_id": "a", "phone": "+5511912345601"})
     api.post("/api/v1/app/users", {"external_user_id": "b", "phone": "+5511912345602"})
+    unproven = api.post("/api/v1/app/users/a/links", {"provider": "google", "provider_id": "g-123"})
+    assert unproven.status_code == 404 and unproven.json()["error"]["code"] == "app_user_unproven"
+    prove(api, "a")
+    prove(api, "b")
     link = api.post("/api/v1/app/users/a/links", {"provider": "google", "provider_id": "g-123"})
     assert link.status_code == 201
     assert api.post("/api/v1/app/users/a/links", {"provider": "google", "provider_id": "g-123"}).status_code == 200
@@ -185,10 +207,12 @@ def test_identity_links_one_provider_id_one_user(make_app, app_client):
     assert IdentityLink.objects.count() == 1
 
 
-def test_app_sessions_record_the_ip_and_can_be_revoked(make_app, app_client):
+def test_app_sessions_record_the_ip_and_can_be_revoked(make_app, app_client, prove):
     _app, _cred, header = make_app()
     api = app_client(header)
     api.post("/api/v1/app/users", {"external_user_id": "a", "phone": "+5511912345601"})
+    assert api.post("/api/v1/app/sessions", {"external_user_id": "a"}).status_code == 404  # a claim: no session
+    prove(api, "a")
     opened = api.post("/api/v1/app/sessions", {"external_user_id": "a", "ip_address": "198.51.100.23"})
     assert opened.status_code == 201
     body = opened.json()
@@ -200,10 +224,11 @@ def test_app_sessions_record_the_ip_and_can_be_revoked(make_app, app_client):
     assert api.post("/api/v1/app/sessions", {"external_user_id": "ghost"}).status_code == 404
 
 
-def test_banning_a_user_revokes_their_app_sessions(make_app, app_client):
+def test_banning_a_user_revokes_their_app_sessions(make_app, app_client, prove):
     _app, _cred, header = make_app()
     api = app_client(header)
-    user_id = api.post("/api/v1/app/users", {"external_user_id": "a", "phone": "+5511912345601"}).json()["user_id"]
+    api.post("/api/v1/app/users", {"external_user_id": "a", "phone": "+5511912345601"})
+    user_id = prove(api, "a")["user_id"]
     session_id = api.post("/api/v1/app/sessions", {"external_user_id": "a"}).json()["id"]
     user_set_status(user=User.objects.get(pk=user_id), status="banned", reason="fraud")
     assert AppSession.objects.get(pk=session_id).status == "revoked"

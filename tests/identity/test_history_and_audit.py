@@ -56,7 +56,7 @@ def test_history_excludes_secrets_and_records_the_console_user_but_not_an_app(ma
     assert record.history_user is None  # an application is not a user
 
 
-def test_every_change_is_audited_without_secrets(sign_in, make_app, app_client, user_client):
+def test_every_change_is_audited_without_secrets(sign_in, make_app, app_client, user_client, prove):
     out = sign_in("+5511912345601")
     owner = app_client(f"Bearer {out['session_token']}")
     owner.patch("/api/v1/identity/me/profile", {"name": "Ana"})
@@ -64,6 +64,7 @@ def test_every_change_is_audited_without_secrets(sign_in, make_app, app_client, 
     cred = owner.post(f"/api/v1/apps/{app['id']}/credentials", {"name": "p", "scopes": ["identity"]}).json()
     api = app_client(basic(cred["public_key"], cred["secret"]))
     api.post("/api/v1/app/users", {"external_user_id": "a", "phone": "+5511912345602"})
+    prove(api, "a")
     api.post("/api/v1/app/users/a/links", {"provider": "apple", "provider_id": "ap-1"})
     session = api.post("/api/v1/app/sessions", {"external_user_id": "a"}).json()
     api.delete(f"/api/v1/app/sessions/{session['id']}")
@@ -74,7 +75,8 @@ def test_every_change_is_audited_without_secrets(sign_in, make_app, app_client, 
     events = list(AuditEvent.objects.order_by("sequence"))
     types = {e.type for e in events}
     assert types >= {"OTP_STARTED", "OTP_SENT", "IDENTITY_CREATED", "OTP_VERIFIED", "SESSION_OPENED",
-                     "PROFILE_UPDATED", "APP_CREATED", "APP_CREDENTIAL_ISSUED", "APP_USER_LINKED", "IDENTITY_LINKED",
+                     "PROFILE_UPDATED", "APP_CREATED", "APP_CREDENTIAL_ISSUED", "APP_USER_LINKED",
+                     "APP_USER_PROOF_STARTED", "APP_USER_PROVEN", "IDENTITY_LINKED",
                      "APP_SESSION_OPENED", "APP_SESSION_REVOKED", "APP_CREDENTIAL_REVOKED", "SESSION_REVOKED"}
     dump = json.dumps([[e.before, e.after, e.metadata, e.reason] for e in events])
     for secret in (out["session_token"], cred["secret"], cred["secret"].removeprefix("pq_sk_")):

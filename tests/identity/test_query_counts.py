@@ -5,12 +5,13 @@ pytestmark = [pytest.mark.smoke, pytest.mark.django_db]
 
 
 @pytest.fixture
-def linked_client(make_app, app_client):
-    """An app's client, with the app user ``c-1`` linked."""
+def linked_client(make_app, app_client, prove):
+    """An app's client, with the app user ``c-1`` linked and proven."""
     _app, _cred, header = make_app()
     client = app_client(header)
     assert client.post("/api/v1/app/users", {"external_user_id": "c-1", "phone": "+5511912345678"}
                        ).status_code == 201
+    prove(client, "c-1")
     return client
 
 

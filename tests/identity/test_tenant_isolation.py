@@ -7,13 +7,14 @@ pytestmark = [pytest.mark.smoke, pytest.mark.django_db]
 
 
 @pytest.fixture
-def tenants(make_app, app_client):
-    """Two tenants, each with an app, a linked user and an open app session."""
+def tenants(make_app, app_client, prove):
+    """Two tenants, each with an app, a linked and proven user and an open app session."""
     made = {}
     for name, phone in (("mine", "+5511912340001"), ("theirs", "+5511912340002")):
         app, _cred, header = make_app(scopes=["identity", "audit"])
         client = app_client(header)
-        user = client.post("/api/v1/app/users", {"external_user_id": f"{name}-user", "phone": phone}).json()
+        client.post("/api/v1/app/users", {"external_user_id": f"{name}-user", "phone": phone})
+        user = prove(client, f"{name}-user")
         session = client.post("/api/v1/app/sessions", {"external_user_id": f"{name}-user"}).json()
         made[name] = {"app": app, "client": client, "user": user, "session": session}
     return made
@@ -55,12 +56,14 @@ def test_another_app_of_the_same_tenant_may_link_the_tenants_users(tenants, make
     assert response.status_code == 201
 
 
-def test_a_shared_persons_links_are_listed_only_to_the_tenant_whose_app_made_them(tenants, make_app, app_client):
+def test_a_shared_persons_links_are_listed_only_to_the_tenant_whose_app_made_them(tenants, make_app, app_client,
+                                                                                  prove):
     """One person, a user of both tenants: each tenant sees the provider links its own apps made, no other's."""
     mine, theirs = tenants["mine"]["client"], tenants["theirs"]["client"]
     person = tenants["mine"]["user"]["user_id"]
     assert theirs.post("/api/v1/app/users", {"external_user_id": "shared", "phone": "+5511912340001"}
-                       ).json()["user_id"] == person
+                       ).json()["user_id"] is None  # a claim says nothing of who the person is
+    assert prove(theirs, "shared")["user_id"] == person
     assert theirs.post("/api/v1/app/users/shared/links", {"provider": "google", "provider_id": "g-theirs"}
                        ).status_code == 201
     assert mine.post("/api/v1/app/users/mine-user/links", {"provider": "apple", "provider_id": "a-mine"}
@@ -69,6 +72,7 @@ def test_a_shared_persons_links_are_listed_only_to_the_tenant_whose_app_made_the
     _app, _cred, header = make_app(owner=tenants["mine"]["app"].owner, scopes=["identity"])
     sibling = app_client(header)
     sibling.post("/api/v1/app/users", {"external_user_id": "p", "user_id": person})
+    prove(sibling, "p")
     assert sibling.post("/api/v1/app/users/p/links", {"provider": "github", "provider_id": "gh-mine"}
                         ).status_code == 201
 
