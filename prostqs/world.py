@@ -54,6 +54,8 @@ class Tenant:
     decision_id: uuid.UUID
     suggestion_id: uuid.UUID
     approval_request_id: uuid.UUID
+    credit_entry_id: uuid.UUID       # the tenant's own credit on the customer's account (not a payment)
+    verification_id: uuid.UUID       # a pending proof of the customer's link (a code sent, not yet confirmed)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -104,6 +106,7 @@ def build_tenant(label: str) -> Tenant:
     from governance.services.autonomy import autonomy_profile_set
     from identity.models import User
     from identity.services.apps import app_create, app_session_open, app_user_attest, app_user_link, credential_issue
+    from identity.services.otp import app_user_proof_start
     from identity.services.sessions import session_open
 
     n = next(_counter)
@@ -129,8 +132,9 @@ def build_tenant(label: str) -> Tenant:
     app_user = app_user_attest(app_user=app_user, actor=None, reason="reliability world: the app's customer")
     app_session = app_session_open(app_user=app_user, ip_address="127.0.0.1")
     account, _ = account_open(user=app_user.user)
-    ledger_post(account_id=account.pk, type="credit", amount=5_000_000, description="opening balance",
-                tenant_id=owner.pk)
+    credit = ledger_post(account_id=account.pk, type="credit", amount=5_000_000, description="opening balance",
+                         tenant_id=owner.pk)
+    verification = app_user_proof_start(app_user=app_user)
     intent, _secret = payment_intent_create(account_id=account.pk, amount=1_500, currency="BRL", app_id=app.pk,
                                             idempotency_key=f"world-intent-{tag}")
     payout = payout_request(account_id=account.pk, amount=2_000, app_id=app.pk,
@@ -177,5 +181,6 @@ def build_tenant(label: str) -> Tenant:
         billing_account_id=account.pk, intent_id=intent.pk, payout_id=payout.pk, subscription_id=subscription.pk,
         ad_account_id=ad_account.pk, budget_id=budget.pk, campaign_id=campaign.pk, agent_id=agent.pk,
         billing_agent_id=billing_agent.pk, observer_id=observer.pk, decision_id=decision.pk,
-        suggestion_id=suggestion.pk, approval_request_id=held.approval_request_id,
+        suggestion_id=suggestion.pk, approval_request_id=held.approval_request_id, credit_entry_id=credit.pk,
+        verification_id=verification.pk,
     )

@@ -43,6 +43,19 @@ def make_tenant_now(*, scopes=("ads",)) -> Tenant:
     return Tenant(owner=owner, app=app, header=basic(issued.credential.public_key, issued.secret))
 
 
+def make_customer_now(tenant: Tenant, *, proven: bool = True):
+    """A person linked to the tenant's app by phone and, unless ``proven`` is False, proven (a staff attestation,
+    the documented equivalent of the person's own code): an advertiser the app may spend for."""
+    from identity.services.apps import app_user_attest, app_user_link
+
+    n = next(_counter)
+    app_user, _ = app_user_link(app=tenant.app, external_user_id=f"advertiser-{n}",
+                                phone=f"+55219{n % 100_000_000:08d}")
+    if proven:
+        app_user = app_user_attest(app_user=app_user, actor=None, reason="checked by a test")
+    return app_user.user
+
+
 @dataclass
 class Setup:
     tenant: Tenant
@@ -62,9 +75,11 @@ def make_setup_now(*, tenant: Tenant | None = None, balance: int = 100_000, amou
     from billing.services.ledger import ledger_post
 
     tenant = tenant or make_tenant_now()
-    account = ad_account_create(tenant_id=tenant.id, user_id=tenant.id, name=f"Account {next(_counter)}")
-    if balance:
-        ledger_post(account_id=account.balance_account_id, type="credit", amount=balance, description="funding")
+    account = ad_account_create(tenant_id=tenant.id, user_id=make_customer_now(tenant).pk,
+                                name=f"Account {next(_counter)}", app=tenant.app)
+    if balance:  # the tenant's own funds in the advertiser's account: what its spends may draw on
+        ledger_post(account_id=account.balance_account_id, type="credit", amount=balance, description="funding",
+                    tenant_id=tenant.id)
     budget = budget_create(ad_account_id=account.pk, amount_total=amount_total, period=period, name="budget")
     campaign = campaign_create(ad_account_id=account.pk, budget_id=budget.pk, name=f"Campaign {next(_counter)}",
                                objective="clicks")
@@ -81,6 +96,11 @@ def make_tenant(db):
 @pytest.fixture
 def make_setup(db):
     return make_setup_now
+
+
+@pytest.fixture
+def make_customer(db):
+    return make_customer_now
 
 
 @pytest.fixture

@@ -27,17 +27,18 @@ def error_code(response):
 
 
 @pytest.mark.smoke
-def test_an_app_builds_an_account_budget_and_campaign_and_spends(make_tenant):
+def test_an_app_builds_an_account_budget_and_campaign_and_spends(make_tenant, make_customer):
     from billing.services.ledger import ledger_post
 
     tenant = make_tenant()
     client = tenant.client()
+    advertiser = make_customer(tenant)
 
-    account = client.post(f"{BASE}/accounts", {"name": "Shop ads", "user_id": str(tenant.id)}, format="json")
+    account = client.post(f"{BASE}/accounts", {"name": "Shop ads", "user_id": str(advertiser.pk)}, format="json")
     assert account.status_code == 201, account.content
     account = account.json()
     assert account["tenant_id"] == str(tenant.id) and account["status"] == "active"
-    ledger_post(account_id=account["balance_account_id"], type="credit", amount=10_000)
+    ledger_post(account_id=account["balance_account_id"], type="credit", amount=10_000, tenant_id=tenant.id)
 
     budget = client.post(f"{BASE}/budgets", {"ad_account_id": account["id"], "amount_total": 5_000,
                                              "period": "daily", "name": "Daily"}, format="json")
@@ -73,8 +74,9 @@ def test_an_app_builds_an_account_budget_and_campaign_and_spends(make_tenant):
 def test_lists_are_paginated_and_filtered(make_setup):
     setup = make_setup()
     client = setup.tenant.client()
+    advertiser = setup.account.user_id
     for _ in range(3):
-        client.post(f"{BASE}/accounts", {"name": "more", "user_id": str(setup.tenant.id)}, format="json")
+        client.post(f"{BASE}/accounts", {"name": "more", "user_id": str(advertiser)}, format="json")
     page = client.get(f"{BASE}/accounts", {"page_size": 2}).json()
     assert page["count"] == 4 and len(page["results"]) == 2 and page["next"]
     assert client.get(f"{BASE}/campaigns", {"status": "active"}).json()["count"] == 1
@@ -264,11 +266,14 @@ def test_the_tenant_reads_its_limits(make_setup):
 
 
 def test_accounts_are_opened_for_the_apps_users_by_their_external_id(make_tenant):
-    from identity.services.apps import app_user_link
+    from identity.services.apps import app_user_attest, app_user_link
 
     tenant = make_tenant()
     client = tenant.client()
     app_user, _created = app_user_link(app=tenant.app, external_user_id="cust-7", phone="+5511912345678")
+    claim = client.post(f"{BASE}/accounts", {"name": "Customer ads", "external_user_id": "cust-7"}, format="json")
+    assert claim.status_code == 404 and claim.json()["error"]["code"] == "app_user_unproven"
+    app_user_attest(app_user=app_user, actor=None, reason="checked by a test")
     response = client.post(f"{BASE}/accounts", {"name": "Customer ads", "external_user_id": "cust-7"}, format="json")
     assert response.status_code == 201 and response.json()["user_id"] == str(app_user.user_id)
     response = client.post(f"{BASE}/accounts", {"name": "x", "external_user_id": "nobody"}, format="json")

@@ -101,16 +101,22 @@ def test_another_tenant_cannot_touch_a_campaign(make_setup, make_tenant):
     assert AdCampaign.objects.get(pk=setup.campaign.pk).status == "active"
 
 
-def test_an_ad_account_draws_on_a_user_of_the_tenant_only(make_tenant):
+def test_an_app_opens_ad_accounts_only_for_people_proven_to_it(make_tenant, make_customer):
     from identity.models import User
 
-    tenant = make_tenant()
+    tenant, other = make_tenant(), make_tenant()
     outsider = User.objects.create_user(username="outsider")
-    assert code_of(ad_account_create, tenant_id=tenant.id, user_id=outsider.pk, name="x") == (404, "user_not_found")
-    account = ad_account_create(tenant_id=tenant.id, user_id=tenant.id, name="Mine")
-    assert account.balance_account.user_id == tenant.id
+    claim, customer, theirs = make_customer(tenant, proven=False), make_customer(tenant), make_customer(other)
+    for user_id in (outsider.pk, claim.pk, theirs.pk, tenant.id):
+        assert code_of(ad_account_create, tenant_id=tenant.id, user_id=user_id, name="x",
+                       app=tenant.app) == (404, "user_not_found")
+    # Another tenant's app never opens an account for this tenant.
+    assert code_of(ad_account_create, tenant_id=tenant.id, user_id=customer.pk, name="x",
+                   app=other.app) == (404, "user_not_found")
+    account = ad_account_create(tenant_id=tenant.id, user_id=customer.pk, name="Mine", app=tenant.app)
+    assert account.balance_account.user_id == customer.pk
     assert AdGovernanceLimit.objects.filter(tenant_id=tenant.id).exists()
-    again = ad_account_create(tenant_id=tenant.id, user_id=tenant.id, name="Second")
+    again = ad_account_create(tenant_id=tenant.id, user_id=customer.pk, name="Second", app=tenant.app)
     assert again.balance_account_id == account.balance_account_id  # one billing account per user
 
 

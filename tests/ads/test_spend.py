@@ -192,7 +192,7 @@ def test_a_refused_key_can_be_retried_and_then_applies_once(make_setup):
     refused(setup, "insufficient_funds", 500, idempotency_key="k")
     from billing.services.ledger import ledger_post
 
-    ledger_post(account_id=setup.account.balance_account_id, type="credit", amount=1_000)
+    ledger_post(account_id=setup.account.balance_account_id, type="credit", amount=1_000, tenant_id=setup.tenant.id)
     spend(setup, 500, idempotency_key="k")
     spend(setup, 500, idempotency_key="k")
     statuses = sorted(AdSpendEvent.objects.filter(idempotency_key="k").values_list("status", flat=True))

@@ -73,13 +73,28 @@ class Ads:
         return self
 
 
+def make_customer_now(tenant: Tenant, *, proven: bool = True):
+    """A person linked to the tenant's app by phone and, unless ``proven`` is False, proven (a staff attestation,
+    the documented equivalent of the person's own code): the app and its agents may act on them."""
+    from identity.services.apps import app_user_attest, app_user_link
+
+    number = next(_counter)
+    app_user, _created = app_user_link(app=tenant.app, external_user_id=f"customer-{number}",
+                                       phone=f"+55119{number % 10**8:08d}")
+    if proven:
+        app_user = app_user_attest(app_user=app_user, actor=None, reason="checked by a test")
+    return app_user.user
+
+
 def make_ads_now(tenant: Tenant, *, balance: int = 500_000, amount_total: int = 100_000) -> Ads:
     from ads.services import ad_account_create, budget_create, campaign_activate, campaign_create
     from billing.services.ledger import ledger_post
 
-    account = ad_account_create(tenant_id=tenant.id, user_id=tenant.id, name=f"Account {next(_counter)}")
-    if balance:
-        ledger_post(account_id=account.balance_account_id, type="credit", amount=balance, description="funding")
+    account = ad_account_create(tenant_id=tenant.id, user_id=make_customer_now(tenant).pk,
+                                name=f"Account {next(_counter)}", app=tenant.app)
+    if balance:  # the tenant's own funds in the advertiser's account
+        ledger_post(account_id=account.balance_account_id, type="credit", amount=balance, description="funding",
+                    tenant_id=tenant.id)
     budget = budget_create(ad_account_id=account.pk, amount_total=amount_total, name="budget")
     campaign = campaign_create(ad_account_id=account.pk, budget_id=budget.pk, name=f"Campaign {next(_counter)}",
                                objective="clicks")
@@ -87,18 +102,16 @@ def make_ads_now(tenant: Tenant, *, balance: int = 500_000, amount_total: int = 
     return Ads(tenant=tenant, account=account, budget=budget, campaign=campaign).refresh()
 
 
-def make_billing_account_now(tenant: Tenant, *, balance: int = 0):
-    """The billing account of a new user of the tenant (linked to its app by phone), credited with ``balance``."""
+def make_billing_account_now(tenant: Tenant, *, balance: int = 0, proven: bool = True):
+    """The billing account of a new user of the tenant (linked to its app by phone and proven unless ``proven`` is
+    False), holding ``balance`` cents of the tenant's funds."""
     from billing.services.accounts import account_open
     from billing.services.ledger import ledger_post
-    from identity.services.apps import app_user_link
 
-    number = next(_counter)
-    app_user, _created = app_user_link(app=tenant.app, external_user_id=f"customer-{number}",
-                                       phone=f"+55119{number % 10**8:08d}")
-    account, _created = account_open(user=app_user.user)
+    account, _created = account_open(user=make_customer_now(tenant, proven=proven))
     if balance:
-        ledger_post(account_id=account.pk, type="credit", amount=balance, description="opening balance")
+        ledger_post(account_id=account.pk, type="credit", amount=balance, description="opening balance",
+                    tenant_id=tenant.id)
     account.refresh_from_db()
     return account
 

@@ -7,7 +7,7 @@ import pytest
 from django.db import connections
 
 from agents.models import AgentDailyStats, AgentDecision, AgentExecutionLog
-from tests.agents.conftest import allow_policy_now, make_ads_now, make_agent_now, make_tenant_now
+from tests.agents.conftest import allow_policy_now, make_ads_now, make_agent_now, make_customer_now, make_tenant_now
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -67,7 +67,7 @@ def test_one_callback_delivered_by_two_workers_at_once_executes_once():
 
     allow_policy_now("billing", "credit")
     tenant = make_tenant_now()
-    account, _ = account_open(user=tenant.owner)
+    account, _ = account_open(user=make_customer_now(tenant))
     agent = make_agent_now(tenant, level=3, policies={"billing": {"allowed_actions": ["credit"],
                                                                   "requires_approval": True}})
     client = tenant.client()

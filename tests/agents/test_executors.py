@@ -98,17 +98,20 @@ def test_credit(world):
     assert (entry.type, entry.amount, entry.account_id) == ("credit", 1_234, account.pk)
 
 
-def test_refund_fixes_the_amount_when_proposed(world):
+def test_refund_fixes_the_amount_when_proposed(world, tenant):
+    from tests.billing.helpers import confirmed_payment
+
     api, _ads, account = world
-    credit = LedgerEntry.objects.filter(account=account, type="credit").get()
+    intent = confirmed_payment(account=account, app=tenant.app, amount=50_000)
+    credit = intent.credit_entry
     body = api.propose("billing", "refund", f"entry:{credit.pk}", {"amount": 5_000}, key="r-1").json()
     assert body["outcome"] == "executed" and body["payload"]["amount"] == 5_000
     account.refresh_from_db()
-    assert account.balance == 45_000
+    assert account.balance == 95_000
     rest = api.propose("billing", "refund", f"entry:{credit.pk}", {}, key="r-2").json()
     assert rest["payload"] == {"amount": 45_000} and rest["outcome"] == "executed"
     account.refresh_from_db()
-    assert account.balance == 0
+    assert account.balance == 50_000
     nothing_left = api.propose("billing", "refund", f"entry:{credit.pk}", {}, key="r-3").json()
     assert nothing_left["outcome"] == "rejected" and nothing_left["reasons"][-1]["code"] == "invalid_correction"
 

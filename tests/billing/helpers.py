@@ -121,3 +121,16 @@ class RecordingProxy:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def confirmed_payment(*, account, app, amount: int):
+    """A payment of ``amount`` cents through ``app`` (the local provider), confirmed as the console's "Mark local
+    intent succeeded" does it: the ledger's credit is a payment credit of the app's tenant. Returns the intent."""
+    from billing.models import PaymentIntent
+    from billing.services.payments import payment_intent_create
+    from billing.services.webhooks import payment_intent_local_succeed
+
+    intent, _secret = payment_intent_create(account_id=account.pk, amount=amount, currency=account.currency,
+                                            app_id=app.pk, idempotency_key=f"payment-{next(_counter)}")
+    payment_intent_local_succeed(intent=intent)
+    return PaymentIntent.objects.get(pk=intent.pk)

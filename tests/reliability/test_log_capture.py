@@ -50,7 +50,7 @@ def captured():
 
 
 def test_no_secret_in_the_logs(captured, otp_outbox, run_jobs, stripe_on, stripe_api, localstripe_webhook,
-                               settings):
+                               settings, prove):
     payment_method = card(stripe_api, CARD)  # the customer's side, before anything of ours is captured
     captured.lines.clear()
     secrets: dict[str, str] = {}
@@ -92,6 +92,10 @@ def test_no_secret_in_the_logs(captured, otp_outbox, run_jobs, stripe_on, stripe
         f"{credential['public_key']}:{secrets['app secret']}".encode()).decode())
     assert server.post("/api/v1/app/users", {"external_user_id": "payer", "phone": "+5511987650002"},
                        format="json").status_code == 201
+    proof_id = prove.start(server, "payer")
+    secrets["proof code"] = prove.code_for(proof_id)
+    assert server.post(f"/api/v1/app/users/payer/verifications/{proof_id}/confirm", {"code": secrets["proof code"]},
+                       format="json").status_code == 200
     account = server.post("/api/v1/billing/accounts", {"external_user_id": "payer"}, format="json").json()
     intent = server.post("/api/v1/billing/payment-intents", {"account_id": account["id"], "amount": 2500},
                          format="json", HTTP_IDEMPOTENCY_KEY="order-1").json()

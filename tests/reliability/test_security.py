@@ -43,12 +43,16 @@ PARAMS = {
     "domain": lambda t, route: "ads",
     "decision_id": lambda t, route: t.decision_id,
     "suggestion_id": lambda t, route: t.suggestion_id,
+    "verification_id": lambda t, route: t.verification_id,
 }
 
 # Valid bodies, so that a refusal can only come from the object's tenant (never from validation first).
 BODIES = {
     ("api/v1/apps/<uuid:app_id>/credentials", "post"): {"name": "stolen", "scopes": ["billing"]},
     ("api/v1/app/users/<text:external_user_id>/links", "post"): {"provider": "google", "provider_id": "g-1"},
+    ("api/v1/app/users/<text:external_user_id>/verifications", "post"): {"channel": "sms"},
+    ("api/v1/app/users/<text:external_user_id>/verifications/<uuid:verification_id>/confirm", "post"): {
+        "code": "123456"},
     ("api/v1/governance/approvals/<uuid:request_id>/decisions", "post"): {
         "decision": "approved", "justification": "Approving someone else's request."},
     ("api/v1/ads/budgets/<uuid:budget_id>", "patch"): {"amount_total": 3_000_000},
@@ -71,6 +75,7 @@ BODY_REFERENCES = {
                                         "destination": {"type": "pix", "key": "thief@example.com"}}),
     "api/v1/billing/subscriptions": ("post", {"account_id": "{billing_account_id}", "plan_id": "p", "amount": 100,
                                               "interval": "month"}),
+    "api/v1/billing/refunds": ("post", {"entry_id": "{credit_entry_id}", "amount": 100}),
     "api/v1/ads/accounts": ("post", {"name": "stolen", "user_id": "{user_id}"}),
     "api/v1/ads/budgets": ("post", {"ad_account_id": "{ad_account_id}", "amount_total": 100}),
     "api/v1/ads/campaigns": ("post", {"ad_account_id": "{ad_account_id}", "budget_id": "{budget_id}",
