@@ -123,7 +123,7 @@ def test_app_users_by_phone_and_by_user_id(make_app, app_client, prove):
     assert proven["verified"] is True and proven["user_status"] == "active"
     user_id = proven["user_id"]
     # A person proven to one of the tenant's apps is linkable by id from another of its apps (a claim there).
-    second, _cred2, header2 = make_app(owner=app.owner)
+    _second, _cred2, header2 = make_app(owner=app.owner)
     by_id = app_client(header2).post("/api/v1/app/users", {"external_user_id": "same", "user_id": user_id})
     assert by_id.status_code == 201 and by_id.json()["verified"] is False
     # The owner is nobody's customer until proven: not linkable by id.
