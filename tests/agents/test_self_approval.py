@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 from django.test import Client, override_settings
 from django.urls import reverse
 
 from agents.services.agents import agent_create, agent_policy_set
 from billing.models import BillingAccount, Payout
-from governance.models import ApprovalDecision, ApprovalRequest
+from billing.services.payouts import payout_request
+from governance.models import ApprovalDecision, ApprovalParty, ApprovalRequest
 from governance.services.authorities import authority_grant
 from governance.services.autonomy import autonomy_profile_set
 from identity.models import User
@@ -264,3 +267,40 @@ def test_the_console_shows_the_agents_creator_why_and_no_buttons_and_refuses_the
                           {"decision": "approved", "justification": WHY}, follow=True)
     assert "Nobody decides a request made on their behalf" in " ".join(str(m) for m in posted.context["messages"])
     _assert_nothing_written(audit_log, request, account=account, balance=200_000)
+
+
+# --- requests made before parties were recorded -------------------------------------------------------------------
+
+
+@override_settings(BILLING_PAYOUT_APPROVAL_THRESHOLD=10_000)
+@pytest.mark.django_db(transaction=True)
+def test_the_migrations_give_pending_requests_made_before_the_parties_the_live_rule_gives(
+        tenant, make_billing_account, policy, proposer, give_authority, signed_in):
+    """A deployment upgraded with requests waiting: the migrations find, for each pending request, the parties
+    the live code records (the agent's owners and the account holder; the holder and the app's owner)."""
+    policy("billing", "*")
+    account = make_billing_account(tenant, balance=200_000)
+    creator = User.objects.create_user("migrated-creator", role=User.Role.ADMIN)
+    agent = agent_create(tenant_id=tenant.id, name="old bot", type="operator", app_id=tenant.app.pk, actor=creator)
+    agent_policy_set(agent_id=agent.pk, domain="billing", allowed_actions=["payout"], requires_approval=True)
+    autonomy_profile_set(agent_id=agent.pk, base_level=3)
+    agents_request, _body = _pending_payout(proposer(tenant, agent), account)
+    payout = payout_request(account_id=account.pk, amount=20_000, destination=PIX, app_id=tenant.app.pk)
+    billing_request = ApprovalRequest.objects.get(domain="billing", reference=str(payout.pk))
+
+    def parties(request):
+        return set(ApprovalParty.objects.filter(request=request).values_list("user_id", "relation"))
+
+    live = {request.pk: parties(request) for request in (agents_request, billing_request)}
+    assert (creator.pk, "agent_creator") in live[agents_request.pk]
+    assert (tenant.owner.pk, "app_owner") in live[billing_request.pk]
+
+    executor = MigrationExecutor(connection)
+    executor.migrate([("governance", "0002_memory")])  # the parties table and the backfills undone
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+    assert {request.pk: parties(request) for request in (agents_request, billing_request)} == live
+    give_authority(tenant.owner)
+    response = _post_decision(signed_in, tenant.owner, agents_request)
+    assert response.status_code == 403 and error_code(response) == "self_approval_forbidden"
