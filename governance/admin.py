@@ -19,7 +19,7 @@ from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
@@ -35,7 +35,7 @@ from governance.models import (
     ShadowExecution,
 )
 from governance.selectors import approval_memory, approvals_decidable_by
-from governance.services.approvals import approval_decide, approval_decision_options, approval_decisions_verify
+from governance.services.approvals import approval_decide, approval_decide_choice, approval_decisions_verify
 from governance.services.authorities import authority_grant, authority_grant_check, authority_revoke
 from governance.services.autonomy import autonomy_profile_set
 from governance.services.policies import (
@@ -376,9 +376,9 @@ class ApprovalRequestAdmin(SimpleHistoryAdmin, ReadOnlyAdmin):
     date_hierarchy = "created_at"
     inlines = (ApprovalDecisionInline,)
     fields = ("id", "status", "domain", "action", "impact", "required_impact", "required_approvals", "amount",
-              "risk_score", "requested_by", "requested_by_type", "reference", "target_type", "target_id",
-              "callback", "policy_evaluation", "expires_at", "created_at", "decided_at", "callback_delivered_at",
-              "context_json")
+              "risk_score", "requested_by", "requested_by_type", "on_behalf_of", "reference", "target_type",
+              "target_id", "callback", "policy_evaluation", "expires_at", "created_at", "decided_at",
+              "callback_delivered_at", "context_json")
     readonly_fields = fields
 
     def get_queryset(self, request):
@@ -393,6 +393,15 @@ class ApprovalRequestAdmin(SimpleHistoryAdmin, ReadOnlyAdmin):
     def context_json(self, obj) -> str:
         return pretty_json(obj.context)
 
+    @admin.display(description=_("on behalf of"))
+    def on_behalf_of(self, obj) -> str:
+        """The request's parties: nobody listed here may decide it."""
+        parties = list(obj.parties.select_related("user").order_by("id"))
+        if not parties:
+            return "—"
+        return format_html("<ul class=\"approval-parties\">{}</ul>", format_html_join(
+            "", "<li>{} ({})</li>", ((p.user, p.get_relation_display()) for p in parties)))
+
     def get_urls(self):
         return [path("<path:object_id>/decide/", self.admin_site.admin_view(self.decide_view),
                      name="governance_approvalrequest_decide"), *super().get_urls()]
@@ -401,8 +410,8 @@ class ApprovalRequestAdmin(SimpleHistoryAdmin, ReadOnlyAdmin):
         request_obj = self.get_object(request, unquote(object_id))
         extra = dict(extra_context or {})
         if request_obj is not None:
-            options = approval_decision_options(request=request_obj, user=request.user)
-            extra.update(decide_options=options, decide_form=DecideForm(),
+            choice = approval_decide_choice(request=request_obj, user=request.user)
+            extra.update(decide_options=choice.options, decide_refusal=choice, decide_form=DecideForm(),
                          decide_url=reverse("admin:governance_approvalrequest_decide", args=[request_obj.pk]),
                          memory=approval_memory(request=request_obj))
         return super().change_view(request, object_id, form_url, extra)

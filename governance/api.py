@@ -19,6 +19,7 @@ from governance.models import (
     DecisionLifecycle,
     DecisionReview,
     LifecycleTransition,
+    PartyRelation,
 )
 from governance.selectors import (
     approval_memory,
@@ -48,7 +49,8 @@ _ERRORS = {
     400: "Invalid input: validation_error, cannot_escalate.",
     401: "No valid session token.",
     403: "signed_in_user_required, no_authority, authority_expired, authority_scope, authority_impact, "
-         "self_approval_forbidden.",
+         "self_approval_forbidden (the request acts on your behalf: you requested it, own the agent or the "
+         "application that made it, or hold the account it moves money from).",
     404: "approval_not_found / lifecycle_not_found: nothing of that id within the reach of your authorities.",
     409: "approval_already_decided (the request is approved or rejected), already_decided_by_you.",
     410: "approval_expired: the request expired undecided; expiry is final.",
@@ -69,16 +71,25 @@ class ApprovalDecisionOut(serializers.ModelSerializer):
                   "previous_hash", "hash"]
 
 
+class ApprovalPartyOut(serializers.Serializer):
+    user_id = serializers.UUIDField()
+    relation = serializers.ChoiceField(choices=PartyRelation.choices)
+
+
 class ApprovalRequestOut(serializers.ModelSerializer):
     approvals = serializers.IntegerField(help_text="Approvals recorded so far.")
     policy_evaluation_id = serializers.UUIDField(allow_null=True)
+    on_behalf_of = ApprovalPartyOut(source="parties", many=True, read_only=True,
+                                    help_text="The request's parties: the people on whose behalf it acts (the "
+                                              "requester, the agent's owners, the account holder…). None of them "
+                                              "may decide it.")
 
     class Meta:
         model = ApprovalRequest
         fields = ["id", "domain", "action", "impact", "required_impact", "required_approvals", "approvals",
                   "amount", "risk_score", "context", "requested_by", "requested_by_type", "reference",
-                  "target_type", "target_id", "policy_evaluation_id", "status", "expires_at", "created_at",
-                  "decided_at"]
+                  "target_type", "target_id", "policy_evaluation_id", "on_behalf_of", "status", "expires_at",
+                  "created_at", "decided_at"]
 
 
 class ApprovalRequestDetailOut(ApprovalRequestOut):
@@ -89,7 +100,8 @@ class ApprovalRequestDetailOut(ApprovalRequestOut):
 
 
 def _with_counts(queryset: QuerySet[ApprovalRequest]) -> QuerySet[ApprovalRequest]:
-    return queryset.annotate(approvals=Count("decisions", filter=Q(decisions__decision="approved")))
+    return (queryset.annotate(approvals=Count("decisions", filter=Q(decisions__decision="approved")))
+            .prefetch_related("parties"))
 
 
 class SignedInView(APIView):
@@ -105,8 +117,9 @@ class ApprovalListView(SignedInView, ListAPIView):
         summary="Approval requests you can decide (pending) or have seen decided",
         description="`status=pending` (the default) lists the pending, unexpired requests the signed-in user may "
                     "decide now: the domain is within one of their decision authorities' scopes, the required "
-                    "impact within its reach, and they neither made the request nor decided it yet. Other "
-                    "statuses list requests of that status within the reach of their authorities.",
+                    "impact within its reach, they are none of its parties (`on_behalf_of`: requester, agent "
+                    "owner, account holder…) and have not decided it yet. Other statuses list requests of that "
+                    "status within the reach of their authorities.",
         parameters=[OpenApiParameter("status", OpenApiTypes.STR, enum=ApprovalRequest.Status.values,
                                      default=ApprovalRequest.Status.PENDING)],
         responses={200: ApprovalRequestOut(many=True), **_errors(400, 401, 403)},
@@ -153,8 +166,10 @@ class ApprovalDecisionView(SignedInView):
         tags=["governance"],
         summary="Approve, reject or escalate an approval request",
         description="Needs a decision authority in force whose scopes cover the request's domain and whose "
-                    "max_impact reaches its required impact. One rejection rejects; approval needs the request's "
-                    "quorum of distinct authorities; escalation moves the request to authorities of higher impact.",
+                    "max_impact reaches its required impact, and must not be one of the request's parties "
+                    "(`on_behalf_of`: 403 `self_approval_forbidden`, for escalating too; nothing is written). "
+                    "One rejection rejects; approval needs the request's quorum of distinct authorities; "
+                    "escalation moves the request to authorities of higher impact.",
         request=DecisionIn,
         responses={201: DecisionOut, **_errors(400, 401, 403, 404, 409, 410)},
     )

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from governance import conf
 from governance.models import (
+    ApprovalParty,
     ApprovalRequest,
     AutonomyProfile,
     DecisionAuthority,
@@ -22,6 +23,7 @@ from governance.models import (
     PrecedentState,
     ShadowExecution,
 )
+from governance.models.approvals import RequesterType
 from governance.models.authorities import ALL_SCOPES
 
 
@@ -81,7 +83,8 @@ def _reach(authorities: list[DecisionAuthority]) -> Q | None:
 
 def approvals_decidable_by(*, user, now: datetime | None = None) -> QuerySet[ApprovalRequest]:
     """The inbox: pending, unexpired requests that ``user`` may decide now — domain in one of their authorities'
-    scopes, required impact within its reach, not requested by them, not already decided by them."""
+    scopes, required impact within its reach, not requested by them nor made on their behalf (they are none of
+    its parties), not already decided by them."""
     now = now or timezone.now()
     if user is None or not user.is_active:
         return ApprovalRequest.objects.none()
@@ -89,7 +92,15 @@ def approvals_decidable_by(*, user, now: datetime | None = None) -> QuerySet[App
     if reach is None:
         return ApprovalRequest.objects.none()
     return (ApprovalRequest.objects.open(now).filter(reach).exclude(requested_by=user.pk)
-            .exclude(decisions__decided_by=user).order_by("expires_at"))
+            .exclude(parties__user=user).exclude(decisions__decided_by=user).order_by("expires_at"))
+
+
+def approval_requests_on_behalf_of(*, user, request_ids) -> set:
+    """Which of ``request_ids`` act on behalf of ``user`` (they requested them or are one of their parties)."""
+    if user is None or user.pk is None:
+        return set()
+    return set(ApprovalRequest.objects.filter(pk__in=list(request_ids))
+               .filter(Q(requested_by=user.pk) | Q(parties__user=user)).values_list("pk", flat=True))
 
 
 def approvals_visible_to(*, user, status: str, now: datetime | None = None) -> QuerySet[ApprovalRequest]:
@@ -111,7 +122,7 @@ def approval_request_get_for(*, user, request_id: uuid.UUID) -> ApprovalRequest 
     allowed = Q(requested_by=user.pk) if user is not None else Q(pk__in=[])
     if reach is not None:
         allowed |= reach
-    return query.filter(allowed).prefetch_related("decisions").first()
+    return query.filter(allowed).prefetch_related("decisions", "parties").first()
 
 
 # --- institutional memory -----------------------------------------------------------------------------------------
@@ -160,6 +171,27 @@ def unresolved_conflicts(*, target_type: str | None = None, target_id: Any = Non
                        | Q(decision_a__target_type=target_type, decision_a__target_id=target_id)
                        | Q(decision_b__target_type=target_type, decision_b__target_id=target_id))
     return qs.order_by("-detected_at")
+
+
+def lifecycle_parties(*, lifecycle: DecisionLifecycle) -> set[uuid.UUID]:
+    """The people on whose behalf a decision in memory acts, who neither review it, resolve its conflicts nor
+    record it as a precedent: its tenant (an agent's owner), the ``on_behalf_of`` ids its domain recorded in its
+    context, and the parties of the approval request it went through (the request whose reference is the
+    decision's id)."""
+    parties: set[uuid.UUID] = set()
+    if lifecycle.tenant_id:
+        parties.add(lifecycle.tenant_id)
+    recorded = (lifecycle.context or {}).get("on_behalf_of") if isinstance(lifecycle.context, dict) else None
+    for value in recorded if isinstance(recorded, list) else []:
+        try:
+            parties.add(uuid.UUID(str(value)))
+        except ValueError:
+            continue
+    requests = ApprovalRequest.objects.filter(domain=lifecycle.domain, reference=str(lifecycle.decision_id))
+    parties.update(ApprovalParty.objects.filter(request__in=requests).values_list("user_id", flat=True))
+    parties.update(r for r in requests.filter(requested_by_type=RequesterType.USER)
+                   .values_list("requested_by", flat=True) if r)
+    return parties
 
 
 def approval_memory(*, request: ApprovalRequest) -> dict[str, list]:

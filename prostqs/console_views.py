@@ -27,7 +27,7 @@ def money(cents: int | None, currency: str = "") -> str:
     return f"{'-' if cents < 0 else ''}{units:,}.{rest:02d} {currency}".strip()
 
 
-def _card(request_obj, *, user, agent_decision, options):
+def _card(request_obj, *, user, agent_decision, options, refusal=None):
     from governance.models import ApprovalDecision
 
     context = request_obj.context if isinstance(request_obj.context, dict) else {}
@@ -43,6 +43,7 @@ def _card(request_obj, *, user, agent_decision, options):
         "approvals": sum(1 for d in decisions if d.decision == ApprovalDecision.Decision.APPROVED),
         "decisions": decisions,
         "options": options,
+        "refusal": refusal,
         "memory": approval_memory_for(request_obj),
         "decide_url": reverse("admin:governance_approvalrequest_decide", args=[request_obj.pk]),
         "change_url": reverse("admin:governance_approvalrequest_change", args=[request_obj.pk]),
@@ -50,11 +51,12 @@ def _card(request_obj, *, user, agent_decision, options):
 
 
 def inbox(request):
-    """Pending requests: the viewer's decidable ones first, then the others still open (shown, not decidable)."""
+    """Pending requests: the viewer's decidable ones first, then the others still open (shown, not decidable;
+    those made on the viewer's behalf say so)."""
     from agents.models import AgentDecision
     from governance.models import ApprovalRequest
-    from governance.selectors import approvals_decidable_by
-    from governance.services.approvals import approval_decision_options
+    from governance.selectors import approval_requests_on_behalf_of, approvals_decidable_by
+    from governance.services.approvals import approval_decide_choice, approval_decision_options
 
     user = request.user
     if not user.has_perm("governance.view_approvalrequest"):
@@ -67,7 +69,10 @@ def inbox(request):
         approval_request__in=[r.pk for r in mine + others]).select_related("agent")}
     cards_mine = [_card(r, user=user, agent_decision=agent_decisions.get(r.pk),
                         options=approval_decision_options(request=r, user=user)) for r in mine]
-    cards_others = [_card(r, user=user, agent_decision=agent_decisions.get(r.pk), options=[]) for r in others]
+    on_behalf = approval_requests_on_behalf_of(user=user, request_ids=[r.pk for r in others])
+    cards_others = [_card(r, user=user, agent_decision=agent_decisions.get(r.pk), options=[],
+                          refusal=approval_decide_choice(request=r, user=user) if r.pk in on_behalf else None)
+                    for r in others]
     from governance.admin import DecideForm
 
     context = {

@@ -38,10 +38,12 @@ from agents.executors import ExecutionContext, Executor, PreparedAction, executo
 from agents.models import Agent, AgentDailyStats, AgentDecision, AgentExecutionLog
 from agents.selectors import agent_get, agent_policy_for
 from agents.services.memory import decision_forget_failed, decision_remember
+from agents.services.parties import decision_parties
 from agents.services.risk import risk_assess_decision
 from audit import context as audit_context
 from audit.services import audit_record
 from governance.models import ApprovalDecision, ApprovalRequest, AutonomyLevel
+from governance.parties import approval_parties_scope
 from governance.selectors import autonomy_resolve
 from governance.services.approvals import approval_request_create
 from governance.services.autonomy import shadow_record
@@ -372,6 +374,10 @@ def _hold_for_approval(run: _Proposal, agent: Agent, prepared: PreparedAction, e
         requested_by=agent.pk, requested_by_type="agent", reference=str(decision.pk),
         target_type=prepared.target_type, target_id=prepared.target_id, callback=CALLBACK,
         expires_at=decision.expires_at, policy_evaluation_id=evaluation.evaluation_id,
+        # The requester is the agent, not a person: its owners and the account holder its target reaches are the
+        # people the request acts for, and none of them may approve it.
+        on_behalf_of=decision_parties(agent=agent, app_id=decision.app_id, target_type=prepared.target_type,
+                                      target_id=prepared.target_id),
     )
     decision.approval_request = request
     required_by = [name for name, flag in ((_("the policy engine"), by_policy),
@@ -392,7 +398,12 @@ def _execute(decision: AgentDecision, executor: Executor, prepared: PreparedActi
     """Run the executor (a refusal rolls back only the domain's own savepoint), then record the outcome."""
     ctx = ExecutionContext(decision_id=decision.pk, agent_id=decision.agent_id, app_id=decision.app_id,
                            approved_by=approved_by)
-    with audit_context.scope(actor_id=decision.agent_id, actor_type="agent", app_id=decision.app_id):
+    # A request the domain opens while executing (a payout above the approval threshold) acts for the agent's
+    # owners and the account holder too: the domain cannot know them, the scope tells governance.
+    parties = decision_parties(agent=decision.agent, app_id=decision.app_id, target_type=prepared.target_type,
+                               target_id=prepared.target_id)
+    with (audit_context.scope(actor_id=decision.agent_id, actor_type="agent", app_id=decision.app_id),
+          approval_parties_scope(parties)):
         try:
             result, failure = executor.execute(prepared, ctx), None
         except ServiceError as exc:

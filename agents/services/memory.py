@@ -56,11 +56,21 @@ def decision_remember(decision: AgentDecision, *, target_type: str, target_id: s
             tenant_id=decision.tenant_id, policy_evaluation_id=decision.policy_evaluation_id,
             context={"agent_id": str(decision.agent_id), "target_entity": decision.target_entity,
                      "payload": decision.payload, "facts": facts, "risk_score": decision.risk_score,
-                     "approved_by": str(approved_by.pk) if approved_by else None}),
+                     "approved_by": str(approved_by.pk) if approved_by else None,
+                     # Memory keeps them from reviewing, resolving or recording as a precedent their own decision.
+                     "on_behalf_of": _party_ids(decision, target_type=target_type, target_id=target_id)}),
         triggered_by=approved_by.pk if approved_by else None,
         triggered_by_type=TriggerType.HUMAN if approved_by else TriggerType.SYSTEM,
         reason=(_("approved by %(who)s") % {"who": approved_by}) if approved_by
         else _("executed autonomously (autonomy level %(l)s)") % {"l": decision.autonomy_level})
+
+
+def _party_ids(decision: AgentDecision, *, target_type: str, target_id: str) -> list[str]:
+    from agents.services.parties import decision_parties
+
+    parties = decision_parties(agent=decision.agent, app_id=decision.app_id, target_type=target_type,
+                               target_id=target_id)
+    return sorted({str(user_id) for user_id, _relation in parties})
 
 
 def decision_forget_failed(decision: AgentDecision, *, code: str, message: str) -> None:

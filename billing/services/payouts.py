@@ -24,7 +24,7 @@ from billing.destinations import destination_parse, mask
 from billing.models import Payout
 from billing.payout_backends import payout_backend
 from billing.services.ledger import CREDIT, DEBIT, ledger_post, lock_account, validate_amount
-from governance.models import ApprovalRequest
+from governance.models import ApprovalRequest, PartyRelation
 from governance.services.approvals import ApprovalOutcome, approval_decide, approval_request_create
 from identity.models import Application
 from infrastructure.services.jobs import job_enqueue
@@ -57,10 +57,17 @@ def payout_approval_request(payout: Payout) -> ApprovalRequest:
     """The governance approval request a payout waits for, opened if it is not there yet (idempotent: the
     request is found by its reference, the payout id). Call inside the payout's transaction.
 
-    The account holder is recorded as the requester: the payout is their money leaving, so governance's
-    self-approval rule keeps them from deciding it.
+    The request acts on behalf of the account holder (recorded as the requester too: the payout is their money
+    leaving) and of the owner of the application that asked for it (the tenant); governance's self-approval rule
+    keeps both from deciding it. A payout an agent asks for also gets the agent's owners, from the scope the
+    agents pipeline opens around its execution (``governance.parties``).
     """
     account = payout.account
+    parties = [(account.user_id, PartyRelation.ACCOUNT_HOLDER.value)]
+    app_owner = (Application.objects.filter(pk=payout.app_id).values_list("owner_id", flat=True).first()
+                 if payout.app_id else None)
+    if app_owner is not None:
+        parties.append((app_owner, PartyRelation.APP_OWNER.value))
     return approval_request_create(
         domain=APPROVAL_DOMAIN, action=APPROVAL_ACTION, callback=APPROVAL_DOMAIN, amount=payout.amount,
         context={"payout_id": str(payout.pk), "account_id": str(account.pk), "user_id": str(account.user_id),
@@ -68,7 +75,7 @@ def payout_approval_request(payout: Payout) -> ApprovalRequest:
                  "currency": account.currency, "destination": mask(payout.destination),
                  "destination_type": payout.destination_type, "hold_entry_id": str(payout.hold_entry_id)},
         requested_by=account.user_id, requested_by_type="user", reference=str(payout.pk), target_type="payout",
-        target_id=str(payout.pk))
+        target_id=str(payout.pk), on_behalf_of=parties)
 
 
 @transaction.atomic

@@ -1,5 +1,5 @@
 """Catalog domains Policy, Governance and Memory."""
-from governance.models.approvals import ApprovalDecision, ApprovalRequest, Impact
+from governance.models.approvals import ApprovalDecision, ApprovalParty, ApprovalRequest, Impact, PartyRelation
 from governance.models.authorities import AuthorityRole, DecisionAuthority
 from governance.models.autonomy import AutonomyLevel, AutonomyProfile, ShadowExecution
 from governance.models.memory import (
@@ -22,6 +22,7 @@ from governance.models.policies import Policy, PolicyEffect, PolicyEvaluation, P
 
 __all__ = [
     "ApprovalDecision",
+    "ApprovalParty",
     "ApprovalRequest",
     "AuthorityRole",
     "AutonomyLevel",
@@ -38,6 +39,7 @@ __all__ = [
     "Impact",
     "LifecycleState",
     "LifecycleTransition",
+    "PartyRelation",
     "Policy",
     "PolicyEffect",
     "PolicyEvaluation",

@@ -126,6 +126,47 @@ class ApprovalRequest(models.Model):
         return self.expires_at <= (now or timezone.now())
 
 
+class PartyRelation(models.TextChoices):
+    """Why a person is a party of a request: someone on whose behalf it acts, who therefore never decides it."""
+
+    REQUESTER = "requester", _("requester")
+    AGENT_OWNER = "agent_owner", _("agent's owner (its tenant)")
+    AGENT_CREATOR = "agent_creator", _("agent's creator")
+    APP_OWNER = "app_owner", _("owner of the requesting application")
+    ACCOUNT_HOLDER = "account_holder", _("account holder")
+
+
+class ApprovalParty(AppendOnlyModel):
+    """A person on whose behalf a request acts (the requester, the agent's owner, the account holder…).
+
+    Written with the request, in its transaction, and append-only in the database: a party can be added, never
+    removed, so the list can only narrow who may decide. Nobody decides a request of which they are a party, and
+    ``approval_decisions_verify`` reports any decision taken by one."""
+
+    id = models.BigAutoField(primary_key=True)
+    request = models.ForeignKey(ApprovalRequest, on_delete=models.PROTECT, related_name="parties",
+                                verbose_name=_("request"))
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+",
+                             db_column="user_id", verbose_name=_("person"))
+    relation = models.CharField(_("relation"), max_length=24, choices=PartyRelation.choices)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    class Meta:
+        db_table = "approval_request_parties"
+        verbose_name = _("approval request party")
+        verbose_name_plural = _("approval request parties")
+        ordering = ["request", "id"]
+        indexes = [models.Index(fields=["user", "request"], name="idx_approval_party_user")]
+        constraints = [
+            models.UniqueConstraint(fields=["request", "user", "relation"], name="uniq_approval_party"),
+            models.CheckConstraint(condition=models.Q(relation__in=PartyRelation.values),
+                                   name="approval_party_relation_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} ({self.relation})"
+
+
 class ApprovalDecision(AppendOnlyModel):
     """One human decision on a request. Append-only (in Django and in the database) and hashed: ``hash`` covers
     the decision's content, the request's fixed content and the previous decision's hash on the same request."""

@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -16,8 +19,17 @@ from governance import conf, events
 from governance.approval_hash import GENESIS_HASH, decision_hash
 from governance.callbacks import approval_callback
 from governance.jsonvalues import json_ready
-from governance.models import ApprovalDecision, ApprovalRequest, DecisionAuthority, Impact, PolicyEvaluation
+from governance.models import (
+    ApprovalDecision,
+    ApprovalParty,
+    ApprovalRequest,
+    DecisionAuthority,
+    Impact,
+    PartyRelation,
+    PolicyEvaluation,
+)
 from governance.models.approvals import IMPACT_ORDER, RequesterType
+from governance.parties import Party, parties_clean, scoped_parties
 from infrastructure.services.jobs import job_enqueue
 from prostqs.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound
 
@@ -92,6 +104,7 @@ def approval_request_create(
     callback: str | None = None,
     expires_at: datetime | None = None,
     policy_evaluation_id: uuid.UUID | None = None,
+    on_behalf_of: Iterable[Party] | None = None,
 ) -> ApprovalRequest:
     """Put an action on hold for human approval (inside the caller's transaction).
 
@@ -100,6 +113,11 @@ def approval_request_create(
     approval callback to tell of the outcome: by default the one registered under ``domain``, if any.
     ``reference`` (the waiting work's id) makes the call idempotent: the same (callback, domain, reference)
     returns the request already made.
+
+    ``on_behalf_of`` names the request's parties, ``(user id, PartyRelation)`` pairs: the people on whose behalf
+    it acts (an agent's owners, the account holder…), none of whom may decide it. A requester who is a person is
+    one of them without being named, and so are the parties of any ``approval_parties_scope`` open around the
+    call. They are fixed now, with the request (see ``governance.parties``).
     """
     if callback is None:
         callback = domain if isinstance(domain, str) and approval_callback(domain) else ""
@@ -114,6 +132,7 @@ def approval_request_create(
         problems["reference"] = [_("At most 128 characters.")]
     if problems:
         raise InvalidInput(fields=problems)
+    parties = _parties(on_behalf_of, requested_by=requested_by, requested_by_type=requested_by_type)
     if reference:
         existing = ApprovalRequest.objects.filter(callback=callback, domain=domain, reference=reference).first()
         if existing is not None:
@@ -133,11 +152,16 @@ def approval_request_create(
     try:
         with transaction.atomic():
             request.save()
+            # In the request's transaction: a request never exists, even for a moment, without its parties.
+            ApprovalParty.objects.bulk_create([ApprovalParty(request=request, user_id=user_id, relation=relation,
+                                                             created_at=now) for user_id, relation in parties])
             audit_record(events.APPROVAL_REQUESTED, action="request", target_type="approval_request",
                          target_id=request.pk,
                          after={"domain": domain, "action": action, "impact": final_impact, "amount": amount,
                                 "required_approvals": request.required_approvals,
-                                "expires_at": request.expires_at.isoformat(), "reference": request.reference},
+                                "expires_at": request.expires_at.isoformat(), "reference": request.reference,
+                                "on_behalf_of": [{"user_id": str(user_id), "relation": relation}
+                                                 for user_id, relation in parties]},
                          actor_id=requested_by, actor_type=_actor_type(requested_by_type))
     except IntegrityError:
         existing = ApprovalRequest.objects.filter(callback=callback, domain=domain, reference=reference).first()
@@ -149,6 +173,41 @@ def approval_request_create(
 
 def _actor_type(requested_by_type: str) -> str:
     return {"user": "user", "agent": "agent", "app": "app"}.get(requested_by_type, "system")
+
+
+def _parties(on_behalf_of, *, requested_by, requested_by_type) -> list[Party]:
+    """The request's parties: the requester when a person, those named, those of the open scopes; each person
+    must exist (a party nobody can sign in as would protect nothing and hide a caller's mistake)."""
+    given = parties_clean(on_behalf_of)
+    requester = ([(requested_by, PartyRelation.REQUESTER.value)]
+                 if requested_by is not None and requested_by_type == RequesterType.USER else [])
+    parties = parties_clean([*requester, *given, *scoped_parties()])
+    wanted = {user_id for user_id, _r in parties}
+    known = set(get_user_model().objects.filter(pk__in=wanted).values_list("pk", flat=True))
+    if wanted - known:
+        raise InvalidInput(fields={"on_behalf_of": [_("No such person: %(ids)s.")
+                                                    % {"ids": ", ".join(sorted(map(str, wanted - known)))}]})
+    return parties
+
+
+def approval_party_relations(*, request: ApprovalRequest, user) -> list[str]:
+    """How ``user`` is a party of ``request`` (``PartyRelation`` values; empty when they are not one). The
+    requester of a request made before parties were recorded counts as one too."""
+    pk = getattr(user, "pk", None)
+    if pk is None:
+        return []
+    relations = [p.relation for p in request.parties.all() if p.user_id == pk]
+    if request.requested_by is not None and request.requested_by == pk and PartyRelation.REQUESTER not in relations:
+        relations.insert(0, PartyRelation.REQUESTER.value)
+    return relations
+
+
+def approval_party_ids(*, request: ApprovalRequest) -> set:
+    """Every person on whose behalf ``request`` acts (see ``approval_party_relations``)."""
+    ids = {p.user_id for p in request.parties.all()}
+    if request.requested_by is not None:
+        ids.add(request.requested_by)
+    return ids
 
 
 # --- authority checks ---------------------------------------------------------------------------------------------
@@ -167,8 +226,12 @@ def approval_authority_for(*, request: ApprovalRequest, user, now: datetime | No
     now = now or timezone.now()
     if user is None or not getattr(user, "is_active", False):
         return AuthorityCheck(None, "no_authority", _("Only an active user with a decision authority decides."))
-    if request.requested_by is not None and request.requested_by == user.pk:
-        return AuthorityCheck(None, "self_approval_forbidden", _("Nobody decides a request they made."))
+    relations = approval_party_relations(request=request, user=user)
+    if relations:
+        labels = ", ".join(str(PartyRelation(r).label) for r in relations)
+        return AuthorityCheck(None, "self_approval_forbidden",
+                              _("Nobody decides a request made on their behalf: you are its %(relations)s.")
+                              % {"relations": labels})
     grants = list(DecisionAuthority.objects.filter(user=user))
     in_force = [a for a in grants if a.is_in_force(now)]
     if not in_force:
@@ -194,15 +257,36 @@ def _escalation_target(request: ApprovalRequest, authority: DecisionAuthority) -
 
 def approval_decision_options(*, request: ApprovalRequest, user) -> list[str]:
     """The decisions ``user`` may take on ``request`` now (the console shows only these buttons)."""
-    if request.status != Status.PENDING or request.is_past_expiry():
-        return []
+    return approval_decide_choice(request=request, user=user).options
+
+
+@dataclass(frozen=True)
+class DecideChoice:
+    """What ``user`` may do with a request now: the decisions open to them, or why none is (``code``, the decide
+    path's error code, and ``message``)."""
+
+    options: list[str]
+    code: str = ""
+    message: str = ""
+
+
+def approval_decide_choice(*, request: ApprovalRequest, user) -> DecideChoice:
+    """The decisions ``user`` may take on ``request`` now, or the reason they may take none (the console shows
+    the buttons, or the reason)."""
+    if request.status != Status.PENDING:
+        return DecideChoice([], "approval_already_decided",
+                            _("This request is already %(status)s.") % {"status": request.status})
+    if request.is_past_expiry():
+        return DecideChoice([], "approval_expired", _("This approval request has expired."))
     check = approval_authority_for(request=request, user=user)
-    if check.authority is None or request.decisions.filter(decided_by=user).exists():
-        return []
+    if check.authority is None:
+        return DecideChoice([], check.code, check.message)
+    if request.decisions.filter(decided_by=user).exists():
+        return DecideChoice([], "already_decided_by_you", _("You have already decided this request."))
     options = [Decision.APPROVED.value, Decision.REJECTED.value]
     if _escalation_target(request, check.authority):
         options.append(Decision.ESCALATED.value)
-    return options
+    return DecideChoice(options)
 
 
 # --- decide -------------------------------------------------------------------------------------------------------
@@ -260,10 +344,11 @@ def approval_decide(
     """Record ``user``'s decision on a pending request — the one path for the API and the console.
 
     The decider needs an authority in force whose scopes cover the domain and whose max_impact reaches the
-    required impact; never the requester; a justification of at least 10 characters. One rejection rejects;
-    approval needs the request's quorum of distinct authorities; escalation moves the request to authorities of
-    the next impact above the escalating one's. A decided request answers 409, an expired one 410 (and stays
-    expired: expiry is final).
+    required impact; never one of the request's parties (the requester, the agent's owners, the account
+    holder…: 403 ``self_approval_forbidden``, for escalating too); a justification of at least 10 characters.
+    One rejection rejects; approval needs the request's quorum of distinct authorities, none of them a party;
+    escalation moves the request to authorities of the next impact above the escalating one's. A decided
+    request answers 409, an expired one 410 (and stays expired: expiry is final).
     """
     justification = _clean_decision(decision, justification)
     try:
@@ -311,7 +396,11 @@ def _decide(*, request_id, user, decision, justification, ip, user_agent):
                            previous_hash=previous[-1][1] if previous else GENESIS_HASH, decided_at=now)
     row.hash = decision_hash(row, request)
     row.save()
-    approvals = sum(1 for *_x, d in previous if d == Decision.APPROVED) + (decision == Decision.APPROVED)
+    # A party's approval never counts, should one have been recorded before its parties were (the decide path
+    # refuses them today).
+    parties = approval_party_ids(request=request)
+    approvals = (sum(1 for decided_by, _h, _s, d in previous if d == Decision.APPROVED and decided_by not in parties)
+                 + (decision == Decision.APPROVED))
     audit_record(events.APPROVAL_DECIDED, action=decision, target_type="approval_request", target_id=request.pk,
                  after={"decision": decision, "decision_id": str(row.pk), "authority_id": str(authority.pk),
                         "approvals": approvals, "required_approvals": request.required_approvals},
@@ -396,10 +485,12 @@ class ApprovalVerification:
 
 
 def approval_decisions_verify(*, batch_size: int = 2000) -> ApprovalVerification:
-    """Recompute every decision's hash from its row and its request, and check each request's chain
-    (sequence 1, 2, … and ``previous_hash``)."""
+    """Recompute every decision's hash from its row and its request, check each request's chain (sequence 1,
+    2, … and ``previous_hash``), and that no decision was taken by one of its request's parties."""
     report = ApprovalVerification()
-    rows = ApprovalDecision.objects.select_related("request").order_by("request_id", "sequence")
+    by_party = ApprovalParty.objects.filter(request_id=OuterRef("request_id"), user_id=OuterRef("decided_by_id"))
+    rows = (ApprovalDecision.objects.select_related("request").annotate(by_party=Exists(by_party))
+            .order_by("request_id", "sequence"))
     last_request, expected_sequence, previous = None, 1, GENESIS_HASH
     for row in rows.iterator(chunk_size=batch_size):
         if row.request_id != last_request:
@@ -412,6 +503,8 @@ def approval_decisions_verify(*, batch_size: int = 2000) -> ApprovalVerification
             problem = "previous_hash does not match the request's previous decision"
         elif decision_hash(row, row.request) != row.hash:
             problem = "hash does not match the decision's content (altered decision or request)"
+        elif row.by_party or row.decided_by_id == row.request.requested_by:
+            problem = "decided by a person on whose behalf the request acts (self-approval)"
         if problem:
             report.problems.append({"decision_id": str(row.pk), "request_id": str(row.request_id),
                                     "problem": problem})

@@ -181,6 +181,29 @@ def test_the_account_holder_cannot_approve_their_own_payout(make_account, author
     assert response.status_code == 403 and response.json()["error"]["code"] == "self_approval_forbidden"
 
 
+def test_the_tenant_whose_app_asked_for_the_payout_cannot_approve_it(make_account, make_user, authority, audit_log):
+    """The payout request acts for the account holder and for the owner of the app that asked for it: a tenant
+    holding a billing authority does not approve the payouts of its own app."""
+    from identity.services.apps import app_create
+
+    tenant = authority(user=make_user())
+    app = app_create(owner=tenant, name="Marketplace")
+    account = make_account(balance=500_000)
+    payout = payout_request(account_id=account.pk, amount=200_000, destination=PIX, app_id=app.pk)
+    request = approval_of(payout)
+
+    response = decide(tenant, request)
+
+    assert response.status_code == 403 and response.json()["error"]["code"] == "self_approval_forbidden"
+    assert "owner of the requesting application" in response.json()["error"]["message"]
+    request.refresh_from_db()
+    payout.refresh_from_db()
+    assert request.status == "pending" and not ApprovalDecision.objects.filter(request=request).exists()
+    assert payout.approval == "awaiting"
+    audit_log.assert_not_recorded("APPROVAL_DECIDED", target_id=request.pk)
+    assert decide(authority(), request).status_code == 201
+
+
 def test_an_authority_below_the_impact_cannot_decide(make_account, authority):
     account = make_account(balance=5_000_000)
     payout = payout_request(account_id=account.pk, amount=1_000_000, destination=PIX)  # high impact

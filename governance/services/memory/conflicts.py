@@ -147,10 +147,14 @@ def _check_move(conflict: DecisionConflict, to_state: str) -> None:
 
 
 def _require_authority(user, conflict: DecisionConflict) -> None:
-    from governance.selectors import authorities_in_force
+    from governance.selectors import authorities_in_force, lifecycle_parties
 
     if user is None or not user.is_active:
         raise Forbidden(_("Sign in as a person holding a decision authority."), code="no_decision_authority")
+    # Whoever a decision acts for would pick the side of their own agent or their own money.
+    if any(user.pk in lifecycle_parties(lifecycle=d) for d in (conflict.decision_a, conflict.decision_b)):
+        raise Forbidden(_("Nobody settles a conflict over a decision taken on their behalf."),
+                        code="self_approval_forbidden")
     domains = {conflict.decision_a.domain, conflict.decision_b.domain}
     for authority in authorities_in_force(user=user):
         if all(authority.covers_domain(d) for d in domains):

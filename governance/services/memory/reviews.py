@@ -88,9 +88,10 @@ def review_open(*, decision_id: Any, review_type: str, reason: str, triggered_by
 
 def review_decide_problem(*, user, lifecycle: DecisionLifecycle, now: datetime | None = None) -> str | None:
     """None when ``user`` may decide reviews of this decision, else why not. Approved decisions: an authority in
-    force covering the domain. Authority grants: a super admin, or an authority covering every granted domain and
-    reaching the granted impact; never the grantee."""
-    from governance.selectors import authorities_in_force
+    force covering the domain, never held by one of the people on whose behalf the decision acts
+    (``lifecycle_parties``: an agent's owners, the account holder…). Authority grants: a super admin, or an
+    authority covering every granted domain and reaching the granted impact; never the grantee."""
+    from governance.selectors import authorities_in_force, lifecycle_parties
 
     if user is None or not user.is_active:
         return _("Sign in as an active person.")
@@ -107,6 +108,8 @@ def review_decide_problem(*, user, lifecycle: DecisionLifecycle, now: datetime |
             if covers and impact in Impact.values and authority.reaches(impact):
                 return None
         return _("You need an authority in force covering every domain of this grant and reaching its impact.")
+    if user.pk in lifecycle_parties(lifecycle=lifecycle):
+        return _("Nobody reviews a decision taken on their behalf (their agent's, or one moving their money).")
     if any(a.covers_domain(lifecycle.domain) for a in authorities):
         return None
     return _("You need a decision authority in force covering the %(d)s domain.") % {"d": lifecycle.domain}
