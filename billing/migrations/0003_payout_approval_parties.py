@@ -34,7 +34,7 @@ def payout_parties(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('billing', '0001_initial'),
+        ('billing', '0002_tenant_funds'),
         ('governance', '0003_approval_request_parties'),
         ('identity', '0002_identity_and_applications'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
