@@ -41,12 +41,13 @@ from billing.models import (
 )
 from billing.services.ledger import MIN_JUSTIFICATION, ledger_adjust
 from billing.services.payouts import APPROVAL_DOMAIN, payout_decide, payout_fail
+from billing.services.refunds import refund_create
 from billing.services.subscriptions import subscription_cancel
 from billing.services.webhooks import payment_intent_local_succeed, webhook_retry
 from governance.models import ApprovalRequest
 from infrastructure.services.jobs import job_enqueue
 from prostqs.admin_base import ReadOnlyAdmin, ReadOnlyHistoryAdmin
-from prostqs.errors import ServiceError
+from prostqs.errors import InvalidInput, ServiceError
 
 
 def money(cents: int | None, currency: str = "") -> str:
@@ -94,6 +95,12 @@ class AdjustmentForm(forms.Form):
 class ReasonForm(forms.Form):
     reason = forms.CharField(label=_("reason"), min_length=MIN_JUSTIFICATION, max_length=900,
                              widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class RefundForm(ReasonForm):
+    amount = forms.IntegerField(label=_("amount (cents)"), min_value=1, max_value=MAX_AMOUNT, required=False,
+                                help_text=_("Empty: all that is left of each payment. A refund never exceeds what "
+                                            "is left of the payment or its tenant's funds in the account."))
 
 
 @admin.register(BillingAccount)
@@ -233,12 +240,14 @@ def _run(modeladmin: admin.ModelAdmin, request, queryset, call, done: str) -> No
         modeladmin.message_user(request, done % {"count": ok}, messages.SUCCESS)
 
 
-def _with_reason(modeladmin, request, queryset, *, action: str, title: str, call, done: str):
-    """An action that asks for a reason on an intermediate page before calling the service."""
-    form = ReasonForm(request.POST if "apply" in request.POST else None)
+def _with_reason(modeladmin, request, queryset, *, action: str, title: str, call, done: str,
+                 form_class: type[forms.Form] | None = None):
+    """An action that asks for a reason (or what ``form_class`` asks) on an intermediate page before calling the
+    service with it (``call(obj, reason)``, or ``call(obj, cleaned_data)`` with a ``form_class``)."""
+    form = (form_class or ReasonForm)(request.POST if "apply" in request.POST else None)
     if "apply" in request.POST and form.is_valid():
-        reason = form.cleaned_data["reason"]
-        _run(modeladmin, request, queryset, lambda obj: call(obj, reason), done)
+        given = form.cleaned_data if form_class else form.cleaned_data["reason"]
+        _run(modeladmin, request, queryset, lambda obj: call(obj, given), done)
         return None
     context = {**modeladmin.admin_site.each_context(request), "opts": modeladmin.model._meta, "title": title,
                "form": form, "queryset": queryset, "action": action,
@@ -257,11 +266,28 @@ class PaymentIntentAdmin(ReadOnlyHistoryAdmin):
                        "idempotency_key", "failure_reason", "credit_entry", "dispute_id", "disputed_amount",
                        "dispute_entry", "dispute_shortfall", "created_at", "updated_at", "confirmed_at")
     fields = readonly_fields
-    actions = ("mark_local_succeeded", "sync_from_provider")
+    actions = ("mark_local_succeeded", "refund", "sync_from_provider")
 
     @admin.display(description=_("amount"), ordering="amount")
     def amount_display(self, obj: PaymentIntent) -> str:
         return money(obj.amount, obj.currency)
+
+    def has_refund_permission(self, request) -> bool:
+        return request.user.has_perm("billing.refund_payment")
+
+    @admin.action(description=_("Refund the selected payments"), permissions=["refund"])
+    def refund(self, request, queryset):
+        """The refund service that apps and agents use: only confirmed payments, at most what is left of each, and
+        within its tenant's funds in the account (money already spent is not refunded twice)."""
+
+        def one(intent: PaymentIntent, given: dict) -> None:
+            if intent.credit_entry_id is None:
+                raise InvalidInput(gettext("This payment has not been confirmed: there is nothing to refund."))
+            refund_create(entry_id=intent.credit_entry_id, amount=given["amount"], reason=given["reason"],
+                          actor_id=request.user.pk, actor_type="admin")
+
+        return _with_reason(self, request, queryset, action="refund", title=_("Refund payments"), call=one,
+                            done=gettext("%(count)d payment(s) refunded."), form_class=RefundForm)
 
     def has_mark_local_succeeded_permission(self, request) -> bool:
         return request.user.has_perm("billing.mark_local_succeeded")

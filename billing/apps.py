@@ -5,7 +5,8 @@ from django.utils.translation import gettext_lazy as _
 FINANCE_GROUP = "finance_officer"
 FINANCE_PERMISSIONS = [
     "view_billingaccount", "adjust_balance", "view_ledgerentry", "export_ledger", "view_paymentintent",
-    "mark_local_succeeded", "view_payout", "approve_payout", "view_subscription", "change_subscription",
+    "mark_local_succeeded", "refund_payment", "view_payout", "approve_payout", "view_subscription",
+    "change_subscription",
     "view_processedwebhook", "change_processedwebhook", "view_idempotencykey",
 ]
 

@@ -65,7 +65,8 @@ class PaymentIntent(models.Model):
         constraints = [
             models.CheckConstraint(condition=models.Q(amount__gt=0), name="payment_intent_amount_gt_0"),
         ]
-        permissions = [("mark_local_succeeded", _("Can mark a local payment intent succeeded"))]
+        permissions = [("mark_local_succeeded", _("Can mark a local payment intent succeeded")),
+                       ("refund_payment", _("Can refund a confirmed payment"))]
 
     def __str__(self) -> str:
         return f"{self.stripe_intent_id or self.id} {self.amount} {self.currency} ({self.status})"

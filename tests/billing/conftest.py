@@ -27,14 +27,16 @@ def make_user(db):
 
 @pytest.fixture
 def make_account(make_user):
-    """An open account, credited with ``balance`` cents through the posting service."""
+    """An open account, credited with ``balance`` cents through the posting service (as ``tenant_id``'s funds when
+    given, else as staff's money, which no tenant moves)."""
     from billing.services.accounts import account_open
     from billing.services.ledger import ledger_post
 
-    def make(balance: int = 0, **extra):
+    def make(balance: int = 0, tenant_id=None, **extra):
         account, _ = account_open(user=make_user(), **extra)
         if balance:
-            ledger_post(account_id=account.pk, type="credit", amount=balance, description="opening balance")
+            ledger_post(account_id=account.pk, type="credit", amount=balance, description="opening balance",
+                        tenant_id=tenant_id)
             account.refresh_from_db()
         return account
 

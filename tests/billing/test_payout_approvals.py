@@ -188,7 +188,7 @@ def test_the_tenant_whose_app_asked_for_the_payout_cannot_approve_it(make_accoun
 
     tenant = authority(user=make_user())
     app = app_create(owner=tenant, name="Marketplace")
-    account = make_account(balance=500_000)
+    account = make_account(balance=500_000, tenant_id=tenant.pk)
     payout = payout_request(account_id=account.pk, amount=200_000, destination=PIX, app_id=app.pk)
     request = approval_of(payout)
 
