@@ -172,6 +172,7 @@ def test_reactivating_the_owner_brings_back_only_what_the_ban_suspended(console,
     keys = world["keys"]
     set_app_status(console, second_app, "suspend")  # staff's own reasons, before the ban
     set_user_status(console, world["owner"], "ban")
+    assert keys["first"].payout(world["account"], "payout-while-banned").status_code == 401
     console.post(reverse("admin:identity_appcredential_changelist"),  # a key revoked while the owner is out
                  {"action": "revoke", ACTION_CHECKBOX_NAME: [str(keys["first-spare"].credential.pk)]})
 
@@ -196,9 +197,9 @@ def test_reactivating_the_owner_brings_back_only_what_the_ban_suspended(console,
 def test_a_suspension_becoming_a_ban_keeps_the_tenant_contained_with_the_new_reason(console, world):
     set_user_status(console, world["owner"], "suspend")
     set_user_status(console, world["owner"], "ban")
+    assert world["keys"]["second"].payout(world["account"], "after-ban").status_code == 401
     locks = staff_locks().in_force().filter(cause="owner_inactive")
     assert locks.count() == 2 + 4 and all(lock.reason.startswith("owner banned") for lock in locks)
-    assert world["keys"]["second"].payout(world["account"], "after-ban").status_code == 401
     set_user_status(console, world["owner"], "reactivate")
     assert world["keys"]["second"].payout(world["account"], "after-reactivation").status_code == 201
 

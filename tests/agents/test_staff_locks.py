@@ -106,6 +106,8 @@ def test_staff_suspending_an_agent_its_tenant_had_paused_locks_it(console, world
 def test_staff_reactivating_lifts_their_lock(console, world, audit_log):
     agent, client = world["agent"], world["client"]
     suspend_in_console(console, agent)
+    refused = client.patch(f"/api/v1/agents/{agent.pk}", {"status": "active"}, format="json")
+    assert refused.status_code == 409 and error_code(refused) == LOCKED
     console.post(admin_url("agents_agent"), {"action": "reactivate", ACTION_CHECKBOX_NAME: [str(agent.pk)],
                                              "apply": "1", "reason": "the campaign was fixed"})
     agent.refresh_from_db()
@@ -132,6 +134,8 @@ def test_the_agent_page_says_it_is_locked_by_staff_and_why(console, world, audit
 def test_lifting_the_lock_in_the_console_hands_the_agent_back_to_its_tenant(console, world):
     agent, client = world["agent"], world["client"]
     suspend_in_console(console, agent)
+    refused = client.patch(f"/api/v1/agents/{agent.pk}", {"status": "active"}, format="json")
+    assert refused.status_code == 409 and error_code(refused) == LOCKED
     lock = staff_locks().get(target_id=agent.pk)
     console.post(admin_url("infrastructure_stafflock"), {"action": "lift", ACTION_CHECKBOX_NAME: [str(lock.pk)],
                                                          "confirm": "yes", "reason": "the tenant may decide"})
@@ -148,6 +152,8 @@ def test_lifting_a_lock_needs_the_right_to_change_the_locked_object(client, cons
 
     agent = world["agent"]
     suspend_in_console(console, agent)
+    refused = world["client"].patch(f"/api/v1/agents/{agent.pk}", {"status": "active"}, format="json")
+    assert refused.status_code == 409 and error_code(refused) == LOCKED
     lock = staff_locks().get(target_id=agent.pk)
     # An admin who may manage locks but only look at agents cannot hand the agent back.
     viewer = User.objects.create_user("locks-viewer", password="x-long-password-1", role=User.Role.ADMIN)
@@ -158,6 +164,8 @@ def test_lifting_a_lock_needs_the_right_to_change_the_locked_object(client, cons
                                                         "confirm": "yes", "reason": "let them decide"})
     lock.refresh_from_db()
     assert lock.in_force
+    refused = world["client"].patch(f"/api/v1/agents/{agent.pk}", {"status": "active"}, format="json")
+    assert refused.status_code == 409 and error_code(refused) == LOCKED
 
 
 @pytest.mark.postgres

@@ -36,11 +36,11 @@ def app_action(console, app, action: str):
 def test_a_suspension_staff_set_is_locked_shown_and_lifted_only_by_staff(console, make_app):
     app, _credential, _header = make_app()
     app_action(console, app, "suspend")
+    page = console.get(reverse("admin:identity_application_change", args=[app.pk])).content.decode()
+    assert "Locked by staff" in page and "suspended in the console by locks-root" in page
     lock = staff_locks().in_force().get(target_id=app.pk)
     assert (lock.target_type, lock.cause, lock.tenant_id, lock.locked_by) == (
         "identity.application", "staff", app.owner_id, console.staff.pk)
-    page = console.get(reverse("admin:identity_application_change", args=[app.pk])).content.decode()
-    assert "Locked by staff" in page and "suspended in the console by locks-root" in page
     assert [e.action for e in audited("STAFF_LOCK_SET") if e.target_id == lock.pk] == ["lock"]
 
     app_action(console, app, "reactivate")
