@@ -99,3 +99,29 @@ def test_a_suspended_key_can_still_be_revoked_and_stays_revoked(console, make_ap
     credential.refresh_from_db()
     app.refresh_from_db()
     assert (app.status, credential.status) == (Application.Status.ACTIVE, AppCredential.Status.REVOKED)
+
+
+def test_an_app_suspended_before_staff_locks_existed_stays_suspended_after_its_owners_ban(console, make_app):
+    """The migration gives earlier suspensions their lock: reactivating a banned owner then brings back only what
+    the ban suspended."""
+    import importlib
+    from types import SimpleNamespace
+
+    from django.apps import apps
+    from django.db import connection
+
+    migration = importlib.import_module("identity.migrations.0005_staff_locks_for_earlier_suspensions")
+    legacy, _credential, _header = make_app()
+    sibling, _credential, _header = make_app(owner=legacy.owner)
+    Application.objects.filter(pk=legacy.pk).update(status="suspended")  # as the console left it before locks
+    migration.lock_earlier_suspensions(apps, SimpleNamespace(connection=connection))
+
+    for action in ("ban", "reactivate"):
+        console.post(reverse("admin:identity_user_changelist"),
+                     {"action": action, "_selected_action": [str(legacy.owner_id)]})
+
+    legacy.refresh_from_db()
+    sibling.refresh_from_db()
+    assert (legacy.status, sibling.status) == ("suspended", "active")
+    lock = staff_locks().in_force().get(target_id=legacy.pk)
+    assert lock.reason == "suspended in the console before staff locks were recorded"
