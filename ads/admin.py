@@ -29,6 +29,7 @@ from ads.services import (
     campaign_pause,
 )
 from billing.models import MAX_AMOUNT
+from infrastructure.admin import staff_locks_html
 from prostqs.admin_base import NoRevertHistoryAdmin, ReadOnlyAdmin
 from prostqs.errors import ServiceError
 
@@ -126,6 +127,12 @@ class AdBudgetAdmin(ReadOnlyHistoryAdmin):
     search_fields = ("id", "name", "ad_account__name", "ad_account__id")
     list_select_related = ("ad_account",)
     actions = ("set_amount", "dispute", "resolve_dispute")
+    readonly_fields = ("staff_locks",)
+
+    @admin.display(description=_("staff locks"))
+    def staff_locks(self, obj) -> str:
+        """A total set here is a ceiling the tenant's API cannot raise."""
+        return staff_locks_html(obj)
 
     @admin.display(description=_("spent / total"), ordering=F("amount_spent"))
     def spend(self, obj):
@@ -139,7 +146,8 @@ class AdBudgetAdmin(ReadOnlyHistoryAdmin):
     def set_amount(self, request, queryset):
         return confirm_with_form(
             self, request, queryset, title=_("Set the budget's total"), form_class=AmountForm,
-            intro=_("Never below what the budget spent; reaching it exhausts the budget and stops its campaigns."),
+            intro=_("Never below what the budget spent; reaching it exhausts the budget and stops its campaigns. "
+                    "The total set here is a ceiling the tenant's API and agents cannot raise (Staff locks)."),
             apply=lambda budget, data: budget_set_amount(budget_id=budget.pk, amount_total=data["amount_total"],
                                                          reason=data["reason"], actor=request.user))
 
@@ -165,6 +173,12 @@ class AdCampaignAdmin(ReadOnlyHistoryAdmin):
     search_fields = ("id", "name", "ad_account__name", "budget__id")
     list_select_related = ("ad_account", "budget")
     actions = ("activate", "pause", "complete")
+    readonly_fields = ("staff_locks",)
+
+    @admin.display(description=_("staff locks"))
+    def staff_locks(self, obj) -> str:
+        """A pause here is locked: the tenant's API and agents cannot resume the campaign."""
+        return staff_locks_html(obj)
 
     @admin.display(description=_("budget spent / total"))
     def budget_progress(self, obj):
@@ -185,7 +199,7 @@ class AdCampaignAdmin(ReadOnlyHistoryAdmin):
     def activate(self, request, queryset):
         self._apply(request, queryset, campaign_activate, "activated")
 
-    @admin.action(description=_("Pause"), permissions=["manage"])
+    @admin.action(description=_("Pause (locked: the tenant cannot resume it)"), permissions=["manage"])
     def pause(self, request, queryset):
         self._apply(request, queryset, campaign_pause, "paused")
 

@@ -39,7 +39,8 @@ _ERRORS = {
     401: "Missing or invalid app credentials.",
     403: "The credential lacks the ads scope (scope_required), or the caller is not an application.",
     404: "Not found, or not in the caller's tenant.",
-    409: "Refused by the current state; the code says why (budget_exhausted, tenant_daily_limit, …).",
+    409: "Refused by the current state; the code says why (budget_exhausted, tenant_daily_limit, "
+         "status_locked_by_staff: a pause or a total staff set in the console, …).",
     423: "kill_switch_active: the ads, all or billing kill switch, or the tenant's own.",
 }
 

@@ -17,12 +17,14 @@ from django.utils.translation import gettext as _
 from ads import errors, rules
 from ads.models import AdAccount, AdBudget, AdCampaign
 from ads.selectors import budget_current, budget_get, campaign_get, limits_for_tenant, tenant_spent_on
+from ads.services.budgets import budget_ceiling_check
 from ads.services.common import halted_by
 from ads.services.spend import clean_spend
 from billing.models import BillingAccount
 from billing.services.ledger import validate_amount
 from billing.tenancy import available_to_tenant
 from infrastructure.services.killswitches import killswitch_halted_scopes
+from infrastructure.services.staff_locks import staff_lock_ensure_unlocked
 from prostqs.errors import ServiceError
 
 
@@ -101,6 +103,8 @@ def _activation(action: str, *, campaign_id: Any, tenant_id: Any, resuming: bool
         if resuming and view.campaign_status == AdCampaign.Status.DRAFT:
             return _refused(action, "ad_campaign", campaign.pk, code=errors.CAMPAIGN_STATE, status=409,
                             message=_("A draft campaign is activated, not resumed."), before=before)
+        if tenant_id is not None:
+            staff_lock_ensure_unlocked(target=campaign, attempted={"status": AdCampaign.Status.ACTIVE})
         scope, reason = halted_by()
         limits = limits_for_tenant(tenant_id=campaign.ad_account.tenant_id)
         refusal = rules.activation_refusal(rules.ActivationState(
@@ -153,6 +157,8 @@ def budget_set_amount_simulate(*, budget_id: Any, amount_total: Any, tenant_id: 
         total = validate_amount(amount_total, field="amount_total")
         budget = budget_get(budget_id=budget_id, tenant_id=tenant_id)
         before = {"amount_total": budget.amount_total, "amount_spent": budget.amount_spent, "status": budget.status}
+        if tenant_id is not None:
+            budget_ceiling_check(budget=budget, amount_total=total)
         scope, _reason = halted_by()
         limits = limits_for_tenant(tenant_id=budget.ad_account.tenant_id)
         refusal = rules.amount_refusal(amount_total=total, amount_spent=budget.amount_spent,

@@ -43,6 +43,7 @@ from agents.services.risk import risk_config_check, risk_config_set, risk_scores
 from audit.context import client_ip
 from governance.models import AutonomyProfile
 from governance.selectors import autonomy_resolve
+from infrastructure.admin import staff_locks_html
 from prostqs.admin_base import NoRevertHistoryAdmin, ReadOnlyAdmin, ReadOnlyInline
 from prostqs.errors import ServiceError
 
@@ -139,10 +140,16 @@ class AgentAdmin(NoRevertHistoryAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         fixed = ("tenant", "type") if obj is not None else ()
-        return (*fixed, "autonomy", "today_stats", "created_at", "updated_at")
+        return (*fixed, "staff_locks", "autonomy", "today_stats", "created_at", "updated_at")
 
     def get_fields(self, request, obj=None):
-        return ("tenant", "app", "name", "type", "status", "autonomy", "today_stats", "created_at", "updated_at")
+        return ("tenant", "app", "name", "type", "status", "staff_locks", "autonomy", "today_stats", "created_at",
+                "updated_at")
+
+    @admin.display(description=_("staff locks"))
+    def staff_locks(self, obj) -> str:
+        """The agent's status and policies that staff locked (suspending it here, or saving a policy here)."""
+        return staff_locks_html(obj)
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # decisions and suggestions point at agents: suspend instead
@@ -190,9 +197,10 @@ class AgentAdmin(NoRevertHistoryAdmin):
     def save_model(self, request, obj, form, change) -> None:
         data = form.cleaned_data
         if change:
-            saved = agent_update(agent_id=obj.pk, name=data["name"], status=data["status"],
-                                 app_id=data["app"].pk if data.get("app") else None, actor=request.user,
-                                 reason=str(_("changed in the console")))
+            # The status only when it was changed here: a staff member's status is a lock (see agent_update).
+            status = {"status": data["status"]} if "status" in form.changed_data else {}
+            saved = agent_update(agent_id=obj.pk, name=data["name"], app_id=data["app"].pk if data.get("app") else None,
+                                 actor=request.user, reason=str(_("changed in the console")), **status)
         else:
             saved = agent_create(tenant_id=data["tenant"].pk, name=data["name"], type=data["type"],
                                  status=data["status"], app_id=data["app"].pk if data.get("app") else None,

@@ -48,7 +48,8 @@ _ERRORS = {
     404: "Not found, or not in the caller's tenant (agent_not_found, decision_not_found, campaign_not_found, "
          "account_not_found, ledger_entry_not_found, suggestion_not_found…).",
     409: "Conflicts with the current state: agent_name_taken, suggestion_already_decided, agent_suspended, "
-         "idempotency_mismatch / idempotency_in_progress.",
+         "status_locked_by_staff (staff suspended the agent or set the domain's policy in the console: only staff "
+         "lift it), idempotency_mismatch / idempotency_in_progress.",
     423: "kill_switch_active: the agents or all kill switch (observer suggestions).",
 }
 
@@ -251,7 +252,7 @@ class AgentPolicyView(AgentsScoped):
         return Response(AgentPolicyOut(policy).data)
 
     @extend_schema(tags=["agents"], request=AgentPolicyIn,
-                   responses={200: AgentPolicyOut, 201: AgentPolicyOut, **errors(400, 401, 403, 404)},
+                   responses={200: AgentPolicyOut, 201: AgentPolicyOut, **errors(400, 401, 403, 404, 409)},
                    summary="Create or replace an agent's policy for a domain (201 created, 200 replaced)")
     def put(self, request, agent_id, domain):
         data = AgentPolicyIn(data=request.data)
@@ -260,7 +261,7 @@ class AgentPolicyView(AgentsScoped):
                                            **data.validated_data)
         return Response(AgentPolicyOut(policy).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
-    @extend_schema(tags=["agents"], request=None, responses={204: None, **errors(401, 403, 404)},
+    @extend_schema(tags=["agents"], request=None, responses={204: None, **errors(401, 403, 404, 409)},
                    summary="Remove an agent's policy for a domain (it may then do nothing there)")
     def delete(self, request, agent_id, domain):
         agent_policy_delete(agent_id=agent_id, tenant_id=self.tenant_id, domain=domain)

@@ -33,17 +33,12 @@ from identity.models import (
     User,
     UserProfile,
 )
-from identity.services.apps import (
-    app_create,
-    app_session_revoke,
-    app_set_status,
-    app_user_attest,
-    credential_issue,
-    credential_revoke,
-)
+from identity.services.apps import app_create, app_session_revoke, app_user_attest, credential_issue, credential_revoke
+from identity.services.containment import app_staff_reactivate, app_staff_suspend
 from identity.services.otp import rate_limit_clear
 from identity.services.sessions import session_revoke, user_set_status
 from identity.services.webhooks import app_webhook_secret_rotate, webhook_secret_generate, webhook_url_problem
+from infrastructure.admin import staff_locks_html
 from prostqs.admin_base import NoRevertHistoryAdmin
 from prostqs.admin_base import ReadOnlyAdmin as BaseReadOnlyAdmin
 from prostqs.errors import ServiceError
@@ -81,11 +76,12 @@ class UserAdmin(SimpleHistoryAdmin, BaseUserAdmin):
     list_filter = ("role", "status", "groups")
     search_fields = ("id", "username", "email", "sovereign_identity__primary_phone")
     ordering = ("-created_at",)
-    # Status changes go through the actions, which end the user's sessions and write the audit event.
-    readonly_fields = ("id", "status", "created_at", "last_login")
+    # Status changes go through the actions, which end the user's sessions, contain the tenant they own and write
+    # the audit events.
+    readonly_fields = ("id", "status", "staff_locks", "created_at", "last_login")
     fieldsets = (
         (None, {"fields": ("id", "username", "password")}),
-        (_("Role and status"), {"fields": ("role", "status", "groups", "user_permissions")}),
+        (_("Role and status"), {"fields": ("role", "status", "staff_locks", "groups", "user_permissions")}),
         (_("Legacy"), {"fields": ("email",)}),
         (_("Dates"), {"fields": ("created_at", "last_login")}),
     )
@@ -95,16 +91,22 @@ class UserAdmin(SimpleHistoryAdmin, BaseUserAdmin):
     filter_horizontal = ("groups", "user_permissions")
     actions = ("suspend", "ban", "reactivate")
 
+    @admin.display(description=_("staff locks"))
+    def staff_locks(self, obj) -> str:
+        return staff_locks_html(obj)
+
     def _set_status(self, request, queryset, status: str) -> None:
         for user in queryset:
-            user_set_status(user=user, status=status, reason=_reason(request, status))
+            user_set_status(user=user, status=status, reason=_reason(request, status), actor=request.user)
         self.message_user(request, _("%(n)d user(s) now %(status)s.") % {"n": queryset.count(), "status": status})
 
-    @admin.action(description=_("Suspend (ends all their sessions)"), permissions=["change"])
+    @admin.action(description=_("Suspend (ends all their sessions; suspends the apps and keys they own)"),
+                  permissions=["change"])
     def suspend(self, request, queryset):
         self._set_status(request, queryset, User.Status.SUSPENDED)
 
-    @admin.action(description=_("Ban (ends all their sessions)"), permissions=["change"])
+    @admin.action(description=_("Ban (ends all their sessions; suspends the apps and keys they own)"),
+                  permissions=["change"])
     def ban(self, request, queryset):
         self._set_status(request, queryset, User.Status.BANNED)
 
@@ -294,7 +296,11 @@ class ApplicationAdmin(ServiceRefusalsAsMessages, SimpleHistoryAdmin):
 
     def get_fields(self, request, obj=None):
         return ("name", "slug", "owner", "webhook_url") if obj is None else (
-            "id", "name", "slug", "owner", "status", "webhook_url", "created_at", "updated_at")
+            "id", "name", "slug", "owner", "status", "staff_locks", "webhook_url", "created_at", "updated_at")
+
+    @admin.display(description=_("staff locks"))
+    def staff_locks(self, obj) -> str:
+        return staff_locks_html(obj)
 
     def get_readonly_fields(self, request, obj=None):
         return () if obj is None else self.get_fields(request, obj)
@@ -317,21 +323,22 @@ class ApplicationAdmin(ServiceRefusalsAsMessages, SimpleHistoryAdmin):
         added = super().response_add(request, obj, post_url_continue)
         return added_with_secrets(self, request, obj, added, title=_("Application created"))
 
-    def _set_status(self, request, queryset, status: str) -> None:
+    def _set_status(self, request, queryset, service, status: str) -> None:
         for app in queryset:
             try:
-                app_set_status(app=app, status=status, reason=_reason(request, status))
+                service(app=app, reason=_reason(request, status), actor=request.user)
             except ServiceError as exc:
                 self.message_user(request, f"{app}: {exc.message}", messages.ERROR)
         self.message_user(request, _("Applications updated."))
 
-    @admin.action(description=_("Suspend (credentials stop working at once)"), permissions=["change"])
+    @admin.action(description=_("Suspend (credentials stop working at once; locked against the owner)"),
+                  permissions=["change"])
     def suspend(self, request, queryset):
-        self._set_status(request, queryset, Application.Status.SUSPENDED)
+        self._set_status(request, queryset, app_staff_suspend, Application.Status.SUSPENDED)
 
     @admin.action(description=_("Reactivate"), permissions=["change"])
     def reactivate(self, request, queryset):
-        self._set_status(request, queryset, Application.Status.ACTIVE)
+        self._set_status(request, queryset, app_staff_reactivate, Application.Status.ACTIVE)
 
     @admin.action(description=_("Rotate the webhook signing secret (the previous one signs for a grace period)"),
                   permissions=["change"])
@@ -381,7 +388,12 @@ class AppCredentialAdmin(ServiceRefusalsAsMessages, SimpleHistoryAdmin):
 
     def get_fields(self, request, obj=None):
         return ("app", "name", "scopes") if obj is None else (
-            "id", "app", "name", "public_key", "scopes", "status", "created_by", "created_at", "revoked_at")
+            "id", "app", "name", "public_key", "scopes", "status", "staff_locks", "created_by", "created_at",
+            "revoked_at")
+
+    @admin.display(description=_("staff locks"))
+    def staff_locks(self, obj) -> str:
+        return staff_locks_html(obj)
 
     def get_readonly_fields(self, request, obj=None):
         return () if obj is None else self.get_fields(request, obj)
@@ -404,7 +416,7 @@ class AppCredentialAdmin(ServiceRefusalsAsMessages, SimpleHistoryAdmin):
 
     @admin.action(description=_("Revoke selected credentials"), permissions=["change"])
     def revoke(self, request, queryset):
-        for credential in queryset.filter(status=AppCredential.Status.ACTIVE):
+        for credential in queryset.exclude(status=AppCredential.Status.REVOKED):
             credential_revoke(credential=credential, reason=_reason(request, "revoked"))
         self.message_user(request, _("Credentials revoked."))
 

@@ -93,8 +93,8 @@ class AppPrincipal:
 class AppCredentialAuthentication(BaseAuthentication):
     """``Authorization: Basic base64(pq_pk_…:pq_sk_…)``.
 
-    The secret is checked against its keyed hash in constant time. Revoked credentials and apps that are not
-    active are refused on the request after the change: nothing is cached.
+    The secret is checked against its keyed hash in constant time. Revoked or suspended credentials and apps that
+    are not active are refused on the request after the change: nothing is cached.
 
     A view whose URL names one of the app's users sets ``app_user_kwarg`` (the URL keyword holding the external
     id): the same query then reads that user too (``AppPrincipal.app_user``). Nothing of it reaches the view
@@ -131,6 +131,8 @@ class AppCredentialAuthentication(BaseAuthentication):
         expected = credential.secret_hash if credential is not None else "0" * 64
         if not crypto.hashes_match(expected, candidate) or credential is None:
             raise exceptions.AuthenticationFailed(_("Invalid app credentials."), code="invalid_credentials")
+        if credential.status == AppCredential.Status.SUSPENDED:
+            raise exceptions.AuthenticationFailed(_("This credential is suspended."), code="credential_suspended")
         if credential.status != AppCredential.Status.ACTIVE:
             raise exceptions.AuthenticationFailed(_("This credential was revoked."), code="credential_revoked")
         app = credential.app

@@ -20,6 +20,10 @@ APP_CREATED = register("APP_CREATED", "An application was created.")
 APP_STATUS_CHANGED = register("APP_STATUS_CHANGED", "An application was suspended, reactivated or deleted.")
 APP_CREDENTIAL_ISSUED = register("APP_CREDENTIAL_ISSUED", "An application credential was issued.")
 APP_CREDENTIAL_REVOKED = register("APP_CREDENTIAL_REVOKED", "An application credential was revoked.")
+APP_CREDENTIAL_SUSPENDED = register("APP_CREDENTIAL_SUSPENDED",
+                                    "An application credential was suspended with its tenant's owner.")
+APP_CREDENTIAL_RESTORED = register("APP_CREDENTIAL_RESTORED",
+                                   "A credential suspended with its tenant's owner works again (owner reactivated).")
 APP_USER_LINKED = register("APP_USER_LINKED", "An application linked one of its users.")
 APP_USER_PROOF_STARTED = register("APP_USER_PROOF_STARTED",
                                   "An application asked one of its users to prove they hold the identity.")

@@ -1,4 +1,4 @@
-"""Console: the jobs queue and its dead letters, secrets (metadata only) and kill switches.
+"""Console: the jobs queue and its dead letters, secrets (metadata only), kill switches and staff locks.
 
 Every action calls a service. Actions that change something a person must think about (cancel, activate or
 deactivate a kill switch, rotate or revoke a secret) go through a confirmation page that asks for a reason where
@@ -13,22 +13,27 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
+from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
-from django.utils.html import format_html
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from simple_history.admin import SimpleHistoryAdmin
 
-from infrastructure.models import DeadLetterJob, IntegrityReport, Job, KillSwitch, Secret
-from infrastructure.selectors import job_status_counts
+from infrastructure.models import DeadLetterJob, IntegrityReport, Job, KillSwitch, Secret, StaffLock
+from infrastructure.selectors import job_status_counts, staff_locks_on
 from infrastructure.services.jobs import dead_letter_requeue, job_cancel, job_requeue, job_retry_now
 from infrastructure.services.killswitches import killswitch_activate, killswitch_deactivate
 from infrastructure.services.secrets import secret_put, secret_revoke, secret_rotate
+from infrastructure.services.staff_locks import staff_lock_lift_by_id
 from prostqs.admin_base import ReadOnlyAdmin
-from prostqs.errors import ServiceError
+from prostqs.errors import Forbidden, ServiceError
 
 # --- shared plumbing --------------------------------------------------------------------------------------------
 
@@ -379,3 +384,117 @@ class IntegrityReportAdmin(ReadOnlyAdmin):
     list_display = ("started_at", "ok", "trigger", "summary")
     list_filter = ("ok", "trigger")
     date_hierarchy = "started_at"
+
+
+# --- staff locks ------------------------------------------------------------------------------------------------
+
+
+def _people(ids) -> dict[Any, str]:
+    ids = {i for i in ids if i is not None}
+    if not ids:
+        return {}
+    return {u.pk: str(u) for u in get_user_model().objects.filter(pk__in=ids)}
+
+
+def _target_url(lock: StaffLock) -> str | None:
+    app_label, _dot, model_name = lock.target_type.partition(".")
+    try:
+        return reverse(f"admin:{app_label}_{model_name}_change", args=[lock.target_id])
+    except NoReverseMatch:
+        return None
+
+
+def staff_locks_html(obj: models.Model | None) -> str:
+    """For the change page of a lockable object: the staff locks in force on it, each with who set it, when, why,
+    and a link to lift it (README "What staff actions lock")."""
+    if obj is None or obj.pk is None:
+        return "-"
+    locks = list(staff_locks_on(obj))
+    if not locks:
+        return _("None: the tenant's API may change it.")
+    people = _people(lock.locked_by for lock in locks)
+    rows = []
+    for lock in locks:
+        who = people.get(lock.locked_by) or _("staff")
+        url = reverse("admin:infrastructure_stafflock_change", args=[lock.pk])
+        rows.append((lock.field, lock.get_cause_display(), who,
+                     timezone.localtime(lock.locked_at).strftime("%Y-%m-%d %H:%M"), lock.reason, url))
+    items = format_html_join("", '<li><strong>{}</strong> locked ({}) by {} on {}: {} <a href="{}">{}</a></li>',
+                             ((f, c, w, t, r, u, _("details")) for f, c, w, t, r, u in rows))
+    return format_html('<p>{}</p><ul class="staff-locks">{}</ul>',
+                       _("Locked by staff: the tenant's API cannot undo this."), items)
+
+
+class StaffLockStateFilter(admin.SimpleListFilter):
+    title = _("state")
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("in_force", _("in force")), ("lifted", _("lifted"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "in_force":
+            return queryset.filter(released_at__isnull=True)
+        if self.value() == "lifted":
+            return queryset.filter(released_at__isnull=False)
+        return queryset
+
+
+def _lift_permission(request: HttpRequest, lock: StaffLock) -> str:
+    app_label, _dot, model_name = lock.target_type.partition(".")
+    return f"{app_label}.change_{model_name}"
+
+
+@admin.register(StaffLock)
+class StaffLockAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Every lock staff set (and every one a cascade set), in force or lifted. Locks are set by the staff actions
+    themselves (suspend, pause, set a total, edit a policy); "lift" hands the control back to the tenant without
+    changing the object, for whoever may change that object in the console."""
+
+    list_display = ("target", "field", "cause", "in_force", "reason", "locked_by_name", "locked_at", "released_at")
+    list_filter = (StaffLockStateFilter, "cause", "target_type", "field")
+    search_fields = ("=target_id", "=tenant_id", "reason")
+    date_hierarchy = "locked_at"
+    actions = ("lift",)
+    extra_readonly = ("target", "locked_by_name", "released_by_name")
+
+    def get_fields(self, request, obj=None):
+        return ("target", "target_type", "target_id", "field", "tenant_id", "cause", "value", "reason",
+                "locked_by_name", "locked_at", "released_at", "released_by_name", "release_reason")
+
+    @admin.display(description=_("locked object"))
+    def target(self, obj: StaffLock) -> str:
+        url = _target_url(obj)
+        label = f"{obj.target_type} {obj.target_id}"
+        return format_html('<a href="{}">{}</a>', url, label) if url else label
+
+    @admin.display(boolean=True, description=_("in force"))
+    def in_force(self, obj: StaffLock) -> bool:
+        return obj.in_force
+
+    @admin.display(description=_("locked by"))
+    def locked_by_name(self, obj: StaffLock) -> str:
+        return _people([obj.locked_by]).get(obj.locked_by) or "-"
+
+    @admin.display(description=_("lifted by"))
+    def released_by_name(self, obj: StaffLock) -> str:
+        return _people([obj.released_by]).get(obj.released_by) or "-"
+
+    def has_lift_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("infrastructure.change_stafflock")
+
+    @admin.action(description=_("Lift (the tenant may then undo what the lock held)…"), permissions=["lift"])
+    def lift(self, request, queryset):
+        def apply(lock: StaffLock, data: dict[str, Any]) -> None:
+            # Lifting a lock is changing what it protects: only for whoever may change that object here.
+            if not request.user.has_perm(_lift_permission(request, lock)):
+                raise Forbidden(_("You may not change this object, so you may not lift its lock."))
+            staff_lock_lift_by_id(lock_id=lock.pk, reason=data["reason"], actor=request.user)
+
+        return confirm_action(
+            self, request, queryset, action="lift", title=_("Lift staff locks"),
+            message=_("The objects keep their status or limit, but their tenant's API may change it again. To "
+                      "reactivate an object, use its own Reactivate or Resume action instead (that lifts the lock "
+                      "too). Locks set because an owner was suspended or banned are lifted by reactivating the "
+                      "owner."),
+            submit_label=_("Yes, lift"), form_class=ReasonForm, apply=apply)

@@ -23,3 +23,9 @@ KILL_SWITCH_EXPIRED = register("KILL_SWITCH_EXPIRED", "A kill switch reached its
 
 INTEGRITY_CHECK_PASSED = register("INTEGRITY_CHECK_PASSED", "verify_all ran every integrity verifier and all held.")
 INTEGRITY_CHECK_FAILED = register("INTEGRITY_CHECK_FAILED", "verify_all found an integrity problem.")
+
+STAFF_LOCK_SET = register("STAFF_LOCK_SET", "Staff locked an object's status or limit against the tenant's API.")
+STAFF_LOCK_LIFTED = register("STAFF_LOCK_LIFTED",
+                             "A staff lock was lifted (by staff, or with the cascade that set it).")
+STAFF_LOCK_REFUSED = register("STAFF_LOCK_REFUSED",
+                              "A tenant tried to undo what a staff lock holds: refused, nothing written.")

@@ -1,4 +1,5 @@
-"""Catalog domain Infrastructure: the jobs queue, dead letters, encrypted secrets and kill switches."""
+"""Catalog domain Infrastructure: the jobs queue, dead letters, encrypted secrets and kill switches; and staff
+locks, the per-object halts that staff set and tenants cannot lift."""
 from __future__ import annotations
 
 import uuid
@@ -170,6 +171,76 @@ class KillSwitch(models.Model):
         """Active and not expired: an expired switch stops applying without anyone touching it."""
         now = now or timezone.now()
         return self.active and (self.expires_at is None or self.expires_at > now)
+
+
+class StaffLockQuerySet(models.QuerySet):
+    def in_force(self) -> StaffLockQuerySet:
+        return self.filter(released_at__isnull=True)
+
+    def on(self, target: models.Model, field: str | None = None) -> StaffLockQuerySet:
+        """The locks of one object (``target``), optionally on one of its fields."""
+        found = self.filter(target_type=target._meta.label_lower, target_id=target.pk)
+        return found if field is None else found.filter(field=field)
+
+
+class StaffLock(models.Model):
+    """A restriction staff set in the console on one object (a suspension, a pause, a limit) that the tenant's API
+    cannot lift while the lock is in force: the object's status column says *what* holds, the lock says *who* set
+    it and *why*, and so who may lift it (``infrastructure.services.staff_locks``; README "What staff actions lock").
+
+    ``cause`` tells staff's own locks from those a cascade set: the apps and credentials suspended because their
+    tenant's owner was suspended or banned come back when the owner does, those staff locked themselves do not.
+    Rows are never deleted: a lifted lock keeps who lifted it, when and why. Not a catalog table.
+    """
+
+    class Cause(models.TextChoices):
+        STAFF = "staff", _("set by staff")
+        OWNER_INACTIVE = "owner_inactive", _("the tenant's owner is suspended or banned")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # The locked object: its model's label ("agents.agent") and primary key. Not a foreign key: infrastructure sits
+    # below every app whose objects staff lock.
+    target_type = models.CharField(_("target type"), max_length=64)
+    target_id = models.UUIDField(_("target id"))
+    field = models.CharField(_("locked field"), max_length=64, default="status",
+                             help_text=_('What is locked: "status", "amount_total", "policy:<domain>".'))
+    tenant_id = models.UUIDField(_("tenant"), null=True, blank=True,
+                                 help_text=_("The tenant whose API is refused (the owner of the locked object)."))
+    cause = models.CharField(_("cause"), max_length=32, choices=Cause.choices, default=Cause.STAFF)
+    value = models.JSONField(_("value set by staff"), default=dict, blank=True)
+    reason = models.TextField(_("reason"))
+    locked_by = models.UUIDField(_("locked by"), null=True, blank=True)
+    locked_at = models.DateTimeField(_("locked at"), default=timezone.now)
+    released_at = models.DateTimeField(_("lifted at"), null=True, blank=True)
+    released_by = models.UUIDField(_("lifted by"), null=True, blank=True)
+    release_reason = models.TextField(_("reason for lifting"), blank=True, default="")
+
+    objects = StaffLockQuerySet.as_manager()
+
+    class Meta:
+        db_table = "staff_locks"
+        verbose_name = _("staff lock")
+        verbose_name_plural = _("staff locks")
+        ordering = ["-locked_at"]
+        indexes = [
+            models.Index(fields=["target_type", "target_id"], condition=models.Q(released_at__isnull=True),
+                         name="idx_staff_locks_in_force"),
+            models.Index(fields=["tenant_id", "cause"], condition=models.Q(released_at__isnull=True),
+                         name="idx_staff_locks_tenant"),
+        ]
+        constraints = [
+            # One lock in force per object, field and cause: setting it again updates that lock.
+            models.UniqueConstraint(fields=["target_type", "target_id", "field", "cause"],
+                                    condition=models.Q(released_at__isnull=True), name="uniq_staff_lock_in_force"),
+        ]
+
+    def __str__(self) -> str:
+        state = _("in force") if self.released_at is None else _("lifted")
+        return f"{self.target_type} {self.target_id} {self.field} ({self.cause}, {state})"
+
+    @property
+    def in_force(self) -> bool:
+        return self.released_at is None
 
 
 class IntegrityReport(AppendOnlyModel):

@@ -13,6 +13,7 @@ from django import db
 from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
 from django.http import Http404, HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
 from rest_framework import exceptions, parsers, serializers, status
@@ -70,6 +71,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     """Turn any exception raised in an API view into the project's JSON error shape."""
     headers: dict[str, str] = {}
     if isinstance(exc, ServiceError):
+        if exc.records_refusal:
+            _record_refusal(exc, context)
         return Response(
             error_body(exc.code, exc.message, exc.fields, **exc.extra), status=exc.status, headers=exc.headers
         )
@@ -110,6 +113,17 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         error_body("server_error", _("An unexpected error occurred. It has been logged.")),
         status=status.HTTP_500_INTERNAL_SERVER_ERROR,
     )
+
+
+def _record_refusal(exc: ServiceError, context: dict[str, Any]) -> None:
+    """The refusal's audit event. The view's own transaction is gone by now (or, under ``@idempotent``, rolled back
+    to its savepoint), so the event commits with whatever answers the request; a failure to write it is logged and
+    the refusal still answered."""
+    try:
+        with transaction.atomic():
+            exc.record_refusal()
+    except db.DatabaseError:
+        logger.exception("Could not record a refusal in API view %s", context.get("view").__class__.__name__)
 
 
 def error_response(status_code: int, message: str | None = None, code: str | None = None) -> JsonResponse:

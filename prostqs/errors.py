@@ -31,6 +31,14 @@ class ServiceError(Exception):
         self.extra = extra or {}
         super().__init__(self.message)
 
+    # A refusal that must leave a trace (an audit event) although the refused operation rolls back: its class sets
+    # this and implements ``record_refusal``, which the interface answering the error calls once the operation's
+    # transaction is gone (``prostqs.api.exception_handler``; the agents' executor for a decision).
+    records_refusal = False
+
+    def record_refusal(self) -> None:
+        """Write the refusal's audit event (see ``records_refusal``); nothing by default."""
+
 
 class InvalidInput(ServiceError):
     status = 400

@@ -29,7 +29,9 @@ from ads.services.common import (
 )
 from audit.services import audit_record
 from billing.services.ledger import validate_amount
+from infrastructure.selectors import staff_lock_in_force
 from infrastructure.services.jobs import job_enqueue
+from infrastructure.services.staff_locks import StaffLocked, is_staff_actor, staff_lock_set, staff_locks_carry
 from prostqs.errors import Conflict, InvalidInput
 
 logger = logging.getLogger("prostqs.ads")
@@ -127,6 +129,8 @@ def _rollover_locked(budget: AdBudget, *, now: datetime) -> AdBudget:
         period_start=start, period_end=end, previous_budget=budget, created_at=now, updated_at=now)
     budget.closed_at, budget.updated_at = now, now
     save_with_reason(budget, reason="period closed", update_fields=["closed_at", "updated_at"])
+    # A total staff set holds for the next periods too, as the total itself does.
+    staff_locks_carry(source=budget, target=successor, reason=_("the budget's next period opened"))
     moved = []
     for campaign in AdCampaign.objects.select_for_update().filter(budget=budget).order_by("pk"):
         campaign.budget, campaign.updated_at = successor, now
@@ -174,10 +178,19 @@ def budget_set_amount(*, budget_id: Any, amount_total: int, tenant_id: Any = Non
     Reaching the spent amount exhausts the budget and stops its campaigns; raising an exhausted budget reopens it
     and resumes the campaigns its exhaustion had paused. Raising is refused under a kill switch (423). The next
     periods of a daily or monthly budget inherit the new total.
+
+    A total a staff member (``actor``, from the console) sets is a ceiling for the tenant: its calls
+    (``tenant_id`` given, the API and agents) may lower the total and raise it back up to that ceiling, never
+    above it (409 ``status_locked_by_staff``), until staff lift the lock in the console.
     """
     amount_total = validate_amount(amount_total, field="amount_total")
     found = budget_get(budget_id=budget_id, tenant_id=tenant_id)
     budget = lock_budget(found.pk)
+    if tenant_id is not None:
+        budget_ceiling_check(budget=budget, amount_total=amount_total)
+    elif is_staff_actor(actor):
+        staff_lock_set(target=budget, field=AMOUNT_FIELD, tenant_id=found.ad_account.tenant_id,
+                       value={"amount_total": amount_total}, reason=reason or _("set in the console"), actor=actor)
     scope, _reason = halted_by()
     limits = limits_for_tenant(tenant_id=found.ad_account.tenant_id)
     refusal = rules.amount_refusal(amount_total=amount_total, amount_spent=budget.amount_spent,
@@ -208,6 +221,17 @@ def budget_set_amount(*, budget_id: Any, amount_total: int, tenant_id: Any = Non
                      before=before, after=_snapshot(budget), reason=reason,
                      metadata={"resumed_campaigns": [str(c.pk) for c in resumed]}, **actor_kwargs(actor))
     return budget
+
+
+AMOUNT_FIELD = "amount_total"
+
+
+def budget_ceiling_check(*, budget: AdBudget, amount_total: int) -> None:
+    """Refuse (``StaffLocked``) a tenant's total above the one staff set for ``budget``. Read under the budget's
+    row lock by the service; without it by the simulation."""
+    lock = staff_lock_in_force(budget, AMOUNT_FIELD)
+    if lock is not None and amount_total > lock.value.get("amount_total", 0):
+        raise StaffLocked(lock, attempted={"amount_total": amount_total})
 
 
 def _clean_reason(reason: Any) -> str:

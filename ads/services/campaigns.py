@@ -14,6 +14,12 @@ from ads.services.accounts import clean_name
 from ads.services.budgets import lock_current_budget
 from ads.services.common import campaign_transition, halted_by, lock_campaign, raise_refusal
 from audit.services import audit_record
+from infrastructure.services.staff_locks import (
+    is_staff_actor,
+    staff_lock_ensure_unlocked,
+    staff_lock_lift,
+    staff_lock_set,
+)
 from prostqs.errors import Conflict, InvalidInput
 
 
@@ -56,11 +62,16 @@ def _activate(*, campaign_id: Any, tenant_id: Any, reason: str, actor: Any, resu
     campaign.ad_account = found.ad_account
     if resuming and campaign.status == AdCampaign.Status.DRAFT:
         raise Conflict(_("A draft campaign is activated, not resumed."), code=errors.CAMPAIGN_STATE)
+    if tenant_id is not None:
+        # Under the campaign's row lock, which a staff pause holds until it commits its lock.
+        staff_lock_ensure_unlocked(target=campaign, attempted={"status": AdCampaign.Status.ACTIVE})
     account_status = AdAccount.objects.values_list("status", flat=True).get(pk=campaign.ad_account_id)
     refusal = rules.activation_refusal(activation_state(campaign=campaign, budget=budget,
                                                         account_status=account_status))
     if refusal is not None:
         raise_refusal(refusal)
+    if tenant_id is None and is_staff_actor(actor):
+        staff_lock_lift(target=campaign, reason=reason or _("resumed in the console"), actor=actor)
     if campaign.status == AdCampaign.Status.ACTIVE:
         return campaign
     return campaign_transition(campaign, status=AdCampaign.Status.ACTIVE, reason=reason or
@@ -71,7 +82,10 @@ def _activate(*, campaign_id: Any, tenant_id: Any, reason: str, actor: Any, resu
 @transaction.atomic
 def campaign_activate(*, campaign_id: Any, tenant_id: Any = None, reason: str = "", actor: Any = None) -> AdCampaign:
     """Start a draft or paused campaign. Refused (and nothing changes) when a kill switch is on (423), the ad
-    account is suspended, or the budget is exhausted or disputed (409). An active campaign is returned as is."""
+    account is suspended, or the budget is exhausted or disputed (409). An active campaign is returned as is.
+
+    A campaign a staff member paused in the console is locked: the tenant's calls (``tenant_id`` given, the API
+    and agents) are refused with 409 ``status_locked_by_staff``; staff activating it lift the lock."""
     return _activate(campaign_id=campaign_id, tenant_id=tenant_id, reason=reason, actor=actor, resuming=False)
 
 
@@ -90,6 +104,10 @@ def campaign_pause(*, campaign_id: Any, tenant_id: Any = None, reason: str = "",
     refusal = rules.pause_refusal(campaign.status)
     if refusal is not None:
         raise_refusal(refusal)
+    if tenant_id is None and is_staff_actor(actor):
+        # Even when the campaign is paused already: staff pausing it lock it (``campaign_activate``).
+        staff_lock_set(target=campaign, tenant_id=found.ad_account.tenant_id, value={"status": "paused"},
+                       reason=reason or _("paused in the console"), actor=actor)
     if campaign.status == AdCampaign.Status.PAUSED and campaign.stop_reason == AdCampaign.StopReason.MANUAL:
         return campaign
     return campaign_transition(campaign, status=AdCampaign.Status.PAUSED, stop_reason=AdCampaign.StopReason.MANUAL,

@@ -15,6 +15,12 @@ from agents.selectors import agent_get, parse_uuid
 from audit.services import audit_record
 from billing.models import MAX_AMOUNT
 from identity.models import Application
+from infrastructure.services.staff_locks import (
+    is_staff_actor,
+    staff_lock_ensure_unlocked,
+    staff_lock_lift,
+    staff_lock_set,
+)
 from prostqs.errors import Conflict, InvalidInput, NotFound
 
 POLICY_FIELDS = ("allowed_actions", "max_amount", "requires_approval", "max_risk_score", "daily_limit")
@@ -56,6 +62,23 @@ def _tenant_app(*, tenant_id: Any, app_id: Any) -> Application | None:
     return app
 
 
+def _policy_field(domain: str) -> str:
+    """The staff lock's field for an agent's policy in ``domain`` (the lock is on the agent: it holds whether the
+    policy row exists or not, so deleting it does not drop the lock)."""
+    return f"policy:{domain}"
+
+
+def _staff_status_lock(agent: Agent, *, actor: Any, reason: str) -> None:
+    """A staff member set the agent's status: suspending locks it (the tenant cannot reactivate it), reactivating
+    lifts staff's lock. The caller holds the agent's row lock."""
+    why = reason or _("set in the console")
+    if agent.status == Agent.Status.SUSPENDED:
+        staff_lock_set(target=agent, tenant_id=agent.tenant_id, value={"status": agent.status}, reason=why,
+                       actor=actor)
+    else:
+        staff_lock_lift(target=agent, reason=why, actor=actor)
+
+
 def _name_taken() -> Conflict:
     return Conflict(_("The tenant already has an agent with this name."), code=errors.AGENT_NAME_TAKEN,
                     fields={"name": [_("Choose another name.")]})
@@ -83,6 +106,8 @@ def agent_create(*, tenant_id: Any, name: str, type: str, app_id: Any = None, st
         raise _name_taken() from None
     audit_record(events.AGENT_CREATED, action="create", target_type="agent", target_id=agent.pk,
                  after=_agent_snapshot(agent), metadata={"tenant_id": str(tenant_id)}, **_actor_kwargs(actor))
+    if is_staff_actor(actor) and agent.status == Agent.Status.SUSPENDED:
+        _staff_status_lock(agent, actor=actor, reason=_("created suspended in the console"))
     return agent
 
 
@@ -93,7 +118,12 @@ _UNSET = object()
 def agent_update(*, agent_id: Any, tenant_id: Any = None, name: Any = _UNSET, status: Any = _UNSET,
                  app_id: Any = _UNSET, actor: Any = None, reason: str = "") -> Agent:
     """Rename, suspend or reactivate an agent, or tie it to another of the tenant's apps. A suspended agent's
-    proposals are rejected, and so are its decisions still waiting for approval when they are approved."""
+    proposals are rejected, and so are its decisions still waiting for approval when they are approved.
+
+    A staff member (``actor``, from the console) who suspends an agent locks its status: the tenant's calls
+    (``tenant_id`` given) that would reactivate it are refused with 409 ``status_locked_by_staff`` until staff
+    reactivate it (or lift the lock); the tenant may still rename it or suspend it. ``status`` is the new status,
+    or left out to keep it."""
     found = agent_get(agent_id=agent_id, tenant_id=tenant_id)
     agent = Agent.objects.select_for_update().get(pk=found.pk)
     before = _agent_snapshot(agent)
@@ -102,9 +132,15 @@ def agent_update(*, agent_id: Any, tenant_id: Any = None, name: Any = _UNSET, st
     if status is not _UNSET:
         if status not in Agent.Status.values:
             raise InvalidInput(fields={"status": [_("One of: %(v)s.") % {"v": ", ".join(Agent.Status.values)}]})
+        if tenant_id is not None and status == Agent.Status.ACTIVE:
+            # Checked under the agent's row lock, which a staff suspension holds until it commits its lock.
+            staff_lock_ensure_unlocked(target=agent, attempted={"status": status})
         agent.status = status
     if app_id is not _UNSET:
         agent.app = _tenant_app(tenant_id=agent.tenant_id, app_id=app_id)
+    if status is not _UNSET and tenant_id is None and is_staff_actor(actor):
+        # Even when the status does not change: staff suspending an agent its tenant had paused lock it.
+        _staff_status_lock(agent, actor=actor, reason=reason)
     if _agent_snapshot(agent) == before:
         return agent
     agent.updated_at = timezone.now()
@@ -121,6 +157,10 @@ def agent_update(*, agent_id: Any, tenant_id: Any = None, name: Any = _UNSET, st
         agent_context_changed(agent_id=agent.pk, actor=actor,
                               reason=f"agent {agent.name} suspended: {reason or 'no reason given'}")
     return agent
+
+
+def _json_policy(values: dict[str, Any]) -> dict[str, Any]:
+    return {key: values[key] for key in POLICY_FIELDS}
 
 
 def _policy_snapshot(policy: AgentPolicy) -> dict[str, Any]:
@@ -171,7 +211,11 @@ def agent_policy_set(*, agent_id: Any, domain: str, allowed_actions: list[str], 
                      daily_limit: int | None = None, tenant_id: Any = None, actor: Any = None,
                      reason: str = "") -> tuple[AgentPolicy, bool]:
     """Create or replace the agent's policy for ``domain``; returns ``(policy, created)``. Nothing given is a limit
-    left out (null): an empty ``allowed_actions`` allows nothing."""
+    left out (null): an empty ``allowed_actions`` allows nothing.
+
+    A policy a staff member (``actor``, from the console) sets is locked for the domain: the tenant's calls
+    (``tenant_id`` given) can neither replace nor remove it (409 ``status_locked_by_staff``) until staff lift the
+    lock in the console ("Staff locks")."""
     agent = agent_get(agent_id=agent_id, tenant_id=tenant_id)
     values = {"allowed_actions": allowed_actions, "max_amount": max_amount, "requires_approval": requires_approval,
               "max_risk_score": max_risk_score, "daily_limit": daily_limit}
@@ -180,12 +224,18 @@ def agent_policy_set(*, agent_id: Any, domain: str, allowed_actions: list[str], 
     if max_risk_score is not None:
         values["max_risk_score"] = float(max_risk_score)
     Agent.objects.select_for_update().filter(pk=agent.pk).first()  # serialises the agent's policy changes
+    if tenant_id is not None:
+        staff_lock_ensure_unlocked(target=agent, field=_policy_field(domain),
+                                   attempted={"domain": domain, **_json_policy(values)})
     policy = AgentPolicy.objects.filter(agent=agent, domain=domain).first()
     created = policy is None
     before = None if created else _policy_snapshot(policy)
     policy = policy or AgentPolicy(agent=agent, domain=domain, created_at=timezone.now())
     for key, value in values.items():
         setattr(policy, key, value)
+    if tenant_id is None and is_staff_actor(actor):
+        staff_lock_set(target=agent, field=_policy_field(domain), tenant_id=agent.tenant_id,
+                       value=_json_policy(values), reason=reason or _("set in the console"), actor=actor)
     if not created and _policy_snapshot(policy) == before:
         return policy, False
     policy.updated_at = timezone.now()
@@ -199,11 +249,21 @@ def agent_policy_set(*, agent_id: Any, domain: str, allowed_actions: list[str], 
 @transaction.atomic
 def agent_policy_delete(*, agent_id: Any, domain: str, tenant_id: Any = None, actor: Any = None,
                         reason: str = "") -> None:
-    """Remove the agent's policy for ``domain``: from then on it may do nothing there (history keeps the row)."""
+    """Remove the agent's policy for ``domain``: from then on it may do nothing there (history keeps the row).
+
+    A policy staff set or removed in the console is locked (``agent_policy_set``): the tenant can neither replace
+    nor remove it (409 ``status_locked_by_staff``). Staff removing one lock the domain empty."""
     agent = agent_get(agent_id=agent_id, tenant_id=tenant_id)
+    Agent.objects.select_for_update().filter(pk=agent.pk).first()  # serialises the agent's policy changes
+    if tenant_id is not None:
+        staff_lock_ensure_unlocked(target=agent, field=_policy_field(domain), attempted={"domain": domain,
+                                                                                        "deleted": True})
     policy = AgentPolicy.objects.select_for_update().filter(agent=agent, domain=domain).first()
     if policy is None:
         raise NotFound(_("This agent has no policy for this domain."), code=errors.POLICY_NOT_FOUND)
+    if tenant_id is None and is_staff_actor(actor):
+        staff_lock_set(target=agent, field=_policy_field(domain), tenant_id=agent.tenant_id,
+                       value={"deleted": True}, reason=reason or _("removed in the console"), actor=actor)
     before = _policy_snapshot(policy)
     policy._change_reason = (reason or "deleted")[:100]
     if actor is not None and hasattr(actor, "_meta"):

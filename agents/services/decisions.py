@@ -408,6 +408,9 @@ def _execute(decision: AgentDecision, executor: Executor, prepared: PreparedActi
             result, failure = executor.execute(prepared, ctx), None
         except ServiceError as exc:
             result, failure = {}, exc
+            if exc.records_refusal:
+                # The domain's savepoint is rolled back; the refusal's event commits with the decision.
+                exc.record_refusal()
     if failure is None:
         return _record_execution(decision, executed_by=executed_by, approved_by=approved_by, result=result,
                                  counts=counts, prepared=prepared)

@@ -63,6 +63,8 @@ class AppCredential(models.Model):
 
     class Status(models.TextChoices):
         ACTIVE = "active", _("active")
+        # With its tenant's owner (identity.services.containment): it works again when the owner is reactivated.
+        SUSPENDED = "suspended", _("suspended")
         REVOKED = "revoked", _("revoked")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)

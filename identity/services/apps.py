@@ -52,6 +52,10 @@ def app_create(*, owner: User, name: str, slug: str = "", webhook_url: str = "",
     name = (name or "").strip()
     if not name:
         raise InvalidInput(fields={"name": [_("This field may not be blank.")]})
+    if owner.status != User.Status.ACTIVE:
+        # A suspended or banned owner's tenant is contained (identity.services.containment): no new app either.
+        raise Conflict(_("The owner is suspended or banned."), code="owner_inactive",
+                       fields={"owner": [_("The owner is suspended or banned.")]})
     problem = webhook_url_problem(webhook_url) if webhook_url else None
     if problem:
         raise InvalidInput(problem, code="invalid_webhook_url", fields={"webhook_url": [problem]})
@@ -135,12 +139,13 @@ def credential_revoke(*, credential: AppCredential, reason: str = "") -> AppCred
     credential = AppCredential.objects.select_for_update().get(pk=credential.pk)
     if credential.status == AppCredential.Status.REVOKED:
         return credential
+    before = credential.status  # active, or suspended with its tenant's owner
     credential.status = AppCredential.Status.REVOKED
     credential.revoked_at = timezone.now()
     credential.save(update_fields=["status", "revoked_at"])
     audit_record(events.APP_CREDENTIAL_REVOKED, action="revoke", target_type="app_credential",
                  target_id=credential.pk, app_id=credential.app_id, reason=reason,
-                 before={"status": AppCredential.Status.ACTIVE}, after={"status": AppCredential.Status.REVOKED},
+                 before={"status": before}, after={"status": AppCredential.Status.REVOKED},
                  metadata={"public_key": credential.public_key})
     return credential
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -12,6 +13,8 @@ from django.utils.translation import gettext as _
 from audit.services import audit_record
 from identity import crypto, events
 from identity.models import AppSession, SovereignSession, User
+from identity.services.containment import tenant_contain, tenant_release
+from infrastructure.services.staff_locks import staff_lock_lift, staff_lock_set
 from prostqs.errors import InvalidInput
 
 
@@ -78,20 +81,29 @@ def user_sessions_end(*, user: User, reason: str) -> int:
 
 
 @transaction.atomic
-def user_set_status(*, user: User, status: str, reason: str) -> User:
-    """Suspend, ban or reactivate a user. Suspending or banning ends all their sessions at once."""
+def user_set_status(*, user: User, status: str, reason: str, actor: Any = None) -> User:
+    """Suspend, ban or reactivate a user (a staff action: ``actor`` is the staff member, else the request's).
+
+    Suspending or banning ends all their sessions at once, locks the status (README "What staff actions lock") and
+    contains their tenant if they own applications (``identity.services.containment.tenant_contain``: every app
+    and credential suspended, in this transaction). Reactivating lifts both (``tenant_release``). Setting the
+    status a user already has changes nothing but makes sure the sessions are ended and the tenant contained."""
     if status not in User.Status.values:
         raise InvalidInput(fields={"status": [_("Unknown status.")]})
     if len((reason or "").strip()) < 3:
         raise InvalidInput(fields={"reason": [_("Give a reason of at least 3 characters.")]})
     user = User.objects.select_for_update().get(pk=user.pk)
     before = user.status
-    if before == status:
-        return user
-    user.status = status
-    user.save(update_fields=["status"])
-    audit_record(events.USER_STATUS_CHANGED, action=status, target_type="user", target_id=user.pk,
-                 before={"status": before}, after={"status": status}, reason=reason)
+    if before != status:
+        user.status = status
+        user.save(update_fields=["status"])
+        audit_record(events.USER_STATUS_CHANGED, action=status, target_type="user", target_id=user.pk,
+                     before={"status": before}, after={"status": status}, reason=reason)
     if status != User.Status.ACTIVE:
+        staff_lock_set(target=user, tenant_id=user.pk, value={"status": status}, reason=reason, actor=actor)
         user_sessions_end(user=user, reason=f"user_{status}")
+        tenant_contain(owner=user, reason=reason, actor=actor)
+    elif before != status:
+        staff_lock_lift(target=user, reason=reason, actor=actor)
+        tenant_release(owner=user, reason=reason, actor=actor)
     return user
