@@ -82,3 +82,45 @@ def test_opposite_transfers_between_two_accounts_do_not_deadlock():
     assert balances[a.pk] + balances[b.pk] == 20_000
     assert LedgerEntry.objects.count() == 2 + 2 * moved
     call_command("ledger_verify")
+
+
+def test_tenants_posting_on_one_account_at_once_never_move_each_others_money(capsys):
+    """Three tenants credit and debit one person's account on eight connections at once (credits on the one-statement
+    path, debits on the locking path): no tenant's funds ever go below zero, each tenant's funds are exactly its own
+    entries' sum, and money that no tenant brought in (staff's) is never taken by one."""
+    from billing.models import TenantFunds
+
+    account, _ = account_open(user=_user("shared-person"))
+    tenants = [_user(f"tenant-{n}") for n in range(3)]
+    ledger_post(account_id=account.pk, type="credit", amount=50_000, description="staff's own credit")
+
+    def worker(i):
+        rng = random.Random(7000 + i)
+        tenant = tenants[i % len(tenants)]
+        moved = {"credited": 0, "debited": 0, "refused": 0}
+        for _ in range(60):
+            if rng.random() < 0.45:
+                amount = rng.randint(1, 400)
+                ledger_post(account_id=account.pk, type="credit", amount=amount, tenant_id=tenant.pk)
+                moved["credited"] += amount
+            else:
+                amount = rng.randint(1, 600)
+                try:
+                    ledger_post(account_id=account.pk, type="debit", amount=amount, tenant_id=tenant.pk)
+                    moved["debited"] += amount
+                except ServiceError as exc:
+                    assert exc.code == "insufficient_funds"
+                    moved["refused"] += 1
+        return tenant.pk, moved
+
+    results = in_threads(THREADS, worker)
+    assert sum(m["refused"] for _t, m in results) > 0, "the mix must try to take more than a tenant's funds"
+    funds = dict(TenantFunds.objects.filter(account=account).values_list("tenant_id", "balance"))
+    for tenant in tenants:
+        mine = [m for t, m in results if t == tenant.pk]
+        assert funds[tenant.pk] == sum(m["credited"] - m["debited"] for m in mine) >= 0
+    account.refresh_from_db()
+    assert account.balance == 50_000 + sum(funds.values())  # staff's 50,000 is still there, untouched
+    assert not LedgerEntry.objects.filter(tenant_balance_after__lt=0).exists()
+    call_command("ledger_verify")
+    assert "OK" in capsys.readouterr().out

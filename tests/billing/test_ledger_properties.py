@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from billing.idempotency import idempotency_run, request_fingerprint
-from billing.models import BillingAccount, LedgerEntry
+from billing.models import BillingAccount, LedgerEntry, TenantFunds
 from billing.services.accounts import account_open
 from billing.services.ledger import ledger_post, ledger_transfer
 from billing.verification import ledger_check
@@ -40,6 +40,10 @@ class LedgerMachine(RuleBasedStateMachine):
         self._atomic.__enter__()
         self.balances: dict[uuid.UUID, int] = {}
         self.refundable: dict[uuid.UUID, tuple[uuid.UUID, str, int]] = {}  # entry -> (account, type, remaining)
+        self.entry_tenant: dict[uuid.UUID, uuid.UUID | None] = {}
+        # Two tenants' funds in each account (billing.tenancy): (account, tenant) -> cents.
+        self.tenants = [User.objects.create_user(username=f"machine-tenant-{next(_names)}").pk for _ in range(2)]
+        self.funds: dict[tuple[uuid.UUID, uuid.UUID], int] = {}
         self.keys: dict[str, tuple[str, tuple[int, dict]]] = {}  # idempotency key -> (fingerprint, outcome)
         self.scope = f"test:{uuid.uuid4()}"
 
@@ -54,10 +58,14 @@ class LedgerMachine(RuleBasedStateMachine):
             self._post(account.pk, "credit", opening)
         return account.pk
 
-    def _post(self, account_id, kind, amount, **kwargs):
-        entry = ledger_post(account_id=account_id, type=kind, amount=amount, **kwargs)
-        self.balances[account_id] += amount if kind == "credit" else -amount
+    def _post(self, account_id, kind, amount, tenant=None, **kwargs):
+        entry = ledger_post(account_id=account_id, type=kind, amount=amount, tenant_id=tenant, **kwargs)
+        signed = amount if kind == "credit" else -amount
+        self.balances[account_id] += signed
+        if tenant is not None:
+            self.funds[(account_id, tenant)] = self.funds.get((account_id, tenant), 0) + signed
         self.refundable[entry.pk] = (account_id, kind, amount)
+        self.entry_tenant[entry.pk] = tenant
         return entry
 
     def _expect_refusal(self, code, call):
@@ -88,6 +96,19 @@ class LedgerMachine(RuleBasedStateMachine):
         else:
             self._post(account, "debit", amount)
 
+    @rule(account=accounts, amount=amounts, which=st.integers(min_value=0, max_value=1))
+    def tenant_credit(self, account, amount, which):
+        self._post(account, "credit", amount, tenant=self.tenants[which])
+
+    @rule(account=accounts, amount=amounts, which=st.integers(min_value=0, max_value=1))
+    def tenant_debit(self, account, amount, which):
+        tenant = self.tenants[which]
+        if min(self.funds.get((account, tenant), 0), self.balances[account]) < amount:
+            self._expect_refusal("insufficient_funds", lambda: ledger_post(account_id=account, type="debit",
+                                                                           amount=amount, tenant_id=tenant))
+        else:
+            self._post(account, "debit", amount, tenant=tenant)
+
     @rule(source=accounts, destination=accounts, amount=amounts)
     def transfer(self, source, destination, amount):
         def call():
@@ -110,11 +131,18 @@ class LedgerMachine(RuleBasedStateMachine):
         entry_id = data.draw(st.sampled_from(list(self.refundable)))  # insertion order: reproducible
         account, kind, remaining = self.refundable[entry_id]
         amount = data.draw(st.integers(min_value=1, max_value=remaining))
-        if kind == "credit" and self.balances[account] < amount:
+        tenant = self.entry_tenant.get(entry_id)  # a correction moves the corrected entry's tenant's funds
+        available = self.balances[account]
+        if tenant is not None:
+            available = min(available, self.funds.get((account, tenant), 0))
+        if kind == "credit" and available < amount:
             self._expect_refusal("insufficient_funds", lambda: ledger_correct(entry_id=entry_id, amount=amount))
             return
         ledger_correct(entry_id=entry_id, amount=amount)
-        self.balances[account] += -amount if kind == "credit" else amount
+        signed = -amount if kind == "credit" else amount
+        self.balances[account] += signed
+        if tenant is not None:
+            self.funds[(account, tenant)] += signed
         if remaining == amount:
             del self.refundable[entry_id]
         else:
@@ -147,6 +175,9 @@ class LedgerMachine(RuleBasedStateMachine):
         assert report.ok, report.problems
         stored = dict(BillingAccount.objects.filter(pk__in=list(self.balances)).values_list("pk", "balance"))
         assert stored == self.balances
+        held = {(a, t): b for a, t, b in TenantFunds.objects.filter(account_id__in=list(self.balances))
+                .values_list("account_id", "tenant_id", "balance")}
+        assert held == {key: value for key, value in self.funds.items() if key in held or value}
 
 
 def test_the_ledger_invariant_holds_under_random_operations():
