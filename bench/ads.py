@@ -32,14 +32,15 @@ def campaign_uuid(n: int) -> uuid.UUID:
 def _setup(ctx: Context) -> None:
     """Tenants with a funded ad account, a lifetime budget and an active campaign, written in bulk.
 
-    The funding is one ledger entry per account (sequence 1), so the ledger invariant holds from the start.
+    The funding is one ledger entry per account (sequence 1) of the tenant itself, with the tenant's funds row, so the
+    ledger invariant holds from the start and every spend draws on the tenant's own funds (``billing.tenancy``).
     """
     if ctx.state.get("ads_tenants"):
         return
     from django.utils import timezone
 
     from ads.models import AdAccount, AdBudget, AdCampaign, AdGovernanceLimit
-    from billing.models import BillingAccount, LedgerEntry
+    from billing.models import BillingAccount, LedgerEntry, TenantFunds
     from identity.models import User
 
     now = timezone.now()
@@ -47,8 +48,11 @@ def _setup(ctx: Context) -> None:
     billing = BillingAccount.objects.bulk_create(
         [BillingAccount(user=u, balance=FUNDS, last_sequence=1) for u in users], batch_size=2000)
     LedgerEntry.objects.bulk_create([LedgerEntry(account=b, type="credit", amount=FUNDS, balance_after=FUNDS,
-                                                 sequence=1, description="bench funding", created_at=now)
-                                     for b in billing], batch_size=2000)
+                                                 sequence=1, description="bench funding", tenant=u,
+                                                 tenant_balance_after=FUNDS, created_at=now)
+                                     for u, b in zip(users, billing, strict=True)], batch_size=2000)
+    TenantFunds.objects.bulk_create([TenantFunds(account=b, tenant=u, balance=FUNDS)
+                                     for u, b in zip(users, billing, strict=True)], batch_size=2000)
     accounts = AdAccount.objects.bulk_create([AdAccount(tenant=u, user=u, balance_account=b, name="bench")
                                               for u, b in zip(users, billing, strict=True)], batch_size=2000)
     AdGovernanceLimit.objects.bulk_create([AdGovernanceLimit(tenant=u) for u in users], batch_size=2000)
@@ -59,7 +63,8 @@ def _setup(ctx: Context) -> None:
                                     for n, (a, b) in enumerate(zip(accounts, budgets, strict=True), start=1)],
                                    batch_size=2000)
     with psycopg.connect(ctx.database_url, autocommit=True) as conn:
-        for table in ("users", "billing_accounts", "ledger_entries", "ad_accounts", "ad_governance_limits",
+        for table in ("users", "billing_accounts", "ledger_entries", "billing_tenant_funds", "ad_accounts",
+                      "ad_governance_limits",
                       "ad_budgets", "ad_campaigns"):
             conn.execute(f"VACUUM ANALYZE {table}")
     ctx.state["ads_tenants"] = True
