@@ -96,6 +96,11 @@ def world(tenant, make_agent, make_billing_account, policy):
             "first": Key.issue(tenant.app, name="first"), "first-spare": Key.issue(tenant.app, name="spare"),
             "second": Key.issue(second_app, name="second")}
     account = make_billing_account(tenant, balance=50_000)
+    # The customer proved themselves to the second app too (billing.tenancy: proof is per app).
+    from identity.services.apps import app_user_attest, app_user_link
+
+    app_user, _ = app_user_link(app=second_app, external_user_id="same-customer", user_id=account.user_id)
+    app_user_attest(app_user=app_user, actor=None, reason="checked by a test")
     agent = make_agent(tenant, level=3, policies={"billing": {"allowed_actions": ["payout"]}})
     return {"owner": tenant.owner, "apps": [tenant.app, second_app], "keys": keys, "account": account,
             "agent": agent}
