@@ -26,7 +26,7 @@ from billing.payout_backends import payout_backend
 from billing.services.ledger import CREDIT, DEBIT, ledger_post, lock_account, validate_amount
 from governance.models import ApprovalRequest, PartyRelation
 from governance.services.approvals import ApprovalOutcome, approval_decide, approval_request_create
-from identity.models import Application
+from identity.models import Application, User
 from infrastructure.services.jobs import job_enqueue
 from infrastructure.services.killswitches import killswitch_ensure_running
 from prostqs.errors import Conflict, NotFound
@@ -89,6 +89,9 @@ def payout_request(*, account_id: Any, amount: int, destination: Any, app_id: An
     parsed = destination_parse(destination)
     killswitch_ensure_running("billing")
     account = lock_account(account_id)
+    # A person staff suspended or banned has their money frozen: nothing leaves their account by payout.
+    if not User.objects.filter(pk=account.user_id, status=User.Status.ACTIVE).exists():
+        raise Conflict(_("The account holder is suspended: no payout leaves their account."), code="user_inactive")
     payout = Payout(id=uuid.uuid4(), account=account, app_id=app_id, amount=amount,
                     destination=parsed.normalised, destination_type=parsed.type, idempotency_key=idempotency_key)
     if amount > settings.BILLING_PAYOUT_APPROVAL_THRESHOLD:

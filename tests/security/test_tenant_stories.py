@@ -276,3 +276,22 @@ def test_the_leaked_webhook_said_only_what_its_app_may_know(story):
     body = json.dumps(s.leaked)
     assert s.account_id in body and s.intent_id in body
     assert "client_secret" not in body and "pix-receiver@example.com" not in body
+
+
+def test_a_person_staff_banned_has_no_money_paid_out(story):
+    """Staff ban P in the console: A, whose customer P is, pays none of P's money out (nor does A's agent)."""
+    from identity.models import User
+    from identity.services.sessions import user_set_status
+
+    s = story
+    user_set_status(user=User.objects.get(pk=s.user_id), status="banned", reason="fraud ring")
+    before = counts()
+    refused = s.a.post("billing/payouts", {"account_id": s.account_id, "amount": 1_000, "destination": PIX})
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "user_inactive"
+    agent = s.a.agent(allowed={"billing": ["payout"]})
+    by_agent = s.a.propose(agent, "billing", "payout", f"account:{s.account_id}", {"amount": 1_000,
+                                                                                  "destination": PIX})
+    assert by_agent.json()["outcome"] == "rejected" and by_agent.json()["reasons"][-1]["code"] == "user_inactive"
+    after = counts()
+    assert all(after[m] == before[m] for m in ("billing.LedgerEntry", "billing.Payout", "billing.TenantFunds"))
+    assert BillingAccount.objects.get(pk=s.account_id).balance == s.balance
