@@ -123,8 +123,9 @@ class ConsoleAdminSite(admin.AdminSite):
     def login(self, request, extra_context=None):
         from audit.context import client_ip
         from identity.services.console_login import (
+            console_login_attempt,
             console_login_failed,
-            console_login_locked_until,
+            console_login_passed,
             ip_key,
             user_key,
         )
@@ -137,11 +138,13 @@ class ConsoleAdminSite(admin.AdminSite):
             return super().login(request, extra_context)
         username = request.POST.get("username", "")
         keys = [user_key(username), ip_key(client_ip(request))]
-        until = console_login_locked_until(keys)
+        # The guess is counted before the password is checked, so parallel requests cannot all slip under the limit.
+        until = console_login_attempt(keys)
         if until is not None:
             return self._locked(request, until, extra_context)
         response = super().login(request, extra_context)
         if response.status_code == 302 and request.user.is_authenticated:
+            console_login_passed(keys)
             return HttpResponseRedirect(self._step_url("second_factor", self._next_url(request)))
         until = console_login_failed(keys)
         if until is not None:
@@ -159,8 +162,10 @@ class ConsoleAdminSite(admin.AdminSite):
 
         from audit.context import client_ip
         from identity.services.console_login import (
+            console_login_attempt,
             console_login_failed,
             console_login_locked_until,
+            console_login_passed,
             console_login_succeeded,
             ip_key,
             user_key,
@@ -178,8 +183,12 @@ class ConsoleAdminSite(admin.AdminSite):
             return self._locked(request, until)
         form = TokenForm(request.POST if request.method == "POST" else None)
         if form.is_valid():
+            until = console_login_attempt(keys)  # counted before the code is checked (see console_login)
+            if until is not None:
+                return self._locked(request, until)
             if device.verify_token(form.cleaned_data["token"].strip()):
                 otp_login(request, device)
+                console_login_passed(keys)
                 console_login_succeeded(user.username)
                 return HttpResponseRedirect(next_url)
             until = console_login_failed(keys)
@@ -197,8 +206,10 @@ class ConsoleAdminSite(admin.AdminSite):
         from audit.context import client_ip
         from audit.services import audit_record
         from identity.services.console_login import (
+            console_login_attempt,
             console_login_failed,
             console_login_locked_until,
+            console_login_passed,
             console_login_succeeded,
             ip_key,
             user_key,
@@ -217,10 +228,14 @@ class ConsoleAdminSite(admin.AdminSite):
             return self._locked(request, until)
         form = TokenForm(request.POST if request.method == "POST" else None)
         if form.is_valid():
+            until = console_login_attempt(keys)  # counted before the code is checked (see console_login)
+            if until is not None:
+                return self._locked(request, until)
             if device.verify_token(form.cleaned_data["token"].strip()):
                 device.confirmed = True
                 device.save(update_fields=["confirmed"])
                 otp_login(request, device)
+                console_login_passed(keys)
                 console_login_succeeded(user.username)
                 audit_record(events.CONSOLE_SECOND_FACTOR_ENROLLED, action="enrol", target_type="user",
                              target_id=user.pk, actor_id=user.pk, actor_type="admin",
