@@ -405,6 +405,7 @@ class StripeWebhookView(APIView):
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    reads_raw_body = True  # not parsed before the signature is checked (prostqs.api.read_bodies_before_views)
 
     @extend_schema(operation_id="billing_stripe_webhook", request=OpenApiTypes.OBJECT,
                    parameters=[OpenApiParameter("Stripe-Signature", OpenApiTypes.STR, OpenApiParameter.HEADER,

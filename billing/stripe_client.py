@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,7 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 
 from billing import errors
+from prostqs.api import json_problem
 from prostqs.errors import InvalidInput
 
 logger = logging.getLogger("prostqs.billing.stripe")
@@ -138,25 +140,46 @@ def subscription_retrieve(subscription_id: str) -> ProviderSubscription:
     return _subscription(_call("subscription_retrieve", client().v1.subscriptions.retrieve, subscription_id))
 
 
-def webhook_event(payload: bytes, signature: str | None) -> dict[str, Any]:
-    """Verify a webhook's ``Stripe-Signature`` (HMAC-SHA256, timestamp within the tolerance); return the event.
+def _signed_at(signature: str) -> int | None:
+    """The ``t=`` of a ``Stripe-Signature`` header, read as the stripe package reads it (its first ``t``)."""
+    for item in signature.split(","):
+        name, _sep, value = item.partition("=")
+        if name.strip() == "t":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
 
-    Raises 400 ``invalid_signature`` for a missing, wrong or stale signature and 400 ``invalid_event`` for a
-    body that is not an event.
+
+def webhook_event(payload: bytes, signature: str | None) -> dict[str, Any]:
+    """Verify a webhook's ``Stripe-Signature`` (HMAC-SHA256, timestamp within ``STRIPE_WEBHOOK_TOLERANCE`` seconds
+    of now, before or after); return the event.
+
+    Raises 400 ``invalid_signature`` for a missing, wrong, stale or future-stamped signature and 400
+    ``invalid_event`` for a body that is not an event (or holds text that cannot be stored).
     """
     secret = settings.STRIPE_WEBHOOK_SECRET
     if not secret:
         raise InvalidInput(_("Webhooks are not accepted: STRIPE_WEBHOOK_SECRET is not configured."),
                            code=errors.INVALID_SIGNATURE)
+    tolerance = settings.STRIPE_WEBHOOK_TOLERANCE
     try:
-        event = stripe.Webhook.construct_event(payload, signature, secret,
-                                               tolerance=settings.STRIPE_WEBHOOK_TOLERANCE)
+        event = stripe.Webhook.construct_event(payload, signature, secret, tolerance=tolerance)
     except stripe.SignatureVerificationError:
         raise InvalidInput(_("The webhook signature is not valid."), code=errors.INVALID_SIGNATURE) from None
     except (ValueError, TypeError, AttributeError, KeyError):
         # Raised only after the signature checked out: the signed body is JSON but not an event object.
         raise InvalidInput(_("The webhook body is not a JSON event."), code=errors.INVALID_EVENT) from None
+    # The stripe package refuses only timestamps older than the tolerance. One stamped in the future is refused too:
+    # a signature made ahead of time (a leaked secret, a skewed signer) must not stay replayable until that time.
+    signed_at = _signed_at(signature or "")
+    if signed_at is None or signed_at > time.time() + tolerance:
+        raise InvalidInput(_("The webhook signature is not valid."), code=errors.INVALID_SIGNATURE)
     data = event.to_dict()
     if not isinstance(data.get("id"), str) or not isinstance(data.get("type"), str):
         raise InvalidInput(_("The webhook body is not a Stripe event."), code=errors.INVALID_EVENT)
+    problem = json_problem(data)  # the body was read raw for its signature, so the API's parser never saw it
+    if problem:
+        raise InvalidInput(problem, code=errors.INVALID_EVENT)
     return data

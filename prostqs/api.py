@@ -6,7 +6,9 @@ Every error under ``/api/`` has the shape::
 """
 from __future__ import annotations
 
+import codecs
 import logging
+import re
 from typing import Any
 
 from django import db
@@ -138,37 +140,94 @@ class Pagination(PageNumberPagination):
 
 
 MAX_JSON_DEPTH = 32
+# What no PostgreSQL text or jsonb can hold and no UTF-8 encoder writes: NUL, and UTF-16 surrogates. JSON can spell
+# a lone one (``"\udfff"``) and Python decodes it into a str (a well-formed pair becomes one character, so any
+# surrogate left in a decoded string is a lone one).
+_UNENCODABLE = re.compile("[\x00\ud800-\udfff]")
 
 
-def _check_json(value: Any, depth: int = 0) -> None:
+def _text_problem(text: str) -> str | None:
+    found = _UNENCODABLE.search(text)
+    if found is None:
+        return None
+    if found.group() == "\x00":
+        return _("NUL characters (\\u0000) are not accepted.")
+    return _("A lone UTF-16 surrogate (\\u%(code)04x) is not text that can be stored: a surrogate is only valid "
+             "as half of a pair.") % {"code": ord(found.group())}
+
+
+def json_problem(value: Any, depth: int = 0) -> str | None:
+    """Why a decoded JSON value would be refused by the API's parser (nested more than ``MAX_JSON_DEPTH`` levels,
+    or a string or key holding text that cannot be stored), or ``None``. One walk. Code that decodes JSON itself
+    (a webhook's signed body) asks this too."""
     if depth > MAX_JSON_DEPTH:
-        raise exceptions.ParseError(_("JSON nested more than %(n)d levels deep.") % {"n": MAX_JSON_DEPTH})
+        return _("JSON nested more than %(n)d levels deep.") % {"n": MAX_JSON_DEPTH}
     if isinstance(value, str):
-        if "\x00" in value:
-            raise exceptions.ParseError(_("NUL characters (\\u0000) are not accepted."))
-    elif isinstance(value, dict):
+        return _text_problem(value)
+    if isinstance(value, dict):
         for key, item in value.items():
-            _check_json(key, depth + 1)
-            _check_json(item, depth + 1)
+            problem = _text_problem(key) or json_problem(item, depth + 1)
+            if problem:
+                return problem
     elif isinstance(value, list):
         for item in value:
-            _check_json(item, depth + 1)
+            problem = json_problem(item, depth + 1)
+            if problem:
+                return problem
+    return None
 
 
 class JSONParser(parsers.JSONParser):
-    """DRF's JSON parser (strict: no NaN or Infinity), and: the body is a JSON object, at most
-    ``MAX_JSON_DEPTH`` levels deep, without NUL characters anywhere (PostgreSQL text refuses them, and no field
-    of ours means them). Anything else is a 400 ``parse_error`` before a view sees the body."""
+    """DRF's JSON parser (strict: no NaN or Infinity), and: the body is UTF-8 (RFC 8259: JSON between systems is;
+    another charset is 415), a JSON object, at most ``MAX_JSON_DEPTH`` levels deep, and holds no text that cannot
+    be stored (NUL, or a lone UTF-16 surrogate, in any string or key: PostgreSQL's text and jsonb refuse both, and
+    no field of ours means them). Anything else is a 400 ``parse_error`` before a view sees the body, on every
+    endpoint (``read_bodies_before_views``)."""
 
     def parse(self, stream, media_type=None, parser_context=None):
+        encoding = (parser_context or {}).get("encoding") or "utf-8"
+        try:
+            utf8 = codecs.lookup(encoding).name == "utf-8"
+        except LookupError:
+            utf8 = False
+        if not utf8:
+            raise exceptions.UnsupportedMediaType(media_type, detail=_(
+                "JSON is accepted in UTF-8 only, not in %(charset)s.") % {"charset": encoding[:40]})
         try:
             data = super().parse(stream, media_type, parser_context)
         except RecursionError as exc:
             raise exceptions.ParseError(_("JSON nested too deeply.")) from exc
         if not isinstance(data, dict):
             raise exceptions.ParseError(_("The body must be a JSON object."))
-        _check_json(data)
+        problem = json_problem(data)
+        if problem:
+            raise exceptions.ParseError(problem)
         return data
+
+
+_BODYLESS_METHODS = frozenset(("GET", "HEAD", "OPTIONS"))
+
+
+def read_bodies_before_views() -> None:
+    """Make every DRF view parse a request's body once authentication and permissions have passed, before the
+    handler runs, whether or not the handler reads it: a body the API cannot read is a 400 on every endpoint,
+    not only on those whose handler happens to touch ``request.data`` (and not a 500 where the first reader is
+    not a serializer, such as the Idempotency-Key fingerprint). A view that reads its raw bytes itself, after
+    checking their signature, sets ``reads_raw_body = True``. Installed once from ``ProstqsConfig.ready()``;
+    ``initial()`` is DRF's documented hook for what runs before the handler."""
+    from rest_framework.views import APIView  # not at the top: DRF's views import this module's parser
+
+    original = APIView.initial
+    if getattr(original, "_reads_bodies", False):
+        return
+
+    def initial(self, request, *args, **kwargs):
+        original(self, request, *args, **kwargs)
+        if request.method not in _BODYLESS_METHODS and not getattr(self, "reads_raw_body", False):
+            request.data  # noqa: B018 - parsing is the point: a ParseError here is the 400
+
+    initial._reads_bodies = True
+    APIView.initial = initial
 
 
 class ContentNegotiation(DefaultContentNegotiation):

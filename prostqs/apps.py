@@ -15,9 +15,10 @@ class ProstqsConfig(AppConfig):
         from governance.models import DecisionAuthority
         from identity.models import User
         from prostqs import events, probe, roles  # noqa: F401 - the console's audit event types, the queue probe
-        from prostqs.api import TextConverter, refuse_unknown_fields
+        from prostqs.api import TextConverter, read_bodies_before_views, refuse_unknown_fields
 
         refuse_unknown_fields()
+        read_bodies_before_views()
         register_converter(TextConverter, "text")
 
         post_migrate.connect(roles.sync_after_migrate, dispatch_uid="prostqs.roles.sync_after_migrate")

@@ -14,8 +14,10 @@ from urllib.parse import urlencode
 from django import forms
 from django.contrib import admin
 from django.contrib.admin.apps import AdminConfig
-from django.core.exceptions import ImproperlyConfigured, PermissionDenied
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied, ValidationError
+from django.db.models import JSONField
 from django.db.models.base import ModelBase
+from django.forms.fields import InvalidJSONInput
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -35,6 +37,29 @@ class TokenForm(forms.Form):
                              error_messages={"invalid": _("Enter the 6 digits.")},
                              widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric",
                                                            "autofocus": True, "size": 8}))
+
+
+class StorableJSONField(forms.JSONField):
+    """Django's JSON form field, refusing what the API's parser refuses: nesting deeper than it allows, and text
+    no database column can hold (NUL, a lone UTF-16 surrogate such as ``"\\udfff"``, which JSON can spell but no
+    UTF-8 encoder writes). Without it such a value reached PostgreSQL and the page answered 500."""
+
+    def to_python(self, value):
+        from prostqs.api import json_problem
+
+        converted = super().to_python(value)
+        problem = json_problem(converted)
+        if problem:
+            raise ValidationError(problem, code="invalid")
+        return converted
+
+    def bound_data(self, data, initial):
+        from prostqs.api import json_problem
+
+        value = super().bound_data(data, initial)
+        if not isinstance(value, InvalidJSONInput) and json_problem(value):
+            return InvalidJSONInput(data)  # shown again as typed: the decoded text cannot even be written to the page
+        return value
 
 
 def _lockout_message(until) -> str:
@@ -65,7 +90,11 @@ class ConsoleAdminSite(admin.AdminSite):
             if issubclass(inline.model, AppendOnlyModel) and not issubclass(inline, ReadOnlyPermissions):
                 raise ImproperlyConfigured(
                     f"{inline.model._meta.label} is append-only: show it with prostqs.admin_base.ReadOnlyInline")
-        return super().register(model_or_iterable, admin_class, **options)
+        super().register(model_or_iterable, admin_class, **options)
+        for model_admin in filter(None, map(self._registry.get, models)):  # a swapped-out model is not registered
+            # Every JSON field of every console form refuses what the database cannot store, as the API does.
+            overrides = model_admin.formfield_overrides
+            overrides[JSONField] = {**overrides.get(JSONField, {}), "form_class": StorableJSONField}
 
     def admin_view(self, view, cacheable=False):
         if getattr(view, "__name__", "") == "history_form_view":
@@ -123,8 +152,9 @@ class ConsoleAdminSite(admin.AdminSite):
     def login(self, request, extra_context=None):
         from audit.context import client_ip
         from identity.services.console_login import (
+            console_login_attempt,
             console_login_failed,
-            console_login_locked_until,
+            console_login_passed,
             ip_key,
             user_key,
         )
@@ -137,11 +167,13 @@ class ConsoleAdminSite(admin.AdminSite):
             return super().login(request, extra_context)
         username = request.POST.get("username", "")
         keys = [user_key(username), ip_key(client_ip(request))]
-        until = console_login_locked_until(keys)
+        # The guess is counted before the password is checked, so parallel requests cannot all slip under the limit.
+        until = console_login_attempt(keys)
         if until is not None:
             return self._locked(request, until, extra_context)
         response = super().login(request, extra_context)
         if response.status_code == 302 and request.user.is_authenticated:
+            console_login_passed(keys)
             return HttpResponseRedirect(self._step_url("second_factor", self._next_url(request)))
         until = console_login_failed(keys)
         if until is not None:
@@ -159,8 +191,10 @@ class ConsoleAdminSite(admin.AdminSite):
 
         from audit.context import client_ip
         from identity.services.console_login import (
+            console_login_attempt,
             console_login_failed,
             console_login_locked_until,
+            console_login_passed,
             console_login_succeeded,
             ip_key,
             user_key,
@@ -178,8 +212,12 @@ class ConsoleAdminSite(admin.AdminSite):
             return self._locked(request, until)
         form = TokenForm(request.POST if request.method == "POST" else None)
         if form.is_valid():
+            until = console_login_attempt(keys)  # counted before the code is checked (see console_login)
+            if until is not None:
+                return self._locked(request, until)
             if device.verify_token(form.cleaned_data["token"].strip()):
                 otp_login(request, device)
+                console_login_passed(keys)
                 console_login_succeeded(user.username)
                 return HttpResponseRedirect(next_url)
             until = console_login_failed(keys)
@@ -197,8 +235,10 @@ class ConsoleAdminSite(admin.AdminSite):
         from audit.context import client_ip
         from audit.services import audit_record
         from identity.services.console_login import (
+            console_login_attempt,
             console_login_failed,
             console_login_locked_until,
+            console_login_passed,
             console_login_succeeded,
             ip_key,
             user_key,
@@ -217,10 +257,14 @@ class ConsoleAdminSite(admin.AdminSite):
             return self._locked(request, until)
         form = TokenForm(request.POST if request.method == "POST" else None)
         if form.is_valid():
+            until = console_login_attempt(keys)  # counted before the code is checked (see console_login)
+            if until is not None:
+                return self._locked(request, until)
             if device.verify_token(form.cleaned_data["token"].strip()):
                 device.confirmed = True
                 device.save(update_fields=["confirmed"])
                 otp_login(request, device)
+                console_login_passed(keys)
                 console_login_succeeded(user.username)
                 audit_record(events.CONSOLE_SECOND_FACTOR_ENROLLED, action="enrol", target_type="user",
                              target_id=user.pk, actor_id=user.pk, actor_type="admin",

@@ -1,9 +1,12 @@
-"""Keeps HTML out of the API (any error response under /api/ that is not already JSON becomes JSON), and keeps the
-console's cookie-based middleware off the API."""
+"""Keeps HTML out of the API (any error response under /api/ that is not already JSON becomes JSON) and its answers
+out of caches, gives the API its own Content-Security-Policy, and keeps the console's cookie-based middleware off
+the API."""
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from csp.constants import NONE
+from csp.middleware import CSPMiddleware, PolicyParts
 from django.conf import settings
 from django.contrib.auth.middleware import AuthenticationMiddleware
 from django.contrib.messages.middleware import MessageMiddleware
@@ -17,6 +20,7 @@ from django_otp.middleware import OTPMiddleware
 
 from prostqs.api import error_response
 
+API_PREFIX = "/api/"
 _MESSAGES = {
     400: gettext_noop("Bad request."),
     403: gettext_noop("Forbidden."),
@@ -28,26 +32,46 @@ _MESSAGES = {
 
 
 class ApiErrorMiddleware:
+    """Under /api/: an error that is not JSON becomes the JSON error shape, and no answer is stored by a cache
+    (``Cache-Control: no-store``). Every API answer is one caller's own data, and several carry a secret shown
+    once (an app's webhook secret, a credential's secret, a rotated webhook secret, a session token, a payment's
+    client secret): kept out of browser and proxy caches all together, so that an endpoint added later cannot
+    forget it. A view that sets its own ``Cache-Control`` keeps it."""
+
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
-        if (
-            request.path.startswith("/api/")
-            and response.status_code >= 400
-            and not response.get("Content-Type", "").startswith("application/json")
-        ):
+        if not request.path.startswith("/api/"):
+            return response
+        if response.status_code >= 400 and not response.get("Content-Type", "").startswith("application/json"):
             status = response.status_code
             replacement = error_response(status, _(_MESSAGES.get(status, gettext_noop("The request failed."))))
             for header in ("Retry-After", "WWW-Authenticate", "Allow"):
                 if header in response:
                     replacement[header] = response[header]
-            return replacement
+            response = replacement
+        if "Cache-Control" not in response:
+            response["Cache-Control"] = "no-store"
         return response
 
 
-API_PREFIX = "/api/"
+# The API answers JSON, which a browser never runs: nothing may load, run or frame in its name.
+API_CONTENT_SECURITY_POLICY = {"default-src": [NONE], "frame-ancestors": [NONE]}
+
+
+class ContentSecurityPolicyMiddleware(CSPMiddleware):
+    """django-csp's middleware (the policy in ``CONTENT_SECURITY_POLICY``, for the console), with
+    ``API_CONTENT_SECURITY_POLICY`` for every answer under /api/ whose view did not choose its own (the docs page
+    does, with ``csp_override``). ``get_policy_parts`` is django-csp's documented extension point."""
+
+    def get_policy_parts(self, request: HttpRequest, response: HttpResponse, report_only: bool = False) -> PolicyParts:
+        parts = super().get_policy_parts(request, response, report_only)
+        if not report_only and parts.config is None and request.path_info.startswith(API_PREFIX):
+            parts.config = API_CONTENT_SECURITY_POLICY
+        return parts
+
 
 
 def _console_only(base: type, doc: str) -> type:

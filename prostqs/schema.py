@@ -2,7 +2,8 @@
 
 Whatever an endpoint documents itself, the API plumbing can answer 400 (malformed JSON, unknown fields), 401 and
 403 (credentials, scopes), 404 (an unknown or another tenant's id, a page past the end), 413 (a body over
-``DATA_UPLOAD_MAX_MEMORY_SIZE``) and, for operations with a body, 415 (not JSON): all in the one error shape.
+``DATA_UPLOAD_MAX_MEMORY_SIZE``) and, for every POST, PUT, PATCH and DELETE (a body sent to one is read, whether the
+operation documents a body or not), 415 (not JSON in UTF-8): all in the one error shape.
 """
 from __future__ import annotations
 
@@ -34,12 +35,12 @@ def add_common_errors(result: dict[str, Any], generator, request, public) -> dic
     for path, operations in result.get("paths", {}).items():
         if not path.startswith("/api/v1/"):
             continue
-        for operation in operations.values():
+        for method, operation in operations.items():
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
             statuses = dict(COMMON)
-            if "requestBody" in operation:
-                statuses["415"] = "The body is not application/json."
+            if "requestBody" in operation or method in ("post", "put", "patch", "delete"):
+                statuses["415"] = "The body is not application/json in UTF-8."
             for status, description in statuses.items():
                 operation["responses"].setdefault(status, {
                     "description": description, "content": {"application/json": {"schema": ref}}})

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -56,6 +57,7 @@ INSTALLED_APPS = [
     "simple_history",
     "django_otp",
     "django_otp.plugins.otp_totp",
+    "csp",
     # Our apps, lowest layer first (see STYLE.md "Dependency direction").
     "audit",
     "infrastructure",
@@ -71,6 +73,7 @@ INSTALLED_APPS = [
 # The Console* classes are Django's and django-otp's own, skipped for requests under /api/ (prostqs/middleware.py).
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "prostqs.middleware.ContentSecurityPolicyMiddleware",
     "prostqs.middleware.ApiErrorMiddleware",
     "prostqs.middleware.ConsoleSessionMiddleware",
     "prostqs.middleware.ConsoleLocaleMiddleware",
@@ -358,6 +361,25 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
+# Content-Security-Policy (django-csp, README "Security checks"): the console runs only its own static scripts (no
+# inline script or event handler) and its own stylesheets (no <style> element); style="" attributes stay allowed
+# (Django's admin and a few of our cells use them; with images limited to this origin they cannot send anything
+# out). Charts and QR codes are inline SVG. The API's answers get prostqs.middleware.API_CONTENT_SECURITY_POLICY
+# instead, and the API docs page a policy of its own (prostqs.views).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "style-src-attr": [UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=8 * 3600)
 SESSION_EXPIRE_AT_BROWSER_CLOSE = env.bool("SESSION_EXPIRE_AT_BROWSER_CLOSE", default=True)
 CSRF_COOKIE_HTTPONLY = True

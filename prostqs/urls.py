@@ -1,12 +1,12 @@
 """The only module that knows every app: it mounts each app's API and the console."""
 from django.contrib import admin
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
 
 from agents import urls as agents_urls
 from identity import urls as identity_urls
 from prostqs.health import healthz
-from prostqs.views import UnknownEndpointView
+from prostqs.views import ApiDocsView, UnknownEndpointView
 
 # Identity's and agents' routes have no prefix of their own: their patterns join this list directly, so resolving
 # them takes one level of includes fewer (URL resolution is a visible part of every API call's cost).
@@ -23,7 +23,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/docs/", ApiDocsView.as_view(url_name="schema"), name="api-docs"),
     # Anything else under /api/ answers 404 in the JSON error shape, whatever DEBUG says.
     re_path(r"^api/", UnknownEndpointView.as_view()),
 ]

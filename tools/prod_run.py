@@ -5,7 +5,8 @@ DEBUG off with generated secrets, Stripe played by localstripe and the SMS provi
 Scenario over HTTP: two people sign in by OTP (the code read from the fake provider), one creates an application
 and a credential, a customer pays with a card (localstripe confirms and calls our Stripe webhook), the tenant runs
 an ad campaign and spends, an agent proposes a credit that needs approval, a person with a decision authority
-approves it over the API, and Celery executes it. Then the security headers and the 413 limit are checked over
+approves it over the API, and Celery executes it. Then the security headers (Content-Security-Policy and
+``Cache-Control: no-store`` included), the 413 limit and a lone-surrogate body (400) are checked over
 gunicorn, ``check --deploy`` runs with the same settings, the seeded workload and the API fuzzer run against this
 deployment, and ``verify_all`` closes. Every process it started is stopped at the end, whatever happens.
 
@@ -267,12 +268,34 @@ def scenario(api: Api, sms: FakeSms, env: dict, stripe_base: str, figures: dict)
     for name, value in wanted.items():
         if headers.get(name) != value:
             raise RuntimeError(f"header {name}: {headers.get(name)!r}, expected {value!r}")
+    # Content-Security-Policy: the API's answers allow nothing; the console and the API docs run only their own
+    # script files. API answers are never stored by a cache (several carry secrets shown once).
+    if "no-store" not in headers.get("Cache-Control", ""):
+        raise RuntimeError(f"API answer Cache-Control: {headers.get('Cache-Control')!r}, expected no-store")
+    for path, auth, wanted_csp in (
+            ("/api/v1/ads/limits", cred, {"default-src": "'none'", "frame-ancestors": "'none'"}),
+            ("/admin/login/", None, {"script-src": "'self'", "style-src": "'self'", "frame-ancestors": "'none'",
+                                     "object-src": "'none'", "base-uri": "'none'"}),
+            ("/api/docs/", None, {"script-src": "'self'", "default-src": "'none'", "frame-ancestors": "'none'"})):
+        header = api("GET", path, auth=auth, expect=200).headers.get("Content-Security-Policy", "")
+        directives = {name: value.strip() for name, _sep, value in
+                      (part.strip().partition(" ") for part in header.split(";") if part.strip())}
+        for name, value in wanted_csp.items():
+            if directives.get(name) != value:
+                raise RuntimeError(f"{path} Content-Security-Policy {name}: {directives.get(name)!r}, "
+                                   f"expected {value!r} (whole header: {header!r})")
+    surrogate = api("POST", "/api/v1/billing/payment-intents", auth=cred, key="lone-surrogate",
+                    data=b'{"account_id": "%s", "amount": 1, "description": "\\udfff"}' % account["id"].encode(),
+                    headers={"Content-Type": "application/json"})
+    if surrogate.status_code != 400 or surrogate.json()["error"]["code"] != "parse_error":
+        raise RuntimeError(f"a lone surrogate answered {surrogate.status_code} {surrogate.text[:200]}")
     big = api("POST", "/api/v1/billing/payment-intents", auth=cred, key="too-big",
               data=json.dumps({"account_id": account["id"], "amount": 1, "pad": "x" * (2 * 1024 * 1024)}),
               headers={"Content-Type": "application/json"})
     if big.status_code != 413 or big.json()["error"]["code"] != "payload_too_large":
         raise RuntimeError(f"an oversized body answered {big.status_code} {big.text[:200]}")
-    log("security headers present over gunicorn; a 2 MiB body answered 413 in the JSON shape")
+    log("security headers (CSP, no-store) present over gunicorn; a 2 MiB body answered 413 and a lone surrogate 400 "
+        "in the JSON shape")
 
 
 def main() -> int:

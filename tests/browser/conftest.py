@@ -44,13 +44,24 @@ def chromium():
 
 
 @pytest.fixture
-def page(chromium, live_server):
+def csp_violations() -> list[str]:
+    """What the browser refused under the Content-Security-Policy during the test (Chromium reports each refusal
+    on the page's console)."""
+    return []
+
+
+@pytest.fixture
+def page(chromium, live_server, csp_violations):
     context = chromium.new_context(viewport={"width": 1360, "height": 900}, accept_downloads=True,
                                    base_url=live_server.url)
     page = context.new_page()
     page.set_default_timeout(15_000)
+    page.on("console", lambda message: csp_violations.append(f"{page.url}: {message.text}")
+            if "Content Security Policy" in message.text else None)
     yield page
     context.close()
+    # Every browser test is also a test of the policy: the console's own scripts, styles and charts work under it.
+    assert not csp_violations, csp_violations
 
 
 @pytest.fixture
