@@ -1,7 +1,9 @@
 """Append-only tables, enforced by the database itself.
 
 ``AppendOnly("table")`` is a migration operation that installs triggers refusing UPDATE and DELETE (and TRUNCATE
-on PostgreSQL) on a table. Every app uses it for its immutable tables; reversing the migration removes them.
+on PostgreSQL) on a table, and on PostgreSQL takes those privileges from every role but the table's owner (the
+application role keeps SELECT and INSERT; see ``prostqs.dbroles``). Every app uses it for its immutable tables;
+reversing the migration removes the triggers.
 """
 from __future__ import annotations
 
@@ -17,6 +19,29 @@ $$;
 """
 
 
+def revoke_writes_sql(table: str) -> str:
+    """PostgreSQL: take UPDATE, DELETE and TRUNCATE on ``table`` from every role but its owner (PUBLIC included).
+
+    A table created after ``db_roles`` ran gets the application role's default privileges, UPDATE and DELETE
+    among them; this takes them back from an append-only table in the migration that creates it, whatever the
+    roles are called. The owner keeps them: it runs migrations, and the triggers refuse it too.
+    """
+    return f"""
+DO $$
+DECLARE holder text;
+BEGIN
+    FOR holder IN
+        SELECT DISTINCT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE a.grantee::regrole::text END
+        FROM pg_class c, aclexplode(c.relacl) a
+        WHERE c.oid = '"{table}"'::regclass AND a.grantee <> c.relowner
+          AND a.privilege_type IN ('UPDATE', 'DELETE', 'TRUNCATE')
+    LOOP
+        EXECUTE format('REVOKE UPDATE, DELETE, TRUNCATE ON %s FROM %s', '"{table}"'::regclass, holder);
+    END LOOP;
+END $$;
+"""  # noqa: S608 - the table name is a model's db_table, never input
+
+
 def install_sql(vendor: str, table: str) -> list[str]:
     if vendor == "postgresql":
         return [
@@ -25,6 +50,7 @@ def install_sql(vendor: str, table: str) -> list[str]:
             f"FOR EACH ROW EXECUTE FUNCTION prostqs_refuse_change();",
             f'CREATE TRIGGER "{table}_no_truncate" BEFORE TRUNCATE ON "{table}" '
             f"FOR EACH STATEMENT EXECUTE FUNCTION prostqs_refuse_change();",
+            revoke_writes_sql(table),
         ]
     if vendor == "sqlite":
         return [

@@ -11,6 +11,7 @@ Stored as one normalised string (``pix:cpf:12345678909``, ``bank:001:1234:123456
 """
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
 from dataclasses import dataclass
@@ -167,3 +168,10 @@ def mask(normalised: str) -> str:
     if parts[0] == "bank" and len(parts) >= 5:
         return f"bank:{parts[1]}:{parts[2]}:***{parts[3][-3:]}:{parts[4]}"
     return "***"
+
+
+def destination_digest(payout_id: Any, normalised: str) -> str:
+    """What a payout's request event records of its full destination beside the mask: SHA-256 of
+    ``"<payout id>:<normalised destination>"`` (salted by the id, so equal destinations do not look alike). It lets
+    ``verify_all`` prove the destination the payout is sent to is the one requested."""
+    return hashlib.sha256(f"{payout_id}:{normalised}".encode()).hexdigest()

@@ -154,6 +154,7 @@ def run_all(*, trigger: str = "command", only: list[str] | None = None, store: b
 
 def _store(report: Report):
     from audit.context import scope
+    from audit.rows import row_digest
     from audit.services import audit_record
     from infrastructure import events
     from infrastructure.models import IntegrityReport
@@ -167,7 +168,7 @@ def _store(report: Report):
                      after={"ok": report.ok, "verifiers": {r.name: {"ok": r.ok, "checked": r.checked,
                                                                      "problem_count": r.problem_count}
                                                             for r in report.results}},
-                     metadata={"trigger": report.trigger}, actor_type="system")
+                     metadata={"trigger": report.trigger, "row_digest": row_digest(row)}, actor_type="system")
     return row
 
 
@@ -242,14 +243,32 @@ def verify_approval_decisions() -> Check:
         f"decision {p['decision_id']} of request {p['request_id']}: {p['problem']}" for p in report.problems])
 
 
+# PostgreSQL: the roles other than the table's owner that may change or empty it (PUBLIC shows as "public").
+_PG_WRITERS = """
+    SELECT DISTINCT CASE WHEN a.grantee = 0 THEN 'public' ELSE a.grantee::regrole::text END, a.privilege_type
+    FROM pg_class c, aclexplode(c.relacl) a
+    WHERE c.oid = to_regclass(%s) AND a.grantee <> c.relowner AND a.privilege_type IN ('UPDATE', 'DELETE', 'TRUNCATE')
+    ORDER BY 1, 2
+"""
+
+
 @register("append_only_triggers")
 def verify_append_only_triggers() -> Check:
-    """Every append-only table still has the database triggers that refuse UPDATE and DELETE (and TRUNCATE)."""
+    """Every append-only table still has the database triggers that refuse UPDATE and DELETE (and TRUNCATE), and
+    on PostgreSQL no role but the table's owner holds UPDATE, DELETE or TRUNCATE on it (see ``db_roles``)."""
     from audit.immutable import append_only_tables
 
     check = Check()
     with connection.cursor() as cursor:
         for table in append_only_tables():
+            if connection.vendor == "postgresql":
+                cursor.execute(_PG_WRITERS, [f'"{table}"'])
+                granted: dict[str, list[str]] = {}
+                for role, privilege in cursor.fetchall():
+                    granted.setdefault(role, []).append(privilege)
+                for role, privileges in granted.items():
+                    check.problems.append(f"table {table}: role {role} holds {', '.join(privileges)} (only the "
+                                          "owner may; run db_roles)")
             check.checked += 1
             if connection.vendor == "postgresql":
                 cursor.execute(
@@ -290,7 +309,13 @@ def verify_ad_spend_totals() -> Check:
 
 
 def _register_optional() -> None:
-    """Verifiers of apps that may be absent from this build: registered when their code is there."""
+    """Verifiers of apps that may be absent from this build: registered when their code is there; and the
+    cross-verification of each table against its audit events (``prostqs.evidence``), which needs the models."""
+    if "evidence_ledger_entries" not in _VERIFIERS:
+        from prostqs import evidence
+
+        for name, func in evidence.verifiers().items():
+            register(name)(func)
     if "lifecycle_chains" in _VERIFIERS:
         return
     try:

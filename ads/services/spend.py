@@ -33,6 +33,7 @@ from ads.models import AdBudget, AdCampaign, AdSpendEvent, AdTenantDailySpend
 from ads.selectors import SpendTarget, spend_applied_with_key, spend_target_get
 from ads.services.budgets import exhaust_locked, lock_current_budget
 from ads.services.common import halted_by, lock_campaign, lock_limits, raise_refusal
+from audit.chain import format_time
 from audit.services import audit_record
 from billing.models import LedgerEntry
 from billing.services.ledger import ledger_post, validate_amount
@@ -161,7 +162,7 @@ def _apply(target: SpendTarget, *, amount: int, quantity: int, unit: str, key: s
                         "budget_spent": budget.amount_spent, "budget_total": budget.amount_total,
                         "campaign_total_spent": locked.total_spent + amount},
                  metadata={"campaign_id": str(locked.pk), "budget_id": str(budget.pk), "tenant_id": str(tenant_id),
-                           "idempotency_key": key})
+                           "idempotency_key": key, "created_at": format_time(now)})
     if budget.amount_spent >= budget.amount_total:
         exhaust_locked(budget)
     return SpendOutcome(event=event, budget_remaining=budget.remaining)
@@ -215,7 +216,9 @@ def _record_failed(target: SpendTarget, *, amount: int, quantity: int, unit: str
                      after={"amount": amount, "quantity": quantity, "unit": unit, "status": event.status},
                      reason=refusal.code,
                      metadata={"campaign_id": str(target.campaign_id), "budget_id": str(target.budget_id),
-                               "message": refusal.message, "idempotency_key": key, **_jsonable(refusal.extra)})
+                               "message": refusal.message, "idempotency_key": key, **_jsonable(refusal.extra),
+                               # After the refusal's details, which cannot then shadow them: the row's columns.
+                               "tenant_id": str(target.tenant_id), "created_at": format_time(event.created_at)})
     return event
 
 

@@ -41,6 +41,7 @@ from agents.services.memory import decision_forget_failed, decision_remember
 from agents.services.parties import decision_parties
 from agents.services.risk import risk_assess_decision
 from audit import context as audit_context
+from audit.rows import row_digest
 from audit.services import audit_record
 from governance.models import ApprovalDecision, ApprovalRequest, AutonomyLevel
 from governance.parties import approval_parties_scope
@@ -449,7 +450,8 @@ def _record_execution(decision: AgentDecision, *, executed_by: str, approved_by:
                  target_type="agent_decision", target_id=decision.pk,
                  after={"result": log.result, "error_code": error_code, "log_id": str(log.pk)},
                  reason=error_message, metadata={"executed_by": executed_by,
-                                                 "approved_by": str(approved_by.pk) if approved_by else None},
+                                                 "approved_by": str(approved_by.pk) if approved_by else None,
+                                                 "row_digest": row_digest(log)},
                  **_audit_actor(decision))
     if ok and prepared is not None:
         # An autonomous execution opens the lifecycle here; an approved one opened it at approval (idempotent).

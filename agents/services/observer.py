@@ -19,6 +19,7 @@ from agents import errors, events
 from agents.models import Agent, AgentMemory, HumanDecision
 from agents.selectors import agent_get
 from audit.chain import canonical_json
+from audit.rows import row_digest
 from audit.services import audit_record
 from governance.jsonvalues import json_ready
 from infrastructure.services.killswitches import killswitch_ensure_running
@@ -86,6 +87,7 @@ def suggestion_record(*, agent_id: Any, tenant_id: Any, confidence: Any, finding
     audit_record(events.OBSERVER_SUGGESTION_RECORDED, action="suggest", target_type="agent_memory",
                  target_id=memory.pk, after={"agent": agent.name, "confidence": memory.confidence,
                                              "snapshot_hash": memory.snapshot_hash},
+                 metadata={"row_digest": row_digest(memory)},
                  actor_id=agent.pk, actor_type="agent", app_id=memory.app_id)
     return memory
 
@@ -129,5 +131,5 @@ def suggestion_decide(*, suggestion_id: Any, user, decision: Any, reason: Any, i
     audit_record(events.SUGGESTION_DECIDED, action=decision, target_type="agent_memory", target_id=suggestion.pk,
                  before={"decision": last}, after={"decision": decision, "human_decision_id": str(row.pk)},
                  reason=text, actor_id=user.pk, actor_type="admin" if user.is_staff else "user",
-                 metadata={"channel": channel})
+                 metadata={"channel": channel, "row_digest": row_digest(row)})
     return row

@@ -25,6 +25,7 @@ from django.utils.translation import gettext as _
 from ads.models import AdAccount, AdBudget
 from agents import events
 from agents.models import AgentDailyStats, AgentDecision, RiskConfig, RiskHistory, RiskLevel, RiskScore
+from audit.rows import group_record
 from audit.services import audit_record
 from billing.models import PaymentIntent
 from identity.models import Application
@@ -391,5 +392,7 @@ def risk_scores_recompute(*, now: datetime | None = None) -> int:
         _store(app_id, None, _app_assessment(app_tally, disputes, settings), now)
         written += 1
     audit_record(events.RISK_SCORES_RECOMPUTED, action="recompute", target_type="risk_scores", target_id=None,
-                 metadata={"scores": written, "apps": len(owners)}, actor_type="system")
+                 metadata={"scores": written, "apps": len(owners),
+                           # The rows it appended to risk_history (all stamped ``now``), for verify_all to prove.
+                           "history": group_record(RiskHistory, created_at=now)}, actor_type="system")
     return written

@@ -3,7 +3,9 @@
 Every change is exactly one append-only ``ledger_entries`` row carrying the balance after it, written in the
 same transaction as the balance update and its audit event, under a row lock on the account. Invariant for every
 account (``python manage.py ledger_verify``): ``balance == Σcredits - Σdebits``, entries numbered 1..n with
-``balance_after`` an unbroken running sum, and the last ``balance_after == balance``.
+``balance_after`` an unbroken running sum, and the last ``balance_after == balance``. The audit event records every
+column of the entry (type as its action, balances before and after, the rest in its metadata): ``verify_all``
+proves each entry against it, so a row inserted by other means than this module is found (``prostqs.evidence``).
 
 Amounts are positive integers of cents up to ``MAX_AMOUNT``; no balance may exceed ``MAX_BALANCE`` or go below 0.
 Callers that hold a transaction of their own (ads spend, payouts) call these functions inside it: the posting
@@ -12,6 +14,7 @@ then commits or rolls back with the caller's other writes.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -20,6 +23,7 @@ from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from audit.chain import format_time
 from audit.services import STAGE_COLUMNS, audit_event_values, audit_record, audit_staged, stage_params
 from billing import errors, events
 from billing.models import MAX_AMOUNT, MAX_BALANCE, BillingAccount, LedgerEntry
@@ -183,9 +187,10 @@ def _insufficient(*, available: int, amount: int, tenant: bool) -> errors.Insuff
 
 
 def _ledger_metadata(*, account_pk: Any, amount: int, reference_id: str, corrects: Any, sequence: Any,
-                     tenant_pk: uuid.UUID | None) -> dict[str, Any]:
+                     tenant_pk: uuid.UUID | None, description: str, created_at: datetime) -> dict[str, Any]:
     metadata = {"account_id": str(account_pk), "amount": amount, "sequence": sequence,
-                "reference_id": reference_id, "corrects": str(corrects) if corrects else None}
+                "reference_id": reference_id, "corrects": str(corrects) if corrects else None,
+                "description": description, "created_at": format_time(created_at)}
     if tenant_pk is not None:
         metadata["tenant_id"] = str(tenant_pk)
     return metadata
@@ -246,7 +251,8 @@ def _post_locked(account: BillingAccount, *, type: str, amount: int, description
         before={"balance": before},
         after={"balance": after},
         metadata=_ledger_metadata(account_pk=account.pk, amount=amount, reference_id=reference_id,
-                                  corrects=corrects.pk if corrects else None, sequence=sequence, tenant_pk=tenant_pk),
+                                  corrects=corrects.pk if corrects else None, sequence=sequence, tenant_pk=tenant_pk,
+                                  description=description, created_at=now),
     )
     return entry
 
@@ -325,7 +331,8 @@ def _post_in_one_statement(account_pk: uuid.UUID, *, type: str, amount: int, des
     event = audit_event_values(
         events.LEDGER_ENTRY_POSTED, action=type, target_type="ledger_entry", target_id=entry_id,
         metadata=_ledger_metadata(account_pk=account_pk, amount=amount, reference_id=reference_id, corrects=None,
-                                  sequence=_SEQUENCE_MARK, tenant_pk=tenant_pk))
+                                  sequence=_SEQUENCE_MARK, tenant_pk=tenant_pk, description=description,
+                                  created_at=now))
     # The canonical metadata around the entry's sequence number, which only the statement knows.
     head, tail = event["metadata"].split(f'"sequence":{_SEQUENCE_MARK}', 1)
     stage = stage_params(event)

@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 
 from audit.services import audit_record
 from billing import errors, events, notifications
-from billing.destinations import destination_parse, mask
+from billing.destinations import destination_digest, destination_parse, mask
 from billing.models import Payout
 from billing.payout_backends import payout_backend
 from billing.services.ledger import CREDIT, DEBIT, ledger_post, lock_account, validate_amount
@@ -104,7 +104,8 @@ def payout_request(*, account_id: Any, amount: int, destination: Any, app_id: An
     payout.hold_entry = ledger_post(account_id=account.pk, type=DEBIT, amount=amount,
                                     description=_("Payout hold"), reference_id=str(payout.pk), tenant_id=tenant_id)
     payout.save(force_insert=True)
-    metadata = {"account_id": str(account.pk), "hold_entry_id": str(payout.hold_entry_id)}
+    metadata = {"account_id": str(account.pk), "hold_entry_id": str(payout.hold_entry_id),
+                "destination_sha256": destination_digest(payout.pk, payout.destination)}
     if payout.approval == Payout.Approval.NOT_REQUIRED:
         _enqueue_send(payout)
     else:

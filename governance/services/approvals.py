@@ -403,7 +403,8 @@ def _decide(*, request_id, user, decision, justification, ip, user_agent):
                  + (decision == Decision.APPROVED))
     audit_record(events.APPROVAL_DECIDED, action=decision, target_type="approval_request", target_id=request.pk,
                  after={"decision": decision, "decision_id": str(row.pk), "authority_id": str(authority.pk),
-                        "approvals": approvals, "required_approvals": request.required_approvals},
+                        "approvals": approvals, "required_approvals": request.required_approvals,
+                        "hash": row.hash},
                  reason=justification, actor_id=user.pk, actor_type="admin" if user.is_staff else "user")
     if decision == Decision.REJECTED:
         _finalize(request, Status.REJECTED, now, actor_id=user.pk, reason=justification)

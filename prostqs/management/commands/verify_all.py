@@ -43,7 +43,7 @@ class Command(BaseCommand):
         else:
             for result in report.results:
                 mark = self.style.SUCCESS("ok    ") if result.ok else self.style.ERROR("FAILED")
-                self.stdout.write(f"{mark} {result.name:<22} {result.checked:>9} checked  {result.seconds:7.2f}s")
+                self.stdout.write(f"{mark} {result.name:<30} {result.checked:>9} checked  {result.seconds:7.2f}s")
                 for note in result.notes:
                     self.stdout.write(f"         {note}")
                 for problem in result.problems:
