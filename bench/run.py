@@ -22,7 +22,7 @@ from bench import harness  # noqa: E402 - after the path is set
 
 # Modules that register measures, baselines first. Each project area adds its module here.
 MODULES = ["bench.baselines", "bench.audit", "bench.jobs", "bench.identity", "bench.governance", "bench.billing",
-           "bench.ads", "bench.agents"]
+           "bench.ads", "bench.agents", "bench.evidence"]
 
 
 def _recreate_database(url: str) -> None:

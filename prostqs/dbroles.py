@@ -78,6 +78,12 @@ def _check_names(owner: str, app: str) -> None:
         raise DbRolesError("the owner and the application role must be two different roles")
 
 
+def _require_postgresql() -> None:
+    if connection.vendor != "postgresql":
+        raise DbRolesError(f"db_roles sets up PostgreSQL roles; this database is {connection.vendor} (the embedded "
+                           "default has no roles: its file's permissions are its access control)")
+
+
 def _password_sql(role: str, password: str):
     from psycopg import sql
 
@@ -91,9 +97,7 @@ def db_roles_apply(*, owner: str, app: str, owner_password: str | None = None,
     from audit.immutable import append_only_tables
     from audit.operations import revoke_writes_sql
 
-    if connection.vendor != "postgresql":
-        raise DbRolesError(f"db_roles sets up PostgreSQL roles; this database is {connection.vendor} (the embedded "
-                           "default has no roles: its file's permissions are its access control)")
+    _require_postgresql()
     _check_names(owner, app)
     report = RolesReport(owner=owner, app=app)
     with transaction.atomic(), connection.cursor() as cursor:
@@ -205,6 +209,7 @@ def db_role_audit(role: str) -> RoleAudit:
     """Check, from the catalog, that ``role`` has no more rights than the application role should."""
     from audit.immutable import append_only_tables
 
+    _require_postgresql()
     found = RoleAudit()
     with connection.cursor() as cursor:
         row = _one(cursor, "SELECT rolsuper, rolcreaterole, rolcreatedb, rolreplication, rolbypassrls "

@@ -24,6 +24,7 @@ in ``recorded_since`` when older events lack it). To cover a new append-only tab
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
@@ -107,9 +108,15 @@ def _order(event: dict[str, Any]) -> tuple:
     return (0, event["sequence"]) if event["sequence"] is not None else (1, event["staged_id"])
 
 
+@functools.cache
+def _split(path: str) -> tuple[str, str]:
+    head, _dot, key = path.partition(".")
+    return head, key
+
+
 def value_at(event: dict[str, Any], path: str) -> Any:
     """``"action"``, ``"after.amount"``, ``"metadata.row_digest"``…: the recorded value, or ``MISSING``."""
-    head, _dot, key = path.partition(".")
+    head, key = _split(path)
     value = event.get(head, MISSING)
     if not key or value is MISSING:
         return value
@@ -117,8 +124,8 @@ def value_at(event: dict[str, Any], path: str) -> Any:
 
 
 def chained_events(types: tuple[str, ...], *, target_type: str, target_ids) -> list[dict[str, Any]]:
-    """The chained events of these types about these targets (one indexed query)."""
-    found = (AuditEvent.objects.filter(target_type=target_type, type__in=types, target_id__in=list(target_ids))
+    """The chained events of these types about these targets (ids, or a subquery of them; one indexed query)."""
+    found = (AuditEvent.objects.filter(target_type=target_type, type__in=types, target_id__in=target_ids)
              .order_by().values_list("sequence", *_EVENT_FIELDS))
     return [_event(values[1:], sequence=values[0], staged_id=None) for values in found]
 
@@ -163,18 +170,20 @@ def snapshot() -> Iterator[None]:
         yield
 
 
-def iter_rows(model: type[models.Model], fields: tuple[str, ...]) -> Iterator[list[dict[str, Any]]]:
-    """Every row of ``model`` (``pk`` and ``fields``), by primary key, in keyset batches."""
-    manager = model._base_manager
+def iter_rows(model: type[models.Model], fields: tuple[str, ...]
+              ) -> Iterator[tuple[list[dict[str, Any]], models.QuerySet]]:
+    """Every row of ``model`` (``pk`` and ``fields``), by primary key, in keyset batches: ``(rows, window)``, where
+    ``window`` is the batch's query, for a subquery that selects what belongs to these rows (no list of ids travels
+    to the database and back)."""
     last = None
     while True:
-        query = manager.order_by("pk")
+        window = model._base_manager.order_by("pk")
         if last is not None:
-            query = query.filter(pk__gt=last)
-        batch = list(query.values("pk", *fields)[:BATCH])
+            window = window.filter(pk__gt=last)
+        batch = list(window.values("pk", *fields)[:BATCH])
         if not batch:
             return
-        yield batch
+        yield batch, window
         last = batch[-1]["pk"]
 
 
@@ -284,9 +293,9 @@ def verify_rows(spec: RowEvidence) -> Result:
             staged[spec.event_key(event)].append(event)
         matched = staged_matched = 0
         fields = spec.read_fields()
-        for batch in iter_rows(spec.model, fields):
+        for batch, window in iter_rows(spec.model, fields):
             chained: dict[tuple[str, str], list[dict]] = defaultdict(list)
-            targets = {row[spec.target_field] for row in batch}
+            targets = window.values(spec.target_field)[:BATCH]
             for event in chained_events(spec.event_types, target_type=spec.target_type, target_ids=targets):
                 chained[spec.event_key(event)].append(event)
             for row in batch:
@@ -596,9 +605,10 @@ def verify_payouts() -> Result:
         for event in staged_events(PAYOUT_EVENTS):
             staged[event["target_id"]].append(event)
         matched = 0
-        for batch in iter_rows(Payout, _PAYOUT_FIELDS):
+        for batch, window in iter_rows(Payout, _PAYOUT_FIELDS):
             by_payout: dict[str, list[dict]] = defaultdict(list)
-            for event in chained_events(PAYOUT_EVENTS, target_type="payout", target_ids=[r["pk"] for r in batch]):
+            for event in chained_events(PAYOUT_EVENTS, target_type="payout",
+                                        target_ids=window.values("pk")[:BATCH]):
                 by_payout[event["target_id"]].append(event)
             entry_ids = {e for r in batch for e in (r["hold_entry_id"], r["reversal_entry_id"]) if e is not None}
             entries = {str(e["pk"]): e for e in LedgerEntry.objects.filter(pk__in=entry_ids).values(

@@ -10,10 +10,17 @@ approves it over the API, and Celery executes it. Then the security headers (Con
 gunicorn, ``check --deploy`` runs with the same settings, the seeded workload and the API fuzzer run against this
 deployment, and ``verify_all`` closes. Every process it started is stopped at the end, whatever happens.
 
+The database runs with its two roles (``db_roles``): migrations as the owner role, everything else (gunicorn,
+Celery, the commands) as the application role. At the end, as the application role, the run tries to change, empty
+and unprotect every append-only table (each must be refused), then forges a ledger credit with a consistent
+``balance_after``, sequence and balance, as an attacker holding the application's database password could:
+``verify_all`` must then fail, naming that entry, or the run fails.
+
     python tools/prod_run.py [--fuzz-examples 8] [--workload-steps 300] [--seed 1]
 
 Needs PostgreSQL (``PRODRUN_DATABASE_URL``, default postgres://postgres@127.0.0.1:5432/prostqs_prodrun, dropped
-and recreated) and Redis (``PRODRUN_REDIS_URL``, default redis://127.0.0.1:6379/14, flushed).
+and recreated; its user must be a superuser, which creates the roles ``<database>_owner`` and ``<database>_app``
+and is used for nothing else) and Redis (``PRODRUN_REDIS_URL``, default redis://127.0.0.1:6379/14, flushed).
 """
 from __future__ import annotations
 
@@ -298,6 +305,70 @@ def scenario(api: Api, sms: FakeSms, env: dict, stripe_base: str, figures: dict)
         "in the JSON shape")
 
 
+def as_role(url: str, role: str) -> str:
+    """``url`` logging in as ``role`` (no password: the run's PostgreSQL trusts local connections)."""
+    parts = urlparse(url)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return parts._replace(netloc=f"{role}@{host}").geturl()
+
+
+def append_only_tables(conn) -> list[tuple[str, str]]:
+    """(table, first column) of every table the append-only triggers protect, read from the database."""
+    return conn.execute(
+        "SELECT c.relname, a.attname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+        "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = 1 "
+        "WHERE t.tgname = c.relname || '_append_only' ORDER BY c.relname").fetchall()
+
+
+def app_role_refusals(app_url: str, app_role: str) -> int:
+    """As the application role: changing, emptying or unprotecting any append-only table, and switching the
+    triggers off for the session, must each be refused for lack of privilege (SQLSTATE 42501)."""
+    import psycopg
+    from psycopg import sql
+
+    refused = 0
+    with psycopg.connect(app_url, autocommit=True) as conn:
+        if conn.execute("SELECT current_user").fetchone()[0] != app_role:
+            raise RuntimeError(f"the run's connection is not {app_role}")
+        tables = append_only_tables(conn)
+        if len(tables) < 8:
+            raise RuntimeError(f"only {len(tables)} append-only tables found")
+        attempts = [sql.SQL("SET session_replication_role = replica")]
+        for table, column in tables:
+            t, c = sql.Identifier(table), sql.Identifier(column)
+            attempts += [sql.SQL("UPDATE {} SET {} = {} WHERE false").format(t, c, c),
+                         sql.SQL("DELETE FROM {} WHERE false").format(t), sql.SQL("TRUNCATE {}").format(t),
+                         sql.SQL("ALTER TABLE {} DISABLE TRIGGER ALL").format(t)]
+        for statement in attempts:
+            try:
+                conn.execute(statement)
+            except psycopg.errors.InsufficientPrivilege:
+                refused += 1
+                continue
+            raise RuntimeError(f"the application role was allowed: {statement.as_string(conn)}")
+    return refused
+
+
+def forge_ledger_credit(app_url: str, amount: int) -> str:
+    """The attack of a stolen application password: a credit on the richest account, with the next sequence, a
+    consistent balance_after and the balance raised to match; no audit event."""
+    import uuid
+
+    import psycopg
+
+    entry = str(uuid.uuid4())
+    with psycopg.connect(app_url) as conn, conn.transaction():
+        account, balance, last = conn.execute(
+            "SELECT account_id, balance, last_sequence FROM billing_accounts ORDER BY balance DESC LIMIT 1 "
+            "FOR UPDATE").fetchone()
+        conn.execute("INSERT INTO ledger_entries (entry_id, account_id, type, amount, description, reference_id, "
+                     "balance_after, sequence, created_at) VALUES (%s, %s, 'credit', %s, 'goodwill', 'manual', %s, "
+                     "%s, now())", [entry, account, amount, balance + amount, last + 1])
+        conn.execute("UPDATE billing_accounts SET balance = %s, last_sequence = %s, updated_at = now() "
+                     "WHERE account_id = %s", [balance + amount, last + 1, account])
+    return entry
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fuzz-examples", type=int, default=8)
@@ -332,6 +403,12 @@ def main() -> int:
     })
     db_name = urlparse(database).path.lstrip("/")
     admin_url = database.rsplit("/", 1)[0] + "/postgres"
+    owner_role, app_role = f"{db_name}_owner", f"{db_name}_app"
+    owner_url, app_url = as_role(database, owner_role), as_role(database, app_role)
+    # Everything below runs as the application role, but the two steps that need more: the roles (superuser) and
+    # the migrations (owner).
+    env["DATABASE_URL"] = app_url
+    figures["database_roles"] = {"owner": owner_role, "app": app_role}
     failed = False
     started = time.monotonic()
     try:
@@ -350,7 +427,12 @@ def main() -> int:
         print(deploy.stdout + deploy.stderr, end="")
         if deploy.returncode:
             raise RuntimeError("manage.py check --deploy is not clean with production settings")
-        manage(env, "migrate", "--no-input", "-v0")
+        manage({**env, "DATABASE_URL": database}, "db_roles", "--owner", owner_role, "--app", app_role)
+        manage({**env, "DATABASE_URL": owner_url}, "migrate", "--no-input", "-v0")
+        # The tables migrate created got their grants from the owner's default privileges and AppendOnly: checked
+        # here as the application role, without running db_roles again.
+        manage(env, "db_roles", "--check", "--app", app_role)
+        log(f"roles {owner_role} (migrated) and {app_role} (serves everything below)")
 
         processes.start("localstripe", [PY, "-m", "localstripe", "--port", str(stripe_port), "--from-scratch"], env)
         wait_port(stripe_port)
@@ -403,6 +485,19 @@ def main() -> int:
         if verify.returncode:
             print(verify.stdout)
             raise RuntimeError("verify_all failed after the production-shaped run")
+        figures["database_roles"]["refused"] = app_role_refusals(app_url, app_role)
+        log(f"{app_role}: {figures['database_roles']['refused']} UPDATE/DELETE/TRUNCATE/DISABLE TRIGGER attempts on "
+            "append-only tables and the trigger switch refused")
+        forged = forge_ledger_credit(app_url, 50_000)
+        caught = manage(env, "verify_all", "--json", "--no-store", check=False, capture=True)
+        found = {v["name"]: v["problems"] for v in json.loads(caught.stdout)["verifiers"] if not v["ok"]}
+        if caught.returncode != 1 or list(found) != ["evidence_ledger_entries"] or \
+                forged not in found["evidence_ledger_entries"][0]:
+            print(caught.stdout[-3000:])
+            raise RuntimeError(f"verify_all did not catch the ledger credit {forged} forged as {app_role}")
+        figures["forgery"] = {"entry": forged, "caught_by": list(found)}
+        log(f"a credit forged as {app_role} (consistent balance and sequence, no audit event) is caught: "
+            f"{found['evidence_ledger_entries'][0]}")
         access = (work / "gunicorn.log").read_text()
         figures["gunicorn_requests"] = len(re.findall(r'" \d{3} ', access))
         figures["gunicorn_5xx"] = len(re.findall(r'" 5\d\d ', access))

@@ -20,6 +20,10 @@ def main(prod: str, faults: str) -> int:
         "5xx seen (fuzzing, workload, production-shaped run)": five_xx,
         "503 answered while PostgreSQL was down (then retried: all committed once)": f.get("pg_statuses", {})
         .get("503", 0),
+        "application role: append-only writes and trigger switches refused": p.get("database_roles", {})
+        .get("refused", 0),
+        "ledger credit forged as the application role, caught by": ", ".join(
+            p.get("forgery", {}).get("caught_by", [])) or "NOT CAUGHT",
     }
     print("reliability figures:")
     for name, value in figures.items():

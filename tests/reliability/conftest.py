@@ -5,7 +5,14 @@ import contextlib
 import pytest
 from django.db import connection
 
-from tests.billing.conftest import localstripe_url, localstripe_webhook, stripe_api, stripe_on, webhooks_on  # noqa: F401
+from tests.billing.conftest import (  # noqa: F401 - fixtures, requested by name
+    billing_app,
+    localstripe_url,
+    localstripe_webhook,
+    stripe_api,
+    stripe_on,
+    webhooks_on,
+)
 from tests.identity.conftest import otp_outbox  # noqa: F401
 
 
