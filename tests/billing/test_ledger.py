@@ -6,6 +6,7 @@ from django.db import connection, transaction
 from django.db.utils import DatabaseError
 
 from audit import context as audit_context
+from audit.chain import format_time
 from audit.immutable import AppendOnlyViolation
 from audit.models import AuditEvent, StagedEvent
 from audit.services import audit_event_values, audit_sequence
@@ -106,14 +107,16 @@ def test_a_postings_staged_event_is_what_audit_record_writes(make_account, kind,
     StagedEvent.objects.all().delete()
     with audit_context.scope(actor_type="app", actor_id=account.user_id, app_id=None, ip="203.0.113.9",
                              user_agent="tests"):
-        entry = ledger_post(account_id=account.pk, type=kind, amount=120, reference_id=reference)
+        entry = ledger_post(account_id=account.pk, type=kind, amount=120, reference_id=reference,
+                            description=f"about {reference}")
     assert StagedEvent.objects.count() == 1
     after = 620 if kind == "credit" else 380
     expected = audit_event_values(
         "LEDGER_ENTRY_POSTED", action=kind, target_type="ledger_entry", target_id=entry.pk,
         before={"balance": 500}, after={"balance": after}, actor_type="app", actor_id=account.user_id,
         metadata={"account_id": str(account.pk), "amount": 120, "sequence": 2, "reference_id": reference,
-                  "corrects": None})
+                  "corrects": None, "description": f"about {reference}",
+                  "created_at": format_time(entry.created_at)})
     with connection.cursor() as cursor:  # the stored text, as the sequencer hashes it
         cursor.execute("SELECT before, after, metadata, type, action, target_type, target_id, actor_type, actor_id, "
                        "ip, user_agent FROM audit_staging")

@@ -11,8 +11,8 @@ from prostqs import integrity
 
 class Command(BaseCommand):
     help = ("Run every integrity verifier (audit chain with checkpoints, every ledger account, approval decision "
-            "hashes, append-only triggers, ad spend totals, lifecycle transition chains) and store the report. "
-            "Exit status 1 when any fails.")
+            "hashes, append-only triggers and grants, ad spend totals, lifecycle transition chains, and each table's "
+            "rows against the audit events that recorded them) and store the report. Exit status 1 when any fails.")
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--json", action="store_true", help="print the report as JSON")
