@@ -372,3 +372,33 @@ def test_the_seeded_demo_and_the_workload_leave_every_row_proven():
     checked = {r.name: r.checked for r in report.results}
     assert checked["evidence_ledger_entries"] > 0 and checked["evidence_ad_spend_events"] > 0
     assert checked["evidence_lifecycle_transitions"] > 0 and checked["evidence_agent_memory"] > 0
+
+
+@pytest.mark.django_db
+def test_an_approval_rewritten_with_a_recomputed_hash_is_caught():
+    """The decision's own hash is public arithmetic: a superuser who rewrites the justification and recomputes the
+    hash keeps the decision chain intact. The hash its audit event recorded at the time does not follow."""
+    from governance.approval_hash import decision_hash
+    from governance.models import ApprovalDecision
+    from governance.services.approvals import approval_decide, approval_request_create
+    from governance.services.authorities import authority_grant
+    from identity.models import User
+
+    admin = User.objects.create_user("evidence-admin", role=User.Role.SUPER_ADMIN)
+    requester, approver = User.objects.create_user("evidence-requester"), User.objects.create_user("evidence-approver")
+    authority_grant(user=approver, role="finance_officer", scopes=["test"], max_impact="critical", granted_by=admin)
+    request = approval_request_create(domain="test", action="payout", amount=500_000, context={"amount": 500_000},
+                                      requested_by=requester.pk, requested_by_type="user")
+    approval_decide(request_id=request.pk, user=approver, decision="rejected",
+                    justification="The destination is not the customer's own account.")
+    row = ApprovalDecision.objects.get(request=request)
+    row.justification = "Looks fine to me, approved in spirit."
+    as_superuser_around_the_triggers("UPDATE approval_decisions SET justification = %s, hash = %s WHERE id = %s",
+                                     [row.justification, decision_hash(row, request), row.pk])
+
+    problems = failed()
+    assert list(problems) == ["evidence_approval_decisions"]
+    texts = problems["evidence_approval_decisions"]
+    where = f"approval decision {row.pk} of request {request.pk}"
+    assert any(t.startswith(f"{where}: reason is 'Looks fine") for t in texts)
+    assert any("after.hash is" in t for t in texts)
