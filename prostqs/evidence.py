@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -654,7 +655,7 @@ def verify_risk_history() -> Result:
     with snapshot():
         vouched: dict[str, dict] = {}
         legacy_until = None
-        for batch in [*iter_chained_events(types), staged_events(types)]:
+        for batch in itertools.chain(iter_chained_events(types), [staged_events(types)]):
             for event in batch:
                 history = value_at(event, "metadata.history")
                 if isinstance(history, dict) and isinstance(history.get("created_at"), str):
@@ -716,6 +717,75 @@ def verify_risk_history() -> Result:
     return result.finish()
 
 
+# ---- approval request parties: the people a request's event says it acts for ---------------------------------------
+
+
+def verify_approval_parties() -> Result:
+    """Each request's parties (``approval_request_parties``) are exactly those its ``APPROVAL_REQUESTED`` event
+    lists in ``after.on_behalf_of``: a party removed would let that person decide, one added would bar someone.
+    Requests whose event predates the list (their parties were added by a migration) are counted as unproven."""
+    from governance.models import ApprovalParty
+
+    result = Result()
+    types = ("APPROVAL_REQUESTED",)
+    unproven = 0
+    seen: set[str] = set()
+    with snapshot():
+        staged: dict[str, list[dict]] = defaultdict(list)
+        for event in staged_events(types):
+            staged[event["target_id"]].append(event)
+
+        def settle(request_id, parties: list[tuple[str, str]], events: list[dict]) -> None:
+            nonlocal unproven
+            seen.add(str(request_id))
+            where = f"approval request {request_id}"
+            if len(events) != 1:
+                result.problem(f"{where}: parties {sorted(parties)} but {len(events)} APPROVAL_REQUESTED audit "
+                               "events" + (" (written behind the application's back)" if not events else ""))
+                return
+            listed = value_at(events[0], "after.on_behalf_of")
+            if listed is MISSING:
+                unproven += len(parties)
+                return
+            recorded = sorted((str(p.get("user_id")), str(p.get("relation"))) for p in listed if isinstance(p, dict))
+            if sorted(parties) != recorded:
+                result.problem(f"{where}: parties {sorted(parties)} in the table but {recorded} in its "
+                               f"{event_name(events[0])}")
+
+        last = None
+        while True:
+            # Keyset over the requests that have parties, then every party of those requests.
+            requests = ApprovalParty._base_manager.order_by("request_id").values_list("request_id", flat=True)
+            if last is not None:
+                requests = requests.filter(request_id__gt=last)
+            request_ids = list(requests.distinct()[:BATCH])
+            if not request_ids:
+                break
+            last = request_ids[-1]
+            groups: dict[Any, list[tuple[str, str]]] = defaultdict(list)
+            for request_id, user_id, relation in (ApprovalParty._base_manager.filter(request_id__in=request_ids)
+                                                  .values_list("request_id", "user_id", "relation")):
+                result.checked += 1
+                groups[request_id].append((str(user_id), relation))
+            by_request: dict[str, list[dict]] = defaultdict(list)
+            for event in chained_events(types, target_type="approval_request", target_ids=request_ids):
+                by_request[event["target_id"]].append(event)
+            for request_id in request_ids:
+                key = str(request_id)
+                settle(request_id, groups[request_id], by_request.get(key, []) + staged.get(key, []))
+        for batch in itertools.chain(iter_chained_events(types), [staged_events(types)]):
+            for event in batch:
+                listed = value_at(event, "after.on_behalf_of")
+                if isinstance(listed, list) and listed and event["target_id"] not in seen:
+                    result.problem(f"{event_name(event)} lists {len(listed)} parties of approval request "
+                                   f"{event['target_id']}, which has none in approval_request_parties")
+    result.notes.append(f"{result.checked} parties of {len(seen)} requests")
+    if unproven:
+        result.notes.append(f"{unproven} parties belong to requests whose event predates the list of parties: "
+                            "unproven")
+    return result.finish()
+
+
 # ---- registration -------------------------------------------------------------------------------------------------
 
 # Covered elsewhere: the audit log is its own proof (its chain and signed checkpoints).
@@ -723,7 +793,7 @@ PROVEN_BY_THE_CHAIN = frozenset({"audit_events"})
 
 
 def covered_tables() -> set[str]:
-    return set(specs()) | {"payouts", "risk_history"} | PROVEN_BY_THE_CHAIN
+    return set(specs()) | {"payouts", "risk_history", "approval_request_parties"} | PROVEN_BY_THE_CHAIN
 
 
 def verifiers() -> dict[str, Callable[[], Result]]:
@@ -738,4 +808,5 @@ def verifiers() -> dict[str, Callable[[], Result]]:
         found[f"evidence_{table}"] = run
     found["evidence_payouts"] = verify_payouts
     found["evidence_risk_history"] = verify_risk_history
+    found["evidence_approval_request_parties"] = verify_approval_parties
     return found

@@ -404,3 +404,25 @@ def test_an_approval_rewritten_with_a_recomputed_hash_is_caught():
     where = f"approval decision {row.pk} of request {request.pk}"
     assert any(t.startswith(f"{where}: reason is 'Looks fine") for t in texts)
     assert any("after.hash is" in t for t in texts)
+
+
+@pytest.mark.django_db
+def test_a_party_removed_from_an_approval_request_is_caught():
+    """Removing the account holder from a payout's request would let them approve their own payout."""
+    from governance.models import ApprovalParty
+    from governance.services.approvals import approval_request_create
+    from identity.models import User
+
+    requester, holder = User.objects.create_user("parties-requester"), User.objects.create_user("parties-holder")
+    request = approval_request_create(domain="test", action="payout", amount=500_000, context={"amount": 500_000},
+                                      requested_by=requester.pk, requested_by_type="user",
+                                      on_behalf_of=[(holder.pk, "account_holder")])
+    assert failed(only=["evidence_approval_request_parties"]) == {}
+    party = ApprovalParty.objects.get(request=request, user=holder)
+    as_superuser_around_the_triggers("DELETE FROM approval_request_parties WHERE id = %s", [party.pk])
+
+    problems = failed()
+    assert list(problems) == ["evidence_approval_request_parties"]
+    assert problems["evidence_approval_request_parties"][0].startswith(
+        f"approval request {request.pk}: parties [('{requester.pk}', 'requester')] in the table but ")
+    assert "account_holder" in problems["evidence_approval_request_parties"][0]
