@@ -2,13 +2,14 @@
 """A production-shaped run: gunicorn with several workers, a Celery worker and beat on Redis, PostgreSQL,
 DEBUG off with generated secrets, Stripe played by localstripe and the SMS provider faked at its HTTP boundary.
 
-Scenario over HTTP: two people sign in by OTP (the code read from the fake provider), one creates an application
-and a credential, a customer pays with a card (localstripe confirms and calls our Stripe webhook), the tenant runs
-an ad campaign and spends, an agent proposes a credit that needs approval, a person with a decision authority
-approves it over the API, and Celery executes it. Then the security headers (Content-Security-Policy and
-``Cache-Control: no-store`` included), the 413 limit and a lone-surrogate body (400) are checked over
-gunicorn, ``check --deploy`` runs with the same settings, the seeded workload and the API fuzzer run against this
-deployment, and ``verify_all`` closes. Every process it started is stopped at the end, whatever happens.
+Scenario over HTTP: two people sign in by OTP (the code read from the fake provider), one creates an application and
+a credential, a customer of the app proves their phone to it and pays with a card (localstripe confirms and calls
+our Stripe webhook), the tenant runs an ad campaign and spends, an agent proposes a credit that needs approval, a
+person with a decision authority approves it over the API, and Celery executes it. Then the security headers
+(Content-Security-Policy and ``Cache-Control: no-store`` included), the 413 limit and a lone-surrogate body (400)
+are checked over gunicorn, ``check --deploy`` runs with the same settings, the seeded workload and the API fuzzer
+run against this deployment, and ``verify_all`` closes. Every process it started is stopped at the end, whatever
+happens.
 
 The database runs with its two roles (``db_roles``): migrations as the owner role, everything else (gunicorn,
 Celery, the commands) as the application role. At the end, as the application role, the run tries to change, empty
@@ -206,6 +207,11 @@ def scenario(api: Api, sms: FakeSms, env: dict, stripe_base: str, figures: dict)
 
     api("POST", "/api/v1/app/users", auth=cred, json_body={"external_user_id": "customer-1",
                                                            "phone": "+5511990000003"}, expect=201)
+    # The link is a claim until the customer proves it through the app (the code sent to their phone).
+    proof = api("POST", "/api/v1/app/users/customer-1/verifications", auth=cred, json_body={"channel": "sms"},
+                expect=201).json()
+    api("POST", f"/api/v1/app/users/customer-1/verifications/{proof['verification_id']}/confirm", auth=cred,
+        json_body={"code": sms.code_for("+5511990000003")}, expect=200)
     account = api("POST", "/api/v1/billing/accounts", auth=cred, json_body={"external_user_id": "customer-1"},
                   expect=(200, 201)).json()
     intent = api("POST", "/api/v1/billing/payment-intents", auth=cred, key="order-1",
