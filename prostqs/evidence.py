@@ -18,9 +18,12 @@ through the ``(target_type, target_id)`` index, inside one REPEATABLE READ snaps
 what was staged; events still staged are read from ``audit_staging`` in the same snapshot (they commit with their row),
 so a posting that commits during the check never fails it.
 
+Payouts (a mutable row) are proven by the replay of their events, risk history by one digest per recomputation,
+approval request parties by the list their request's event records: each has a verifier of its own below.
+
 To cover a new column, add it to its table's ``expect`` function (and to the event that records it, listing the path
 in ``recorded_since`` when older events lack it). To cover a new append-only table, add a ``RowEvidence`` to
-``SPECS`` (a test fails while an append-only table has none).
+``specs()`` (a test fails while an append-only table has none).
 """
 from __future__ import annotations
 
