@@ -201,8 +201,7 @@ class RowEvidence:
     ``expect(row)`` maps event paths (``"action"``, ``"after.amount"``, ``"metadata.sequence"``…) to what the event
     must hold for this row (a value, or ``Truncated``). An event is about a row when its ``target_id`` is the row's
     ``target_field`` and, where several rows share a target, when its ``discriminator`` path holds the row's field.
-    ``recorded_since``: paths older events lack (reported as unproven). ``absent_is_none``: paths an event leaves
-    out when the row's value is empty (they must then be empty in the row). ``digest``: new events carry
+    ``recorded_since``: paths older events lack (reported as unproven). ``digest``: new events carry
     ``metadata.row_digest`` (``audit.rows``). ``row_check(row)``: a problem found in the row alone, or None.
     """
 
@@ -214,7 +213,6 @@ class RowEvidence:
     target_field: str = "pk"
     discriminator: tuple[str, str] | None = None
     recorded_since: frozenset[str] = frozenset()
-    absent_is_none: frozenset[str] = frozenset()
     digest: bool = False
     row_check: Callable[[dict[str, Any]], str | None] | None = None
     describe: Callable[[dict[str, Any]], str] | None = None
@@ -250,8 +248,6 @@ def _compare(spec: RowEvidence, row: dict[str, Any], event: dict[str, Any], resu
     where = spec.name_row(row)
     for path, wanted in spec.expect(row).items():
         recorded = value_at(event, path)
-        if recorded is MISSING and path in spec.absent_is_none:
-            recorded = None
         if recorded is MISSING:
             if path in spec.recorded_since:
                 unproven[path] += 1
@@ -379,8 +375,9 @@ def _ledger_expect(row: dict[str, Any]) -> dict[str, Any]:
         "after.balance": row["balance_after"],
         "metadata.description": row["description"],
         "metadata.created_at": chain.format_time(row["created_at"]),
-        # Recorded for a tenant's entry only. Its tenant_balance_after is the running sum of the tenant's entries
-        # in the account, which the ledger verifier checks over the entries proven here.
+        # Its tenant_balance_after is the running sum of the tenant's entries in the account, which the ledger
+        # verifier checks over the entries proven here. Entries written before the tenant was recorded had their
+        # tenant named by a migration: unproven.
         "metadata.tenant_id": _text(row["tenant_id"]),
     }
 
@@ -478,8 +475,8 @@ def specs() -> dict[str, RowEvidence]:
             model=LedgerEntry, event_types=("LEDGER_ENTRY_POSTED",), target_type="ledger_entry",
             fields=("account_id", "type", "amount", "description", "reference_id", "balance_after", "sequence",
                     "corrects_id", "tenant_id", "created_at"),
-            expect=_ledger_expect, recorded_since=frozenset({"metadata.description", "metadata.created_at"}),
-            absent_is_none=frozenset({"metadata.tenant_id"}),
+            expect=_ledger_expect,
+            recorded_since=frozenset({"metadata.description", "metadata.created_at", "metadata.tenant_id"}),
             describe=lambda r: f"ledger entry {r['pk']} (account {r['account_id']}, sequence {r['sequence']})"),
         RowEvidence(
             model=AdSpendEvent, event_types=("AD_SPEND_APPLIED", "AD_SPEND_REFUSED"), target_type="ad_spend_event",

@@ -188,12 +188,13 @@ def _insufficient(*, available: int, amount: int, tenant: bool) -> errors.Insuff
 
 def _ledger_metadata(*, account_pk: Any, amount: int, reference_id: str, corrects: Any, sequence: Any,
                      tenant_pk: uuid.UUID | None, description: str, created_at: datetime) -> dict[str, Any]:
-    metadata = {"account_id": str(account_pk), "amount": amount, "sequence": sequence,
-                "reference_id": reference_id, "corrects": str(corrects) if corrects else None,
-                "description": description, "created_at": format_time(created_at)}
-    if tenant_pk is not None:
-        metadata["tenant_id"] = str(tenant_pk)
-    return metadata
+    # Every column of the entry that is known before it is written: verify_all proves the entry against them. The
+    # tenant is recorded even when there is none, so that "no tenant" reads apart from events written before the
+    # tenant was recorded.
+    return {"account_id": str(account_pk), "amount": amount, "sequence": sequence,
+            "reference_id": reference_id, "corrects": str(corrects) if corrects else None,
+            "tenant_id": str(tenant_pk) if tenant_pk is not None else None,
+            "description": description, "created_at": format_time(created_at)}
 
 
 def _post_locked(account: BillingAccount, *, type: str, amount: int, description: str, reference_id: str,

@@ -115,7 +115,7 @@ def test_a_postings_staged_event_is_what_audit_record_writes(make_account, kind,
         "LEDGER_ENTRY_POSTED", action=kind, target_type="ledger_entry", target_id=entry.pk,
         before={"balance": 500}, after={"balance": after}, actor_type="app", actor_id=account.user_id,
         metadata={"account_id": str(account.pk), "amount": 120, "sequence": 2, "reference_id": reference,
-                  "corrects": None, "description": f"about {reference}",
+                  "corrects": None, "tenant_id": None, "description": f"about {reference}",
                   "created_at": format_time(entry.created_at)})
     with connection.cursor() as cursor:  # the stored text, as the sequencer hashes it
         cursor.execute("SELECT before, after, metadata, type, action, target_type, target_id, actor_type, actor_id, "

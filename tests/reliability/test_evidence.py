@@ -217,6 +217,32 @@ def test_an_amount_changed_by_a_superuser_is_named_with_both_values(billing_app)
     assert any("after.balance is 9600 in the row but 6000" in p for p in problems["evidence_ledger_entries"])
 
 
+@pytest.mark.django_db
+def test_an_entry_moved_to_another_tenant_is_named(billing_app):
+    """A tenant's credit reassigned to another tenant (with that tenant's funds raised to match)."""
+    from billing.services.ledger import ledger_post
+
+    tenant, other = billing_app(), billing_app()
+    account = tenant.account()
+    credit = ledger_post(account_id=account.pk, type="credit", amount=7_000, tenant_id=tenant.owner.pk)
+    as_superuser_around_the_triggers("UPDATE ledger_entries SET tenant_id = %s WHERE entry_id = %s",
+                                     [other.owner.pk, credit.pk])
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE billing_tenant_funds SET tenant_id = %s WHERE account_id = %s",
+                       [other.owner.pk, account.pk])
+
+    problems = failed()["evidence_ledger_entries"]
+    assert problems == [f"ledger entry {credit.pk} (account {account.pk}, sequence {credit.sequence}): "
+                        f"metadata.tenant_id is '{other.owner.pk}' in the row but '{tenant.owner.pk}' in its audit "
+                        f"event {_sequence_of(credit.pk)} (LEDGER_ENTRY_POSTED)"]
+
+
+def _sequence_of(target_id) -> int:
+    from audit.models import AuditEvent
+
+    return AuditEvent.objects.get(target_id=target_id).sequence
+
+
 @pytest.fixture
 def observer(db):
     from tests.agents.conftest import make_agent_now, make_tenant_now
