@@ -29,9 +29,9 @@ from ads.services import (
     campaign_pause,
 )
 from billing.models import MAX_AMOUNT
+from core.admin import NoRevertHistoryAdmin, ReadOnlyAdmin
+from core.errors import ServiceError
 from infrastructure.admin import staff_locks_html
-from prostqs.admin_base import NoRevertHistoryAdmin, ReadOnlyAdmin
-from prostqs.errors import ServiceError
 
 MIN_REASON = 3
 

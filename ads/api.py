@@ -30,9 +30,9 @@ from ads.services import (
 from billing.idempotency import HEADER as IDEMPOTENCY_HEADER
 from billing.idempotency import default_scope, idempotent
 from billing.models import MAX_AMOUNT
+from core.errors import InvalidInput, ServiceError
 from identity.api.common import ErrorSerializer
 from identity.permissions import scope_required
-from prostqs.errors import InvalidInput, ServiceError
 
 _ERRORS = {
     400: "Invalid input (validation_error, invalid_amount, idempotency_key_required…).",

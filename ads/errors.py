@@ -7,8 +7,8 @@ it), except the kill switches, which answer 423 like everywhere else in the proj
 from __future__ import annotations
 
 from billing.errors import INSUFFICIENT_FUNDS
+from core.errors import Conflict, NotFound
 from infrastructure.services.killswitches import KillSwitchActive
-from prostqs.errors import Conflict, NotFound
 
 KILL_SWITCH_ACTIVE = KillSwitchActive.code  # 423: the ads or all switch, billing's, or the tenant's own
 CAMPAIGN_NOT_ACTIVE = "campaign_not_active"

@@ -23,9 +23,9 @@ from ads.services.spend import clean_spend
 from billing.models import BillingAccount
 from billing.services.ledger import validate_amount
 from billing.tenancy import available_to_tenant
+from core.errors import ServiceError
 from infrastructure.services.killswitches import killswitch_halted_scopes
 from infrastructure.services.staff_locks import staff_lock_ensure_unlocked
-from prostqs.errors import ServiceError
 
 
 @dataclass(frozen=True)

@@ -41,11 +41,11 @@ from agents.services.agents import agent_create, agent_policy_check, agent_polic
 from agents.services.observer import suggestion_decide
 from agents.services.risk import risk_config_check, risk_config_set, risk_scores_recompute
 from audit.context import client_ip
+from core.admin import NoRevertHistoryAdmin, ReadOnlyAdmin, ReadOnlyInline
+from core.errors import ServiceError
 from governance.models import AutonomyProfile
 from governance.selectors import autonomy_resolve
 from infrastructure.admin import staff_locks_html
-from prostqs.admin_base import NoRevertHistoryAdmin, ReadOnlyAdmin, ReadOnlyInline
-from prostqs.errors import ServiceError
 
 MIN_REASON = 3
 

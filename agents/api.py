@@ -33,12 +33,12 @@ from billing import errors as billing_errors
 from billing.idempotency import HEADER as IDEMPOTENCY_HEADER
 from billing.idempotency import idempotent
 from billing.models import MAX_AMOUNT
+from core.errors import InvalidInput, NotFound
 from governance import conf as governance_conf
 from governance.models import AutonomyProfile
 from identity.api.common import ErrorSerializer
 from identity.authentication import AppCredentialAuthentication, SessionTokenAuthentication
 from identity.permissions import IsSignedInUser, scope_required
-from prostqs.errors import InvalidInput, NotFound
 
 _ERRORS = {
     400: "Invalid input: validation_error (with field messages, payload.<field> for the payload), unknown_action, "

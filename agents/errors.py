@@ -5,7 +5,7 @@ the pipeline decided; they are stored on the decision and answered with it (201)
 """
 from __future__ import annotations
 
-from prostqs.errors import NotFound
+from core.errors import NotFound
 
 # --- HTTP errors ----------------------------------------------------------------------------------------------------
 AGENT_NOT_FOUND = "agent_not_found"

@@ -25,7 +25,7 @@ from audit import events as event_types
 from audit import selectors
 from audit.models import AuditEvent
 from audit.services import chain_verify_recorded
-from prostqs.admin_base import ReadOnlyAdmin
+from core.admin import ReadOnlyAdmin
 
 
 def _uuid_or_error(value: str) -> uuid.UUID:

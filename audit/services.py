@@ -31,7 +31,7 @@ from django.utils import timezone
 from audit import chain, checkpoints, context, selectors, verification
 from audit import events as event_types
 from audit.models import ActorType, AuditEvent, StagedEvent
-from prostqs.db import prepared_cursor
+from core.db import prepared_cursor
 
 logger = logging.getLogger("prostqs.audit")
 

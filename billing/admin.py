@@ -44,10 +44,10 @@ from billing.services.payouts import APPROVAL_DOMAIN, payout_decide, payout_fail
 from billing.services.refunds import refund_create
 from billing.services.subscriptions import subscription_cancel
 from billing.services.webhooks import payment_intent_local_succeed, webhook_retry
+from core.admin import ReadOnlyAdmin, ReadOnlyHistoryAdmin
+from core.errors import InvalidInput, ServiceError
 from governance.models import ApprovalRequest
 from infrastructure.services.jobs import job_enqueue
-from prostqs.admin_base import ReadOnlyAdmin, ReadOnlyHistoryAdmin
-from prostqs.errors import InvalidInput, ServiceError
 
 
 def money(cents: int | None, currency: str = "") -> str:

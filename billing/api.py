@@ -25,9 +25,9 @@ from billing.models import MAX_AMOUNT, BillingAccount, LedgerEntry, PaymentInten
 from billing.services import payments, payouts, refunds, subscriptions
 from billing.services.accounts import account_open
 from billing.services.webhooks import webhook_process
+from core.api import Pagination, StrictIntegerField
+from core.errors import InvalidInput
 from identity.permissions import scope_required
-from prostqs.api import Pagination, StrictIntegerField
-from prostqs.errors import InvalidInput
 
 BillingScope = scope_required("billing")
 
@@ -405,7 +405,7 @@ class StripeWebhookView(APIView):
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
-    reads_raw_body = True  # not parsed before the signature is checked (prostqs.api.read_bodies_before_views)
+    reads_raw_body = True  # not parsed before the signature is checked (core.api.read_bodies_before_views)
 
     @extend_schema(operation_id="billing_stripe_webhook", request=OpenApiTypes.OBJECT,
                    parameters=[OpenApiParameter("Stripe-Signature", OpenApiTypes.STR, OpenApiParameter.HEADER,

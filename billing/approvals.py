@@ -15,9 +15,9 @@ from django.utils.translation import gettext as _
 
 from billing import errors
 from billing.services.payouts import APPROVAL_ACTION, APPROVAL_DOMAIN, payout_approve, payout_reject
+from core.errors import Conflict
 from governance.callbacks import register_approval_callback
 from governance.models import ApprovalDecision, ApprovalRequest
-from prostqs.errors import Conflict
 
 logger = logging.getLogger("prostqs.billing.approvals")
 

@@ -23,7 +23,7 @@ from django.core.validators import EmailValidator
 from django.utils.translation import gettext as _
 
 from billing import errors
-from prostqs.errors import InvalidInput
+from core.errors import InvalidInput
 
 PIX_KEY_TYPES = ("cpf", "cnpj", "email", "phone", "random")
 ACCOUNT_TYPES = ("checking", "savings", "payment")

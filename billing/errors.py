@@ -1,7 +1,7 @@
 """Billing's error codes, each with its HTTP status (the API layer renders them in the one JSON error shape)."""
 from __future__ import annotations
 
-from prostqs.errors import Conflict, InvalidInput, NotFound, ServiceError
+from core.errors import Conflict, InvalidInput, NotFound, ServiceError
 
 INSUFFICIENT_FUNDS = "insufficient_funds"
 BALANCE_LIMIT_EXCEEDED = "balance_limit_exceeded"

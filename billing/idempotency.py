@@ -42,7 +42,7 @@ from rest_framework.utils.encoders import JSONEncoder
 
 from billing import errors
 from billing.models import IdempotencyKey
-from prostqs.errors import Conflict, InvalidInput
+from core.errors import Conflict, InvalidInput
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255

@@ -20,8 +20,8 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 
 from billing import errors
-from prostqs.api import json_problem
-from prostqs.errors import InvalidInput
+from core.api import json_problem
+from core.errors import InvalidInput
 
 logger = logging.getLogger("prostqs.billing.stripe")
 

@@ -32,9 +32,9 @@ from django.utils.translation import gettext as _
 
 from billing import errors
 from billing.models import BillingAccount, LedgerEntry, PaymentIntent, Payout, Subscription, TenantFunds
+from core.errors import NotFound
 from identity.models import Application, User
 from identity.selectors import person_get, person_reachable
-from prostqs.errors import NotFound
 
 
 def _uuid(value: Any) -> uuid.UUID | None:

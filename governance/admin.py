@@ -25,6 +25,8 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
 from audit.context import client_ip
+from core.admin import ReadOnlyAdmin, ReadOnlyInline
+from core.errors import ServiceError
 from governance.models import (
     ApprovalDecision,
     ApprovalRequest,
@@ -45,8 +47,6 @@ from governance.services.policies import (
     policy_set_active,
     policy_update,
 )
-from prostqs.admin_base import ReadOnlyAdmin, ReadOnlyInline
-from prostqs.errors import ServiceError
 
 DRY_RUN_DEFAULT = 200
 

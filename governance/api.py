@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from audit.context import client_ip
+from core.errors import InvalidInput, NotFound
 from governance.models import (
     ApprovalDecision,
     ApprovalRequest,
@@ -32,7 +33,6 @@ from governance.services.approvals import approval_decide
 from governance.services.memory import review_decide_problem
 from identity.authentication import AppCredentialAuthentication, SessionTokenAuthentication
 from identity.permissions import IsSignedInUser
-from prostqs.errors import InvalidInput, NotFound
 
 # Session tokens first, so that a missing token is answered with the Bearer challenge; app credentials are still
 # recognised, so that an application calling these endpoints gets a clear 403 rather than a 401.

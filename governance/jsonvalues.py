@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from prostqs.errors import InvalidInput
+from core.errors import InvalidInput
 
 MAX_DEPTH = 32
 

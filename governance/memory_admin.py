@@ -22,6 +22,8 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
+from core.admin import ReadOnlyAdmin, ReadOnlyInline
+from core.errors import ServiceError
 from governance.models import (
     DecisionConflict,
     DecisionLifecycle,
@@ -43,8 +45,6 @@ from governance.services.memory import (
     review_open,
     verify_lifecycle_chains,
 )
-from prostqs.admin_base import ReadOnlyAdmin, ReadOnlyInline
-from prostqs.errors import ServiceError
 
 FORM_TEMPLATE = "admin/governance/memory_form.html"
 

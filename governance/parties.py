@@ -17,8 +17,8 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
+from core.errors import InvalidInput
 from governance.models import PartyRelation
-from prostqs.errors import InvalidInput
 
 Party = tuple[uuid.UUID, str]
 

@@ -17,6 +17,9 @@ from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
+from core.admin import NoRevertHistoryAdmin
+from core.admin import ReadOnlyAdmin as BaseReadOnlyAdmin
+from core.errors import ServiceError
 from identity.models import (
     BLOCKED_UNTIL_CLEARED,
     AppCredential,
@@ -39,9 +42,6 @@ from identity.services.otp import rate_limit_clear
 from identity.services.sessions import session_revoke, user_set_status
 from identity.services.webhooks import app_webhook_secret_rotate, webhook_secret_generate, webhook_url_problem
 from infrastructure.admin import staff_locks_html
-from prostqs.admin_base import NoRevertHistoryAdmin
-from prostqs.admin_base import ReadOnlyAdmin as BaseReadOnlyAdmin
-from prostqs.errors import ServiceError
 
 
 def _reason(request, what: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import phonenumbers
 from django.utils.translation import gettext as _
 
-from prostqs.errors import InvalidInput
+from core.errors import InvalidInput
 
 
 def phone_normalize(raw: str, *, field: str = "phone") -> str:

@@ -26,7 +26,7 @@ from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttrib
 from django.db.models.query_utils import DeferredAttribute
 from django.db.models.signals import post_init, pre_init
 
-from prostqs.db import fetch_one
+from core.db import fetch_one
 
 
 def stores_plainly(model: type[models.Model], attnames: list[str]) -> bool:

@@ -10,9 +10,9 @@ from typing import Any
 from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 
+from core.errors import NotFound
 from identity.models import AppCredential, Application, AppSession, AppUser, SovereignSession, User
 from identity.rows import JoinedRows, OptionalJoin, relate
-from prostqs.errors import NotFound
 
 
 def _uuid(value: Any) -> uuid.UUID | None:

@@ -26,14 +26,14 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from simple_history.admin import SimpleHistoryAdmin
 
+from core.admin import ReadOnlyAdmin
+from core.errors import Forbidden, ServiceError
 from infrastructure.models import DeadLetterJob, IntegrityReport, Job, KillSwitch, Secret, StaffLock
 from infrastructure.selectors import job_status_counts, staff_locks_on
 from infrastructure.services.jobs import dead_letter_requeue, job_cancel, job_requeue, job_retry_now
 from infrastructure.services.killswitches import killswitch_activate, killswitch_deactivate
 from infrastructure.services.secrets import secret_put, secret_revoke, secret_rotate
 from infrastructure.services.staff_locks import staff_lock_lift_by_id
-from prostqs.admin_base import ReadOnlyAdmin
-from prostqs.errors import Forbidden, ServiceError
 
 # --- shared plumbing --------------------------------------------------------------------------------------------
 

@@ -12,10 +12,10 @@ class ProstqsConfig(AppConfig):
     def ready(self) -> None:
         from django.urls import register_converter
 
+        from core.api import TextConverter, read_bodies_before_views, refuse_unknown_fields
         from governance.models import DecisionAuthority
         from identity.models import User
         from prostqs import events, probe, roles  # noqa: F401 - the console's audit event types, the queue probe
-        from prostqs.api import TextConverter, read_bodies_before_views, refuse_unknown_fields
 
         refuse_unknown_fields()
         read_bodies_before_views()

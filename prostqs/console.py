@@ -45,7 +45,7 @@ class StorableJSONField(forms.JSONField):
     UTF-8 encoder writes). Without it such a value reached PostgreSQL and the page answered 500."""
 
     def to_python(self, value):
-        from prostqs.api import json_problem
+        from core.api import json_problem
 
         converted = super().to_python(value)
         problem = json_problem(converted)
@@ -54,7 +54,7 @@ class StorableJSONField(forms.JSONField):
         return converted
 
     def bound_data(self, data, initial):
-        from prostqs.api import json_problem
+        from core.api import json_problem
 
         value = super().bound_data(data, initial)
         if not isinstance(value, InvalidJSONInput) and json_problem(value):
@@ -78,18 +78,18 @@ class ConsoleAdminSite(admin.AdminSite):
 
     def register(self, model_or_iterable, admin_class=None, **options):
         from audit.immutable import AppendOnlyModel
-        from prostqs.admin_base import ReadOnlyPermissions
+        from core.admin import ReadOnlyPermissions
 
         models = [model_or_iterable] if isinstance(model_or_iterable, ModelBase) else list(model_or_iterable)
         for model in models:
             if issubclass(model, AppendOnlyModel) and not (
                     admin_class is not None and issubclass(admin_class, ReadOnlyPermissions)):
                 raise ImproperlyConfigured(
-                    f"{model._meta.label} is append-only: register it with prostqs.admin_base.ReadOnlyAdmin")
+                    f"{model._meta.label} is append-only: register it with core.admin.ReadOnlyAdmin")
         for inline in getattr(admin_class, "inlines", ()) or ():
             if issubclass(inline.model, AppendOnlyModel) and not issubclass(inline, ReadOnlyPermissions):
                 raise ImproperlyConfigured(
-                    f"{inline.model._meta.label} is append-only: show it with prostqs.admin_base.ReadOnlyInline")
+                    f"{inline.model._meta.label} is append-only: show it with core.admin.ReadOnlyInline")
         super().register(model_or_iterable, admin_class, **options)
         for model_admin in filter(None, map(self._registry.get, models)):  # a swapped-out model is not registered
             # Every JSON field of every console form refuses what the database cannot store, as the API does.

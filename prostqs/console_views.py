@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from prostqs.errors import ServiceError
+from core.errors import ServiceError
 from prostqs.memory_hooks import approval_memory_for
 
 INBOX_LIMIT = 50

@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 from django_otp.middleware import OTPMiddleware
 
-from prostqs.api import error_response
+from core.api import error_response
 
 API_PREFIX = "/api/"
 _MESSAGES = {

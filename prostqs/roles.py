@@ -7,7 +7,7 @@ authorities in force (``tech_lead``, ``finance_officer``, ``super_admin``), else
 Membership follows every save of the user and of their decision authorities.
 
 Nobody holds add, change or delete on append-only tables: those are left out of every group, and their console
-pages are read-only for everyone (``prostqs.admin_base``).
+pages are read-only for everyone (``core.admin``).
 """
 from __future__ import annotations
 

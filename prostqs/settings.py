@@ -118,11 +118,11 @@ else:
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         # Django's backend with a health check that looks at the socket instead of a SELECT 1 round trip.
-        DATABASES["default"]["ENGINE"] = "prostqs.backends.postgresql"
-# The hottest fixed statements run prepared on PostgreSQL (prostqs/db.py); off where a pooler cannot carry them.
+        DATABASES["default"]["ENGINE"] = "core.backends.postgresql"
+# The hottest fixed statements run prepared on PostgreSQL (core/db.py); off where a pooler cannot carry them.
 # Django turns psycopg's preparation off (prepare_threshold None); any number turns it back on, and only cursors that
-# bind on the server (prostqs.db.prepared_cursor) ever prepare: Django's own cursors bind on the client. With it
-# None, prostqs.db.fetch_one prepares nothing either.
+# bind on the server (core.db.prepared_cursor) ever prepare: Django's own cursors bind on the client. With it
+# None, core.db.fetch_one prepares nothing either.
 DB_PREPARED_STATEMENTS = env.bool("DB_PREPARED_STATEMENTS", default=True)
 if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3" and DB_PREPARED_STATEMENTS:
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", 5)
@@ -233,13 +233,13 @@ REST_FRAMEWORK = {
     # Deny by default: every endpoint states who may call it.
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["prostqs.api.JSONParser"],
-    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "prostqs.api.ContentNegotiation",
-    "DEFAULT_PAGINATION_CLASS": "prostqs.api.Pagination",
+    "DEFAULT_PARSER_CLASSES": ["core.api.JSONParser"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "core.api.ContentNegotiation",
+    "DEFAULT_PAGINATION_CLASS": "core.api.Pagination",
     "PAGE_SIZE": 50,
     # Throttling is off: OTP limits are counted in the database (rate_limit_entries), not in a cache.
     "DEFAULT_THROTTLE_CLASSES": [],
-    "EXCEPTION_HANDLER": "prostqs.api.exception_handler",
+    "EXCEPTION_HANDLER": "core.api.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
@@ -250,7 +250,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Governance control plane for software that moves money and for the AI agents that act on it.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
-    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "prostqs.schema.add_common_errors"],
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "core.schema.add_common_errors"],
     "SCHEMA_PATH_PREFIX": "/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
     # Served from our own static files: the docs work without reaching the internet.

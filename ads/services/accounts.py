@@ -14,8 +14,8 @@ from ads.services.common import actor_kwargs, limits_ensure, save_with_reason
 from audit.services import audit_record
 from billing.services.accounts import account_open
 from billing.tenancy import person_for_app
+from core.errors import InvalidInput, NotFound
 from identity.models import Application, User
-from prostqs.errors import InvalidInput, NotFound
 
 MAX_NAME = 200
 

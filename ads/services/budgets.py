@@ -29,10 +29,10 @@ from ads.services.common import (
 )
 from audit.services import audit_record
 from billing.services.ledger import validate_amount
+from core.errors import Conflict, InvalidInput
 from infrastructure.selectors import staff_lock_in_force
 from infrastructure.services.jobs import job_enqueue
 from infrastructure.services.staff_locks import StaffLocked, is_staff_actor, staff_lock_set, staff_locks_carry
-from prostqs.errors import Conflict, InvalidInput
 
 logger = logging.getLogger("prostqs.ads")
 

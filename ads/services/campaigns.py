@@ -14,13 +14,13 @@ from ads.services.accounts import clean_name
 from ads.services.budgets import lock_current_budget
 from ads.services.common import campaign_transition, halted_by, lock_campaign, raise_refusal
 from audit.services import audit_record
+from core.errors import Conflict, InvalidInput
 from infrastructure.services.staff_locks import (
     is_staff_actor,
     staff_lock_ensure_unlocked,
     staff_lock_lift,
     staff_lock_set,
 )
-from prostqs.errors import Conflict, InvalidInput
 
 
 @transaction.atomic

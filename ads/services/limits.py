@@ -13,8 +13,8 @@ from ads.models import AdGovernanceLimit
 from ads.services.common import actor_kwargs, lock_limits, save_with_reason
 from audit.services import audit_record
 from billing.models import MAX_AMOUNT
+from core.errors import Conflict, InvalidInput, NotFound
 from identity.models import User
-from prostqs.errors import Conflict, InvalidInput, NotFound
 
 MIN_REASON = 3
 

@@ -37,9 +37,9 @@ from audit.chain import format_time
 from audit.services import audit_record
 from billing.models import LedgerEntry
 from billing.services.ledger import ledger_post, validate_amount
+from core.errors import Conflict, InvalidInput, NotFound, ServiceError
 from identity.models import Application
 from identity.selectors import person_reachable
-from prostqs.errors import Conflict, InvalidInput, NotFound, ServiceError
 
 MAX_QUANTITY = 10**12
 MAX_KEY = 400

@@ -20,8 +20,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext as _
 
 from agents import errors
+from core.errors import InvalidInput
 from governance.jsonvalues import json_ready
-from prostqs.errors import InvalidInput
 
 
 @dataclass(frozen=True)

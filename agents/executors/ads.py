@@ -23,10 +23,10 @@ from agents.executors import (
     register_executor,
 )
 from billing.services.ledger import validate_amount
+from core.errors import NotFound
 from governance.jsonvalues import json_ready
 from identity.models import Application
 from identity.selectors import person_reachable
-from prostqs.errors import NotFound
 
 DOMAIN = "ads"
 

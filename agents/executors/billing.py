@@ -27,9 +27,9 @@ from billing.models import MAX_BALANCE, BillingAccount, LedgerEntry, Payout
 from billing.services import refunds
 from billing.services.ledger import CREDIT, ledger_post, validate_amount
 from billing.services.payouts import payout_approve, payout_request
+from core.errors import InvalidInput, NotFound
 from identity.models import Application
 from infrastructure.services.killswitches import killswitch_halted_scopes
-from prostqs.errors import InvalidInput, NotFound
 
 DOMAIN = "billing"
 LEDGER_ENTRY_NOT_FOUND = "ledger_entry_not_found"

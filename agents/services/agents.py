@@ -14,6 +14,7 @@ from agents.models import Agent, AgentPolicy
 from agents.selectors import agent_get, parse_uuid
 from audit.services import audit_record
 from billing.models import MAX_AMOUNT
+from core.errors import Conflict, InvalidInput, NotFound
 from identity.models import Application
 from infrastructure.services.staff_locks import (
     is_staff_actor,
@@ -21,7 +22,6 @@ from infrastructure.services.staff_locks import (
     staff_lock_lift,
     staff_lock_set,
 )
-from prostqs.errors import Conflict, InvalidInput, NotFound
 
 POLICY_FIELDS = ("allowed_actions", "max_amount", "requires_approval", "max_risk_score", "daily_limit")
 MAX_DAILY_LIMIT = 1_000_000

@@ -43,6 +43,7 @@ from agents.services.risk import risk_assess_decision
 from audit import context as audit_context
 from audit.rows import row_digest
 from audit.services import audit_record
+from core.errors import InvalidInput, ServiceError
 from governance.models import ApprovalDecision, ApprovalRequest, AutonomyLevel
 from governance.parties import approval_parties_scope
 from governance.selectors import autonomy_resolve
@@ -51,7 +52,6 @@ from governance.services.autonomy import shadow_record
 from governance.services.policies import policy_evaluate
 from identity.models import Application
 from infrastructure.services.killswitches import killswitch_halted_scopes
-from prostqs.errors import InvalidInput, ServiceError
 
 CALLBACK = "agents"
 AGENTS_SCOPE = "agents"

@@ -21,9 +21,9 @@ from agents.selectors import agent_get
 from audit.chain import canonical_json
 from audit.rows import row_digest
 from audit.services import audit_record
+from core.errors import Conflict, InvalidInput
 from governance.jsonvalues import json_ready
 from infrastructure.services.killswitches import killswitch_ensure_running
-from prostqs.errors import Conflict, InvalidInput
 
 MAX_TEXT = 10_000
 MAX_SNAPSHOT_BYTES = 256 * 1024

@@ -28,8 +28,8 @@ from agents.models import AgentDailyStats, AgentDecision, RiskConfig, RiskHistor
 from audit.rows import group_record
 from audit.services import audit_record
 from billing.models import PaymentIntent
+from core.errors import InvalidInput
 from identity.models import Application
-from prostqs.errors import InvalidInput
 
 AMOUNT_VS_LIMIT = "amount_vs_limit"
 REJECTION_RATE = "rejection_rate"

@@ -27,9 +27,9 @@ from audit.chain import format_time
 from audit.services import STAGE_COLUMNS, audit_event_values, audit_record, audit_staged, stage_params
 from billing import errors, events
 from billing.models import MAX_AMOUNT, MAX_BALANCE, BillingAccount, LedgerEntry
+from core.db import prepared_cursor
+from core.errors import Conflict, InvalidInput
 from infrastructure.services.killswitches import killswitch_ensure_running
-from prostqs.db import prepared_cursor
-from prostqs.errors import Conflict, InvalidInput
 
 CREDIT = LedgerEntry.Type.CREDIT
 DEBIT = LedgerEntry.Type.DEBIT

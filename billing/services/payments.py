@@ -26,9 +26,9 @@ from billing import errors, events, notifications
 from billing.models import BillingAccount, PaymentIntent
 from billing.providers import payment_provider
 from billing.services.ledger import CREDIT, DEBIT, ledger_post, lock_account, tenant_funds_locked, validate_amount
+from core.errors import Conflict, InvalidInput
 from identity.models import Application
 from infrastructure.services.killswitches import killswitch_ensure_running
-from prostqs.errors import Conflict, InvalidInput
 
 # Intent ids derive from (application, idempotency key): a retry after a lost response sends Stripe the very
 # same parameters, so Stripe's own idempotency returns the intent it already created.

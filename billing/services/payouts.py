@@ -24,12 +24,12 @@ from billing.destinations import destination_digest, destination_parse, mask
 from billing.models import Payout
 from billing.payout_backends import payout_backend
 from billing.services.ledger import CREDIT, DEBIT, ledger_post, lock_account, validate_amount
+from core.errors import Conflict, NotFound
 from governance.models import ApprovalRequest, PartyRelation
 from governance.services.approvals import ApprovalOutcome, approval_decide, approval_request_create
 from identity.models import Application, User
 from infrastructure.services.jobs import job_enqueue
 from infrastructure.services.killswitches import killswitch_ensure_running
-from prostqs.errors import Conflict, NotFound
 
 SEND_JOB = "payout_send"
 # The governance approval a payout above the threshold waits for: its domain, action and callback key.

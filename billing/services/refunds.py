@@ -23,7 +23,7 @@ from audit.services import audit_record
 from billing import errors, events
 from billing.models import LedgerEntry, PaymentIntent, Payout
 from billing.services.ledger import DEBIT, ledger_post, lock_account, validate_amount
-from prostqs.errors import InvalidInput, NotFound
+from core.errors import InvalidInput, NotFound
 
 MAX_REASON = 500
 

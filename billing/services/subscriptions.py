@@ -23,8 +23,8 @@ from billing.models import BillingAccount, Provider, Subscription
 from billing.providers import payment_provider
 from billing.services.ledger import validate_amount
 from billing.services.payments import normalise_currency, provider_key
+from core.errors import Conflict, InvalidInput, NotFound
 from infrastructure.services.killswitches import killswitch_ensure_running
-from prostqs.errors import Conflict, InvalidInput, NotFound
 
 SUBSCRIPTION_NAMESPACE = uuid.UUID("5d1c2b7e-8a0f-4e63-b9d4-71c0e2a6f318")
 MAX_PLAN_ID = 128

@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from billing import errors
 from billing.models import PaymentIntent, ProcessedWebhook, Provider
 from billing.services import payments, subscriptions
-from prostqs.errors import Conflict, InvalidInput, NotFound, ServiceError
+from core.errors import Conflict, InvalidInput, NotFound, ServiceError
 
 logger = logging.getLogger("prostqs.billing.webhooks")
 

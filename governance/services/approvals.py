@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audit.services import audit_record
+from core.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound
 from governance import conf, events
 from governance.approval_hash import GENESIS_HASH, decision_hash
 from governance.callbacks import approval_callback
@@ -31,7 +32,6 @@ from governance.models import (
 from governance.models.approvals import IMPACT_ORDER, RequesterType
 from governance.parties import Party, parties_clean, scoped_parties
 from infrastructure.services.jobs import job_enqueue
-from prostqs.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound
 
 CALLBACK_JOB = "governance.approval_callback"
 EXPIRE_JOB = "governance.approvals_expire"

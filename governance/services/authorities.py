@@ -11,10 +11,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audit.services import audit_record
+from core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from governance import events
 from governance.models import AuthorityRole, DecisionAuthority, Impact
 from governance.models.authorities import ALL_SCOPES, scope_errors
-from prostqs.errors import Conflict, Forbidden, InvalidInput, NotFound
 
 
 def _snapshot(authority: DecisionAuthority) -> dict[str, Any]:

@@ -9,10 +9,10 @@ from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from audit.services import audit_record
+from core.errors import InvalidInput
 from governance import events
 from governance.jsonvalues import json_ready
 from governance.models import AutonomyProfile, ShadowExecution
-from prostqs.errors import InvalidInput
 
 PROFILE_FIELDS = ("base_level", "action_overrides", "max_daily_actions", "max_amount_per_action")
 

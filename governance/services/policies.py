@@ -15,6 +15,7 @@ from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from audit.services import audit_record
+from core.errors import Conflict, InvalidInput, NotFound
 from governance import events
 from governance.jsonvalues import json_ready
 from governance.models import Policy, PolicyEvaluation
@@ -26,7 +27,6 @@ from governance.policy_engine import (
     load_active,
     policy_cache,
 )
-from prostqs.errors import Conflict, InvalidInput, NotFound
 
 
 def policy_change_impacts(*, policy: Policy) -> list:

@@ -13,6 +13,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from audit.models import AuditEvent
+from core.api import LeanReadMixin
+from core.errors import InvalidInput
 from identity.api.common import errors, request_ip
 from identity.api.otp import OtpCodeField
 from identity.models import AppSession, AppUser, IdentityLink, PendingVerification
@@ -21,8 +23,6 @@ from identity.selectors import app_session_get
 from identity.services.apps import app_session_open, app_session_revoke, app_user_link, external_user_id_validator
 from identity.services.otp import app_user_proof_confirm, app_user_proof_start
 from identity.services.users import identity_link_create
-from prostqs.api import LeanReadMixin
-from prostqs.errors import InvalidInput
 
 
 class IdentityScopeView(APIView):

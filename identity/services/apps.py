@@ -15,13 +15,13 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 
 from audit.services import audit_record
+from core.errors import Conflict, InvalidInput, NotFound
 from identity import crypto, events
 from identity.models import AppCredential, Application, AppSession, AppUser, Scope, User
 from identity.phones import phone_normalize
 from identity.selectors import person_known_to_tenant, proven_app_user
 from identity.services.users import identity_get_or_create
 from identity.services.webhooks import app_webhook_secret_rotate, webhook_url_problem
-from prostqs.errors import Conflict, InvalidInput, NotFound
 
 # An external user id is a segment of the app's own URLs (``/app/users/{external_user_id}``): one that could never be
 # read back there (a slash, NUL, or a dot segment that clients normalise away) is refused when it is linked.

@@ -20,13 +20,13 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from audit.services import audit_record
+from core.errors import Conflict
 from identity import events
 from identity.models import AppCredential, Application, User
 from identity.services.apps import app_set_status
 from infrastructure.models import StaffLock
 from infrastructure.selectors import staff_lock_in_force
 from infrastructure.services.staff_locks import staff_lock_lift, staff_lock_set, staff_locks_lift_for_tenant
-from prostqs.errors import Conflict
 
 OWNER_INACTIVE = StaffLock.Cause.OWNER_INACTIVE
 

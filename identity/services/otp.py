@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audit.services import audit_record
+from core.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound, ServiceError, TooManyRequests
 from identity import crypto, events
 from identity.models import (
     BLOCKED_UNTIL_CLEARED,
@@ -33,7 +34,6 @@ from identity.senders import OtpMessage, get_sender
 from identity.services.sessions import OpenedSession, session_open
 from identity.services.users import identity_get_or_create
 from infrastructure.services.jobs import job_enqueue
-from prostqs.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound, ServiceError, TooManyRequests
 
 OTP_SEND_JOB = "otp_send"
 # What a client is told to wait when a block lasts until an administrator clears it.

@@ -11,11 +11,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audit.services import audit_record
+from core.errors import InvalidInput
 from identity import crypto, events
 from identity.models import AppSession, SovereignSession, User
 from identity.services.containment import tenant_contain, tenant_release
 from infrastructure.services.staff_locks import staff_lock_lift, staff_lock_set
-from prostqs.errors import InvalidInput
 
 
 @dataclass(frozen=True)

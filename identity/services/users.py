@@ -6,10 +6,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audit.services import audit_record
+from core.errors import Conflict, InvalidInput
 from identity import events
 from identity.models import Application, AuthMethod, IdentityLink, SovereignIdentity, User, UserProfile
 from identity.phones import phone_mask
-from prostqs.errors import Conflict, InvalidInput
 
 
 def _create_identity(*, phone: str, source: str, verified: bool) -> User:

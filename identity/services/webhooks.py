@@ -43,12 +43,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audit.services import audit_record
+from core.errors import Conflict, InvalidInput, NotFound
 from identity import events
 from identity.models import Application
 from infrastructure.models import Job, Secret
 from infrastructure.services.jobs import PermanentJobFailure, job_enqueue
 from infrastructure.services.secrets import secret_get_recent, secret_put
-from prostqs.errors import Conflict, InvalidInput, NotFound
 
 logger = logging.getLogger("prostqs.webhooks")
 

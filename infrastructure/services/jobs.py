@@ -42,9 +42,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audit.services import audit_record
+from core.errors import Conflict, InvalidInput, NotFound
 from infrastructure import events
 from infrastructure.models import DeadLetterJob, Job
-from prostqs.errors import Conflict, InvalidInput, NotFound
 
 logger = logging.getLogger("prostqs.jobs")
 

@@ -23,9 +23,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audit.services import audit_record
+from core.errors import Conflict, InvalidInput, Locked
 from infrastructure import events
 from infrastructure.models import KillSwitch
-from prostqs.errors import Conflict, InvalidInput, Locked
 
 MIN_REASON_CHARS = 3
 

@@ -23,9 +23,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audit.services import audit_record
+from core.errors import Gone, InvalidInput, NotFound
 from infrastructure import crypto, events
 from infrastructure.models import Secret
-from prostqs.errors import Gone, InvalidInput, NotFound
 
 
 def aad_for(secret: Secret) -> bytes:

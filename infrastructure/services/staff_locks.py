@@ -23,10 +23,10 @@ from django.utils.translation import gettext as _
 
 from audit import context as audit_context
 from audit.services import audit_record
+from core.errors import Conflict, InvalidInput
 from infrastructure import events
 from infrastructure.models import StaffLock
 from infrastructure.selectors import staff_lock_in_force
-from prostqs.errors import Conflict, InvalidInput
 
 STATUS_LOCKED_BY_STAFF = "status_locked_by_staff"
 MIN_REASON_CHARS = 3

@@ -79,7 +79,7 @@ def test_the_kill_switch_action_asks_for_a_reason_then_halts_the_tenant(admin_cl
     event = StagedEvent.objects.get(type="AD_TENANT_KILL_SWITCH_ACTIVATED")
     assert (event.actor_id, event.actor_type, event.reason) == (admin_client.admin.pk, "admin", "chargeback wave")
     assert limits.history.latest("history_date").history_user_id == admin_client.admin.pk
-    from prostqs.errors import ServiceError
+    from core.errors import ServiceError
 
     with pytest.raises(ServiceError) as caught:
         campaign_spend(campaign_id=setup.campaign.pk, amount=1, quantity=1, unit="click")

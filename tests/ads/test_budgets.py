@@ -21,8 +21,8 @@ from ads.services import (
     campaign_spend,
 )
 from audit.models import StagedEvent
+from core.errors import ServiceError
 from infrastructure.models import Job
-from prostqs.errors import ServiceError
 
 pytestmark = pytest.mark.django_db
 

@@ -17,7 +17,7 @@ from ads.services import (
     campaign_spend,
 )
 from audit.models import StagedEvent
-from prostqs.errors import ServiceError
+from core.errors import ServiceError
 
 pytestmark = pytest.mark.django_db
 

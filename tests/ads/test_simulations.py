@@ -23,7 +23,7 @@ from ads.simulations import (
     campaign_spend_simulate,
 )
 from billing.models import BillingAccount
-from prostqs.errors import ServiceError
+from core.errors import ServiceError
 from tests.ads.conftest import diff_counts, snapshot
 
 pytestmark = pytest.mark.django_db

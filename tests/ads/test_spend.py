@@ -14,7 +14,7 @@ from ads.services import (
 )
 from audit.models import StagedEvent
 from billing.models import LedgerEntry
-from prostqs.errors import ServiceError
+from core.errors import ServiceError
 from tests.ads.conftest import ONLY_THE_FAILED_EVENT, diff_counts, snapshot
 
 pytestmark = pytest.mark.django_db

@@ -8,7 +8,7 @@ from django.db import connections
 from ads.models import AdBudget, AdCampaign, AdSpendEvent, AdTenantDailySpend
 from ads.services import ad_limits_set, campaign_pause, campaign_spend
 from billing.models import BillingAccount, LedgerEntry
-from prostqs.errors import ServiceError
+from core.errors import ServiceError
 from tests.ads.conftest import make_setup_now, snapshot
 from tests.billing.helpers import in_threads
 

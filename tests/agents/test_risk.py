@@ -105,7 +105,7 @@ def test_combine_clamps_and_levels():
     ({}, {"panic": 0.1}, "thresholds"),
 ])
 def test_invalid_configurations_are_refused(tenant, weights, thresholds, field):
-    from prostqs.errors import InvalidInput
+    from core.errors import InvalidInput
 
     with pytest.raises(InvalidInput) as caught:
         risk_config_set(app_id=tenant.app.pk, custom_weights=weights, thresholds=thresholds)

@@ -10,8 +10,8 @@ from billing.idempotency import idempotency_run, request_fingerprint
 from billing.jobs import idempotency_purge
 from billing.models import IdempotencyKey, LedgerEntry, Payout
 from billing.services.ledger import ledger_post
+from core.errors import ServiceError
 from infrastructure.services.jobs import job_enqueue
-from prostqs.errors import ServiceError
 from tests.billing.helpers import in_threads
 
 PAYOUTS = "/api/v1/billing/payouts"

@@ -14,7 +14,7 @@ from audit.verification import chain_verify
 from billing.models import MAX_AMOUNT, MAX_BALANCE, BillingAccount, LedgerEntry
 from billing.services.ledger import ledger_adjust, ledger_post, ledger_transfer
 from billing.verification import ledger_check
-from prostqs.errors import ServiceError
+from core.errors import ServiceError
 
 pytestmark = [pytest.mark.smoke, pytest.mark.django_db]
 

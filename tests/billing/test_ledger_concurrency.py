@@ -7,7 +7,7 @@ from django.core.management import call_command
 from billing.models import BillingAccount, LedgerEntry
 from billing.services.accounts import account_open
 from billing.services.ledger import ledger_post, ledger_transfer
-from prostqs.errors import ServiceError
+from core.errors import ServiceError
 from tests.billing.helpers import in_threads
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]

@@ -14,8 +14,8 @@ from billing.models import BillingAccount, LedgerEntry, TenantFunds
 from billing.services.accounts import account_open
 from billing.services.ledger import ledger_post, ledger_transfer
 from billing.verification import ledger_check
+from core.errors import ServiceError
 from identity.models import User
-from prostqs.errors import ServiceError
 
 pytestmark = [pytest.mark.smoke, pytest.mark.django_db]
 

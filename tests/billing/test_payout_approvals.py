@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 from billing.models import LedgerEntry, Payout
 from billing.services.payouts import payout_fail, payout_request
 from billing.verification import ledger_check
+from core.errors import ServiceError
 from governance.callbacks import approval_callback
 from governance.models import ApprovalDecision, ApprovalRequest
 from governance.services.approvals import CALLBACK_JOB, EXPIRE_JOB
@@ -21,7 +22,6 @@ from identity.models import User
 from identity.services.sessions import session_open
 from infrastructure.models import Job
 from infrastructure.services.jobs import job_enqueue, job_retry_now
-from prostqs.errors import ServiceError
 from tests.billing.helpers import in_threads
 
 pytestmark = [pytest.mark.smoke, pytest.mark.django_db]

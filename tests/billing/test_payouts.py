@@ -8,8 +8,8 @@ from billing.models import LedgerEntry, Payout
 from billing.payout_backends import PayoutBackendUnavailable, PayoutResult
 from billing.services.payouts import payout_approve, payout_fail, payout_reject, payout_request, payout_send
 from billing.verification import ledger_check
+from core.errors import ServiceError
 from infrastructure.models import Job
-from prostqs.errors import ServiceError
 from tests.billing.helpers import in_threads
 
 PIX = {"type": "pix", "key": "529.982.247-25"}

@@ -11,7 +11,7 @@ from billing.services.payments import payment_intent_create
 from billing.services.subscriptions import subscription_create
 from billing.services.webhooks import payment_intent_local_succeed
 from billing.verification import ledger_check
-from prostqs.errors import ServiceError
+from core.errors import ServiceError
 from tests.billing.helpers import event, sign
 
 pytestmark = [pytest.mark.smoke, pytest.mark.django_db]

@@ -12,13 +12,13 @@ from django.db import DatabaseError, connection, transaction
 from django.test import Client
 from rest_framework.test import APIClient
 
+from core.errors import InvalidInput
 from governance.models import ApprovalDecision, ApprovalParty, DecisionConflict, DecisionPrecedent, DecisionReview
 from governance.parties import approval_parties_scope
 from governance.services.approvals import approval_decisions_verify
 from governance.services.memory import review_decide, review_open
 from identity.models import User
 from identity.services.sessions import session_open
-from prostqs.errors import InvalidInput
 from tests.governance.test_admin import staff_with_authority
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]

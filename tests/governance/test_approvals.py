@@ -8,6 +8,7 @@ from django.utils import timezone
 from audit.immutable import AppendOnlyViolation
 from audit.models import AuditEvent
 from audit.services import audit_sequence
+from core.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound
 from governance.models import ApprovalDecision, ApprovalRequest, DecisionAuthority
 from governance.selectors import approvals_decidable_by
 from governance.services.approvals import (
@@ -22,7 +23,6 @@ from governance.services.approvals import (
 )
 from infrastructure.models import Job
 from infrastructure.services.jobs import job_type
-from prostqs.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound
 from tests.conftest import JobRunner
 
 pytestmark = [pytest.mark.smoke, pytest.mark.django_db]

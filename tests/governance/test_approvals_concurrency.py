@@ -4,11 +4,11 @@ import threading
 import pytest
 from django.db import connections
 
+from core.errors import Conflict
 from governance.models import ApprovalDecision, ApprovalRequest
 from governance.services.approvals import CALLBACK_JOB, approval_decide, approval_decisions_verify
 from infrastructure.models import Job
 from infrastructure.services.jobs import job_type
-from prostqs.errors import Conflict
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

@@ -6,10 +6,10 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from audit.services import audit_sequence
+from core.errors import Conflict, Forbidden, InvalidInput
 from governance.models import DecisionAuthority
 from governance.services.authorities import authority_grant, authority_revoke
 from identity.models import User
-from prostqs.errors import Conflict, Forbidden, InvalidInput
 
 pytestmark = [pytest.mark.smoke, pytest.mark.django_db]
 

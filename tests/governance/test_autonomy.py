@@ -5,10 +5,10 @@ import pytest
 
 from audit.models import AuditEvent
 from audit.services import audit_sequence
+from core.errors import InvalidInput
 from governance.models import ApprovalRequest, AutonomyProfile, ShadowExecution
 from governance.selectors import approvals_decidable_by, autonomy_level, autonomy_resolve
 from governance.services.autonomy import autonomy_profile_set, shadow_record
-from prostqs.errors import InvalidInput
 
 pytestmark = [pytest.mark.smoke, pytest.mark.django_db]
 

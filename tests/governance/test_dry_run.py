@@ -1,9 +1,9 @@
 """Dry run: replay recent contexts with a draft or a changed policy and report the outcomes that would change."""
 import pytest
 
+from core.errors import InvalidInput
 from governance.models import Policy, PolicyEvaluation
 from governance.services.policies import DryRunSample, policy_dry_run, policy_evaluate
-from prostqs.errors import InvalidInput
 
 pytestmark = [pytest.mark.smoke, pytest.mark.django_db]
 

@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from core.errors import Conflict, Forbidden, InvalidInput
 from governance.models import DecisionConflict
 from governance.selectors import unresolved_conflicts
 from governance.services.memory import (
@@ -16,7 +17,6 @@ from governance.services.memory import (
     lifecycle_transition,
     lifecycles_expire,
 )
-from prostqs.errors import Conflict, Forbidden, InvalidInput
 
 pytestmark = pytest.mark.django_db
 

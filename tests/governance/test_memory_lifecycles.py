@@ -7,10 +7,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from core.errors import Conflict, InvalidInput
 from governance.memory_hash import GENESIS_HASH, transition_hash
 from governance.models import DecisionLifecycle, LifecycleTransition
 from governance.services.memory import LEGAL_TRANSITIONS, lifecycle_transition, transition_is_legal
-from prostqs.errors import Conflict, InvalidInput
 
 pytestmark = pytest.mark.django_db
 

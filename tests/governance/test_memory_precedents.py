@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from core.errors import Conflict, Forbidden, InvalidInput
 from governance.models import DecisionPrecedent
 from governance.selectors import approval_memory, similar_precedents
 from governance.services.memory import (
@@ -15,7 +16,6 @@ from governance.services.memory import (
     review_decide,
     review_open,
 )
-from prostqs.errors import Conflict, Forbidden, InvalidInput
 
 pytestmark = pytest.mark.django_db
 

@@ -6,6 +6,7 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
+from core.errors import Conflict, Forbidden, InvalidInput
 from governance.models import DecisionReview, LifecycleTransition
 from governance.selectors import lifecycles_in_force, reviews_due_for
 from governance.services.memory import (
@@ -18,7 +19,6 @@ from governance.services.memory import (
     unregister_expiry_condition,
 )
 from governance.services.policies import policy_evaluate, policy_update
-from prostqs.errors import Conflict, Forbidden, InvalidInput
 
 pytestmark = pytest.mark.django_db
 

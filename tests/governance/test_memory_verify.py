@@ -11,9 +11,9 @@ from django.core.management.base import CommandError
 from django.db import connection, connections, transaction
 
 from audit.operations import install_sql, remove_sql
+from core.errors import Conflict
 from governance.models import DecisionLifecycle, LifecycleTransition
 from governance.services.memory import LifecycleSpec, lifecycle_open, lifecycle_transition, verify_lifecycle_chains
-from prostqs.errors import Conflict
 
 
 def tamper(sql, params=()):

@@ -1,10 +1,10 @@
 """Evaluation: candidates, precedence, the default, explanations, stored evaluations and their versions, caching."""
 import pytest
 
+from core.errors import InvalidInput
 from governance.models import Policy, PolicyEvaluation
 from governance.policy_engine import CompiledPolicySet, PolicyCache, load_active
 from governance.services.policies import policy_evaluate, policy_update
-from prostqs.errors import InvalidInput
 
 pytestmark = [pytest.mark.smoke, pytest.mark.django_db]
 

@@ -4,9 +4,9 @@ from django.core.exceptions import ValidationError
 
 from audit.models import AuditEvent
 from audit.services import audit_sequence
+from core.errors import InvalidInput, NotFound
 from governance.models import Policy
 from governance.services.policies import policy_create, policy_set_active, policy_update
-from prostqs.errors import InvalidInput, NotFound
 
 pytestmark = [pytest.mark.smoke, pytest.mark.django_db]
 

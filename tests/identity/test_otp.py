@@ -6,6 +6,7 @@ from rest_framework.test import APIClient
 
 from audit.models import AuditEvent
 from audit.services import audit_sequence
+from core.errors import TooManyRequests
 from identity.models import (
     AuthMethod,
     PendingVerification,
@@ -17,7 +18,6 @@ from identity.models import (
 )
 from identity.services.otp import otp_start, otp_verify, rate_limit_clear
 from infrastructure.models import Job
-from prostqs.errors import TooManyRequests
 
 pytestmark = [pytest.mark.smoke, pytest.mark.django_db]
 

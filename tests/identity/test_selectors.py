@@ -3,9 +3,9 @@ import uuid
 
 import pytest
 
+from core.errors import NotFound
 from identity.selectors import app_user_get, person_get, person_known_to_tenant, person_reachable
 from identity.services.apps import app_user_attest, app_user_link
-from prostqs.errors import NotFound
 
 pytestmark = [pytest.mark.smoke, pytest.mark.django_db]
 

@@ -12,6 +12,7 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from audit.models import AuditEvent
+from core.errors import Conflict, InvalidInput
 from identity.models import Application, User
 from identity.services.apps import app_create, app_set_status
 from identity.services.sessions import session_open
@@ -23,7 +24,6 @@ from identity.services.webhooks import (
     webhook_secret_generate,
 )
 from infrastructure.models import DeadLetterJob, Job, Secret
-from prostqs.errors import Conflict, InvalidInput
 from tests.webhook_receiver import Answer, signatures, verify
 
 pytestmark = [pytest.mark.smoke, pytest.mark.django_db]

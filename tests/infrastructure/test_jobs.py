@@ -9,6 +9,7 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
+from core.errors import Conflict, InvalidInput
 from infrastructure import events
 from infrastructure.models import DeadLetterJob, Job
 from infrastructure.selectors import job_status_counts
@@ -33,7 +34,6 @@ from infrastructure.services.jobs import (
 )
 from infrastructure.services.killswitches import killswitch_activate, killswitch_deactivate
 from infrastructure.worker import JobWorker
-from prostqs.errors import Conflict, InvalidInput
 from tests.infrastructure.conftest import audited
 
 pytestmark = [pytest.mark.smoke, pytest.mark.django_db]

@@ -11,6 +11,7 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
+from core.errors import Conflict, InvalidInput
 from identity.models import User
 from infrastructure import events
 from infrastructure.models import KillSwitch
@@ -24,7 +25,6 @@ from infrastructure.services.killswitches import (
     killswitch_is_halted,
     killswitches_in_force,
 )
-from prostqs.errors import Conflict, InvalidInput
 from tests.infrastructure.conftest import audited, child_env
 
 

@@ -20,6 +20,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from audit.models import AuditEvent
+from core.errors import Gone, InvalidInput, NotFound
 from infrastructure import crypto, events
 from infrastructure.crypto import SecretDecryptionError, parse_keyring
 from infrastructure.models import Secret
@@ -32,7 +33,6 @@ from infrastructure.services.secrets import (
     secret_rotate,
     secret_versions,
 )
-from prostqs.errors import Gone, InvalidInput, NotFound
 from tests.infrastructure.conftest import audited, key
 
 pytestmark = [pytest.mark.smoke, pytest.mark.django_db]

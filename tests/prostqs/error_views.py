@@ -7,8 +7,8 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.errors import Conflict, TooManyRequests
 from prostqs import urls as project_urls
-from prostqs.errors import Conflict, TooManyRequests
 
 
 class _Input(serializers.Serializer):

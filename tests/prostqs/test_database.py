@@ -38,7 +38,7 @@ def _terminate(pid: int) -> None:
 
 
 def test_the_backend_is_ours_with_health_checks_on():
-    assert connection.settings_dict["ENGINE"] == "prostqs.backends.postgresql"
+    assert connection.settings_dict["ENGINE"] == "core.backends.postgresql"
     assert connection.settings_dict["CONN_HEALTH_CHECKS"] is True
 
 
@@ -80,13 +80,13 @@ def test_a_connection_with_a_notice_waiting_is_still_usable():
 
 
 def _timestamptz_loader(adapters):
-    from prostqs.backends.postgresql.base import TIMESTAMPTZ_OID
+    from core.backends.postgresql.base import TIMESTAMPTZ_OID
 
     return adapters.get_loader(TIMESTAMPTZ_OID, Format.TEXT)
 
 
 def test_a_utc_connection_reads_timestamps_with_psycopgs_own_loader_and_no_cursor_replaces_it():
-    from prostqs.backends.postgresql.base import TIMESTAMPTZ_OID, UTCTimestamptzLoader
+    from core.backends.postgresql.base import TIMESTAMPTZ_OID, UTCTimestamptzLoader
 
     connection.ensure_connection()
     assert _timestamptz_loader(connection.connection.adapters) is UTCTimestamptzLoader
@@ -131,7 +131,7 @@ def test_orm_datetimes_come_back_aware_in_utc():
 
 
 def test_a_connection_in_another_time_zone_keeps_djangos_loader():
-    from prostqs.backends.postgresql.base import DatabaseWrapper, UTCTimestamptzLoader
+    from core.backends.postgresql.base import DatabaseWrapper, UTCTimestamptzLoader
 
     other = DatabaseWrapper({**connection.settings_dict, "TIME_ZONE": "America/Sao_Paulo"}, alias="other_zone")
     try:

@@ -1,4 +1,4 @@
-"""``prostqs.db.fetch_one``: the hot reads run prepared without a cursor where that is safe, give what a cursor
+"""``core.db.fetch_one``: the hot reads run prepared without a cursor where that is safe, give what a cursor
 gives, and recover from their statements being deallocated."""
 import datetime
 import uuid
@@ -9,7 +9,7 @@ from django.db import DataError, connection, connections, transaction
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
-from prostqs.db import fetch_one, prepared_cursor
+from core.db import fetch_one, prepared_cursor
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -130,7 +130,7 @@ def test_sql_with_another_percent_is_refused():
 
 
 def test_a_connection_in_another_time_zone_reads_in_its_zone():
-    from prostqs.backends.postgresql.base import DatabaseWrapper
+    from core.backends.postgresql.base import DatabaseWrapper
 
     other = DatabaseWrapper({**connection.settings_dict, "TIME_ZONE": "America/Sao_Paulo"}, alias="other_zone")
     try:

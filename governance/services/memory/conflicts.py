@@ -20,10 +20,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audit.services import audit_record
+from core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from governance import events
 from governance.models import ConflictState, ConflictType, DecisionConflict, DecisionLifecycle
 from governance.models.authorities import ALL_SCOPES
-from prostqs.errors import Conflict, Forbidden, InvalidInput, NotFound
 
 OPPOSITE_DIRECTIONS = (frozenset({"pause", "resume"}), frozenset({"raise", "lower"}))
 MONEY_DIRECTIONS = frozenset({"credit", "debit"})

@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audit.services import audit_record
+from core.errors import Conflict, InvalidInput, NotFound
 from governance import events
 from governance.jsonvalues import json_ready
 from governance.memory_hash import GENESIS_HASH, transition_hash
@@ -27,7 +28,6 @@ from governance.models import (
     TriggerType,
 )
 from governance.models.memory import IN_FORCE_STATES
-from prostqs.errors import Conflict, InvalidInput, NotFound
 
 State = LifecycleState
 Trigger = TriggerType

@@ -12,10 +12,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audit.services import audit_record
+from core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from governance import events
 from governance.jsonvalues import json_ready
 from governance.models import DecisionLifecycle, DecisionPrecedent, DecisionReview, PrecedentState, ReviewOutcome
-from prostqs.errors import Conflict, Forbidden, InvalidInput, NotFound
 
 REASON_MIN = 3
 AMOUNT_WEIGHT = 0.6

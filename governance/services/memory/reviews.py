@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audit.services import audit_record
+from core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from governance import events
 from governance.models import (
     DecisionLifecycle,
@@ -30,7 +31,6 @@ from governance.models import (
 from governance.models.authorities import ALL_SCOPES
 from governance.models.memory import IN_FORCE_STATES
 from governance.services.memory.lifecycles import _actor, lifecycle_transition, review_interval
-from prostqs.errors import Conflict, Forbidden, InvalidInput, NotFound
 
 JUSTIFICATION_MIN = 10
 

@@ -1,7 +1,7 @@
 """Errors raised by services, independent of the HTTP layer.
 
 Services raise a ``ServiceError`` subclass with a stable machine-readable ``code``; the API layer
-(``prostqs.api.exception_handler``) turns it into the project's one JSON error shape with ``status``.
+(``core.api.exception_handler``) turns it into the project's one JSON error shape with ``status``.
 """
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ class ServiceError(Exception):
 
     # A refusal that must leave a trace (an audit event) although the refused operation rolls back: its class sets
     # this and implements ``record_refusal``, which the interface answering the error calls once the operation's
-    # transaction is gone (``prostqs.api.exception_handler``; the agents' executor for a decision).
+    # transaction is gone (``core.api.exception_handler``; the agents' executor for a decision).
     records_refusal = False
 
     def record_refusal(self) -> None:

@@ -43,7 +43,7 @@ class UTCTimestamptzLoader:
 
 class DatabaseOperations(PostgreSQLDatabaseOperations):
     def last_executed_query(self, cursor, sql, params):
-        """Django reads the client-bound query text off its own cursors; the prepared ones (prostqs.db) bind on the
+        """Django reads the client-bound query text off its own cursors; the prepared ones (core.db) bind on the
         server, so their text is composed as Django does for connections that bind on the server."""
         if isinstance(cursor, psycopg.ClientCursor):
             return super().last_executed_query(cursor, sql, params)

@@ -24,9 +24,9 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from prostqs.errors import ServiceError
+from core.errors import ServiceError
 
-logger = logging.getLogger("prostqs.api")
+logger = logging.getLogger("core.api")
 
 # Codes used when a status arrives without a more specific code (Django responses, middleware).
 STATUS_CODES = {
