@@ -1,4 +1,4 @@
-"""Cross-verification speed: ``prostqs.evidence`` over 100,000 ledger entries and their audit events.
+"""Cross-verification speed: ``console.evidence`` over 100,000 ledger entries and their audit events.
 
 The entries are posted through ``ledger_post`` (each stages its ``LEDGER_ENTRY_POSTED`` event, as in production) on
 1,000 accounts, then chained; the measure is one ``verify_rows`` pass over every entry (keyset batches of rows, their
@@ -46,7 +46,7 @@ def _prefill(ctx: Context) -> None:
 @measure("evidence_ledger_100k", unit="rows/s", group="audit",
          description="verify_all's evidence_ledger_entries over 100,000 ledger entries and their audit events")
 def evidence_ledger_100k(ctx: Context) -> float:
-    from prostqs.evidence import specs, verify_rows
+    from console.evidence import specs, verify_rows
 
     _prefill(ctx)
     started = time.perf_counter()

@@ -45,7 +45,7 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[:
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "prostqs.console.ConsoleAdminConfig",
+    "console.site.ConsoleAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -66,7 +66,8 @@ INSTALLED_APPS = [
     "billing",
     "ads",
     "agents",
-    # The composition root: commands that know every app (seed_demo, verify_all).
+    # The console over every app (dashboard, inbox, kill switches, integrity, roles), then the composition root.
+    "console",
     "prostqs",
 ]
 

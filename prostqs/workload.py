@@ -277,7 +277,7 @@ class _Run:
                       f"/api/v1/governance/approvals/{request_id}/decisions",
                       {"decision": "approved", "justification": "Approved at the end of the workload."})
         self.run_jobs()
-        from prostqs import integrity
+        from console import integrity
 
         self.result.integrity = integrity.run_all(trigger="workload")
         self.result.seconds = time.monotonic() - started

@@ -5,7 +5,7 @@ same transaction as the balance update and its audit event, under a row lock on 
 account (``python manage.py ledger_verify``): ``balance == Σcredits - Σdebits``, entries numbered 1..n with
 ``balance_after`` an unbroken running sum, and the last ``balance_after == balance``. The audit event records every
 column of the entry (type as its action, balances before and after, the rest in its metadata): ``verify_all``
-proves each entry against it, so a row inserted by other means than this module is found (``prostqs.evidence``).
+proves each entry against it, so a row inserted by other means than this module is found (``console.evidence``).
 
 Amounts are positive integers of cents up to ``MAX_AMOUNT``; no balance may exceed ``MAX_BALANCE`` or go below 0.
 Callers that hold a transaction of their own (ads spend, payouts) call these functions inside it: the posting

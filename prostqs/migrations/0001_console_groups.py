@@ -1,4 +1,4 @@
-"""The console's role groups. Their permissions are set after every migrate (prostqs.roles.sync_after_migrate),
+"""The console's role groups. Their permissions are set after every migrate (console.roles.sync_after_migrate),
 so models added later are covered without another migration."""
 from django.db import migrations
 

@@ -17,7 +17,7 @@ def test_seed_demo_is_idempotent():
 
 
 def test_demo_admin_reuses_the_same_login(settings, tmp_path, monkeypatch):
-    from prostqs.management.commands import demo_admin
+    from console.management.commands import demo_admin
 
     monkeypatch.setattr(demo_admin, "CREDENTIALS_FILE", tmp_path / "admin.json")
     settings.DEBUG = True

@@ -183,7 +183,7 @@ def test_history_pages_refuse_posts_for_everyone(client, db):
 def test_demo_admin_prints_a_working_second_factor(settings, tmp_path, monkeypatch, capsys):
     from django.core.management import call_command
 
-    from prostqs.management.commands import demo_admin
+    from console.management.commands import demo_admin
 
     monkeypatch.setattr(demo_admin, "CREDENTIALS_FILE", tmp_path / "admin.json")
     settings.DEBUG = True

@@ -15,7 +15,7 @@ from django.test import Client, RequestFactory
 from django.urls import reverse
 
 from audit.immutable import AppendOnlyModel
-from prostqs.roles import ROLES
+from console.roles import ROLES
 
 pytestmark = pytest.mark.django_db
 
@@ -157,7 +157,7 @@ def test_an_append_only_model_cannot_be_registered_with_a_writable_admin():
     from django.core.exceptions import ImproperlyConfigured
 
     from billing.models import LedgerEntry
-    from prostqs.console import ConsoleAdminSite
+    from console.site import ConsoleAdminSite
 
     site = ConsoleAdminSite(name="scratch")
     with pytest.raises(ImproperlyConfigured, match="append-only"):
@@ -170,7 +170,7 @@ def test_group_permissions_follow_new_models_after_migrate(people):
     """post_migrate recomputes the groups: a permission removed by hand comes back, one added by hand goes."""
     from django.contrib.auth.models import Group, Permission
 
-    from prostqs.roles import sync_group_permissions
+    from console.roles import sync_group_permissions
 
     finance = Group.objects.get(name="finance_officer")
     export = Permission.objects.get(codename="export_ledger")

@@ -70,7 +70,7 @@ def test_every_editable_json_field_of_the_console_refuses_it():
     from django.contrib import admin
     from django.db.models import JSONField
 
-    from prostqs.console import StorableJSONField
+    from console.site import StorableJSONField
 
     registered = [model_admin for model_admin in admin.site._registry.values()
                   if any(isinstance(f, JSONField) for f in model_admin.model._meta.get_fields())]

@@ -9,7 +9,7 @@ from django.db import connection
 from psycopg import errors
 
 from audit.immutable import AppendOnlyModel
-from prostqs import integrity
+from console import integrity
 from prostqs.dbroles import DbRolesError, db_role_audit, db_roles_apply
 from tests.reliability.conftest import logged_in_as
 

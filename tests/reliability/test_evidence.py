@@ -1,4 +1,4 @@
-"""verify_all proves the records against the audit log (``prostqs.evidence``): stories of what an attacker holding
+"""verify_all proves the records against the audit log (``console.evidence``): stories of what an attacker holding
 the application's database role, or a superuser stepping around the triggers, writes behind the application's back,
 and what verify_all then says."""
 from __future__ import annotations
@@ -11,7 +11,7 @@ from django.core.management.base import CommandError
 from django.db import connection
 
 from audit.immutable import append_only_tables
-from prostqs import integrity
+from console import integrity
 from tests.reliability.conftest import logged_in_as
 
 pytestmark = [pytest.mark.postgres]
@@ -348,7 +348,7 @@ def test_a_risk_score_rewritten_around_the_triggers_is_caught():
 def test_events_staged_but_not_chained_prove_their_rows(billing_app):
     """Inside one transaction nothing has been chained yet: the staged events, committed with their rows, count."""
     from audit.models import AuditEvent, StagedEvent
-    from prostqs import evidence
+    from console import evidence
 
     tenant = billing_app()
     tenant.account(balance=10_000)
@@ -365,7 +365,7 @@ def test_rows_whose_event_predates_the_new_records_still_verify_and_say_so(billi
     import json
 
     from audit.models import StagedEvent
-    from prostqs import evidence
+    from console import evidence
 
     billing_app().account(balance=10_000)
     staged = StagedEvent.objects.get(type="LEDGER_ENTRY_POSTED")
@@ -381,7 +381,7 @@ def test_rows_whose_event_predates_the_new_records_still_verify_and_say_so(billi
 
 @pytest.mark.django_db
 def test_every_append_only_table_is_covered():
-    from prostqs import evidence
+    from console import evidence
 
     assert set(append_only_tables()) <= evidence.covered_tables()
     assert set(append_only_tables()) - evidence.PROVEN_BY_THE_CHAIN <= {

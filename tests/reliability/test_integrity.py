@@ -9,8 +9,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 
+from console import integrity
 from infrastructure.models import IntegrityReport, KillSwitch
-from prostqs import integrity
 
 pytestmark = [pytest.mark.django_db]
 
@@ -152,7 +152,7 @@ def test_register_refuses_a_name_twice():
 
 def test_the_daily_run_raises_the_kill_switch_alert_shown_on_the_dashboard(demo, admin_client, settings):
     from billing.models import BillingAccount
-    from prostqs.tasks import verify_all_task
+    from console.tasks import verify_all_task
 
     assert settings.CELERY_BEAT_SCHEDULE["prostqs.verify_all"]["task"] == "prostqs.verify_all"
     assert verify_all_task() is True

@@ -21,7 +21,7 @@ def test_a_run_keeps_every_invariant_and_the_same_seed_replays_it():
 
 
 def test_a_failing_run_names_its_seed(monkeypatch, capsys):
-    from prostqs import integrity
+    from console import integrity
 
     def broken():
         return integrity.Check(checked=1, problems=["planted problem"])

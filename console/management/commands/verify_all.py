@@ -6,7 +6,7 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from prostqs import integrity
+from console import integrity
 
 
 class Command(BaseCommand):

@@ -67,7 +67,7 @@ class Truncated:
 
 @dataclass
 class Result:
-    """A verifier's outcome, in ``prostqs.integrity``'s shape."""
+    """A verifier's outcome, in ``console.integrity``'s shape."""
 
     checked: int = 0
     problems: list[str] = field(default_factory=list)
@@ -797,7 +797,7 @@ def covered_tables() -> set[str]:
 
 
 def verifiers() -> dict[str, Callable[[], Result]]:
-    """``{verifier name: function}`` for ``prostqs.integrity``."""
+    """``{verifier name: function}`` for ``console.integrity``."""
     found: dict[str, Callable[[], Result]] = {}
     for table, spec in specs().items():
         def run(spec: RowEvidence = spec) -> Result:

@@ -115,7 +115,7 @@ class ConsoleAdminSite(admin.AdminSite):
         return super().has_permission(request) and getattr(user, "is_verified", lambda: False)()
 
     def get_urls(self):
-        from prostqs import console_views
+        from console import views as console_views
 
         urls = [
             path("second-factor/", self._half_signed_in(self.second_factor), name="second_factor"),
@@ -234,6 +234,7 @@ class ConsoleAdminSite(admin.AdminSite):
 
         from audit.context import client_ip
         from audit.services import audit_record
+        from console import events
         from identity.services.console_login import (
             console_login_attempt,
             console_login_failed,
@@ -243,7 +244,6 @@ class ConsoleAdminSite(admin.AdminSite):
             ip_key,
             user_key,
         )
-        from prostqs import events
 
         user, next_url = request.user, self._next_url(request)
         if TOTPDevice.objects.filter(user=user, confirmed=True).exists():
@@ -282,15 +282,15 @@ class ConsoleAdminSite(admin.AdminSite):
     # --- the dashboard ----------------------------------------------------------------------------------------
 
     def index(self, request, extra_context=None):
-        from prostqs.dashboard import dashboard
+        from console.dashboard import dashboard
 
         return super().index(request, {"dashboard": dashboard(request.user), "integrity": integrity_status(),
                                        **(extra_context or {})})
 
 
 def integrity_status() -> dict:
-    """The dashboard's integrity card: the latest ``verify_all`` report (see prostqs.integrity)."""
-    from prostqs.integrity import latest_report
+    """The dashboard's integrity card: the latest ``verify_all`` report (see console.integrity)."""
+    from console.integrity import latest_report
 
     report = latest_report()
     return {"report": report, "failed": [r for r in (report.results if report else []) if not r.get("ok")]}
@@ -306,4 +306,4 @@ def qr_svg(text: str) -> str:
 
 
 class ConsoleAdminConfig(AdminConfig):
-    default_site = "prostqs.console.ConsoleAdminSite"
+    default_site = "console.site.ConsoleAdminSite"

@@ -4,7 +4,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from audit.context import scope
-from prostqs import integrity
+from console import integrity
 
 
 @shared_task(name="prostqs.verify_all", ignore_result=True)

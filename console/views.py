@@ -14,8 +14,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from console.memory_hooks import approval_memory_for
 from core.errors import ServiceError
-from prostqs.memory_hooks import approval_memory_for
 
 INBOX_LIMIT = 50
 

@@ -18,8 +18,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from prostqs.charts import PALETTE, Series, bar_chart
-from prostqs.memory_hooks import unresolved_conflict_count
+from console.charts import PALETTE, Series, bar_chart
+from console.memory_hooks import unresolved_conflict_count
 
 CHART_DAYS = 14
 COUNTS_SQL = Template(
@@ -175,8 +175,8 @@ def _can(user, perm: str) -> bool:
 
 def dashboard(user, *, now: datetime | None = None) -> dict[str, Any]:
     from billing.models import Payout
+    from console.views import money
     from governance.selectors import approvals_decidable_by
-    from prostqs.console_views import money
 
     now = now or timezone.now()
     counts = _counts(now - timedelta(hours=24))

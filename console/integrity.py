@@ -22,7 +22,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q, Sum
 from django.utils import timezone
 
-logger = logging.getLogger("prostqs.integrity")
+logger = logging.getLogger("console.integrity")
 
 MAX_PROBLEMS_KEPT = 20
 
@@ -310,9 +310,9 @@ def verify_ad_spend_totals() -> Check:
 
 def _register_optional() -> None:
     """Verifiers of apps that may be absent from this build: registered when their code is there; and the
-    cross-verification of each table against its audit events (``prostqs.evidence``), which needs the models."""
+    cross-verification of each table against its audit events (``console.evidence``), which needs the models."""
     if "evidence_ledger_entries" not in _VERIFIERS:
-        from prostqs import evidence
+        from console import evidence
 
         for name, func in evidence.verifiers().items():
             register(name)(func)
