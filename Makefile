@@ -5,10 +5,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
+DOCS_PORT ?= 8001
 # The embedded default runs in development mode (a development secret key is allowed).
 export DEBUG ?= true
 
-.PHONY: run test bench lint install install-dev clean
+.PHONY: run test bench docs lint install install-dev clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -41,6 +42,11 @@ test: $(VENV)/.installed-dev
 ## make bench: measure this machine's baselines and the project's paths in one run (needs PostgreSQL).
 bench: $(VENV)/.installed-dev
 	$(PY) bench/run.py $(BENCH_ARGS)
+
+## make docs: serve the documentation (docs/, mkdocs.yml) on 127.0.0.1, rebuilt as pages change (Ctrl-C stops it).
+## Nothing is fetched from the network, to build or to view it.
+docs: $(VENV)/.installed-dev
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve --strict --dev-addr 127.0.0.1:$(DOCS_PORT)
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .

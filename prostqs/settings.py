@@ -58,7 +58,7 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "csp",
-    # Our apps, lowest layer first (see STYLE.md "Dependency direction").
+    # Our apps, lowest layer first (see docs/code-layout.md, "Layers").
     "audit",
     "infrastructure",
     "identity",
@@ -165,7 +165,7 @@ else:
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 
-# Jobs, secrets and kill switches (infrastructure app; see README "Jobs, secrets and kill switches").
+# Jobs, secrets and kill switches (infrastructure app; see docs/domains/infrastructure.md).
 # The jobs table is the durable queue; Celery only carries "go and claim" messages, so its delivery settings are
 # chosen for at-least-once: a task is acknowledged after it ran, re-queued when its worker dies, and the broker's
 # visibility timeout outlasts every lease and every dispatch run (else Redis would hand a live task to a second
@@ -220,7 +220,7 @@ def _development_master_key() -> str:
 SECRETS_MASTER_KEYS = env.str("SECRETS_MASTER_KEYS", default="")
 if not SECRETS_MASTER_KEYS:
     if not DEBUG:
-        raise ImproperlyConfigured("SECRETS_MASTER_KEYS must be set when DEBUG is off (see README).")
+        raise ImproperlyConfigured("SECRETS_MASTER_KEYS must be set when DEBUG is off (see docs/configuration.md).")
     SECRETS_MASTER_KEYS = _development_master_key()
 SECRETS_ENVIRONMENT = env.str("SECRETS_ENVIRONMENT", default="development" if DEBUG else "production")
 
@@ -283,7 +283,7 @@ AUDIT_CHECKPOINT_INTERVAL = env.float("AUDIT_CHECKPOINT_INTERVAL", default=3600.
 CELERY_BEAT_SCHEDULE["audit-sequence"] = {"task": "audit.sequence", "schedule": AUDIT_SEQUENCE_INTERVAL}
 CELERY_BEAT_SCHEDULE["audit-checkpoint"] = {"task": "audit.checkpoint", "schedule": AUDIT_CHECKPOINT_INTERVAL}
 
-# Identity and applications (README "Identity and applications").
+# Identity and applications (docs/domains/identity.md).
 # Key of the keyed hashes of OTP codes, session tokens and app secrets; derived from SECRET_KEY when empty (set it
 # so that SECRET_KEY can be rotated without signing everyone out and invalidating every app credential).
 IDENTITY_HASH_KEY = env.str("IDENTITY_HASH_KEY", default="")
@@ -318,7 +318,7 @@ APP_WEBHOOK_SECRET_GRACE_SECONDS = env.int("APP_WEBHOOK_SECRET_GRACE_SECONDS", d
 APP_WEBHOOK_ALLOW_HTTP = env.bool("APP_WEBHOOK_ALLOW_HTTP", default=DEBUG)
 APP_WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env.bool("APP_WEBHOOK_ALLOW_PRIVATE_ADDRESSES", default=DEBUG)
 
-# Governance: the policy engine, autonomy and approvals (README "Policies, autonomy and approvals").
+# Governance: the policy engine, autonomy and approvals (docs/domains/governance.md).
 POLICY_DEFAULT_EFFECT = env.str("POLICY_DEFAULT_EFFECT", default="deny")
 POLICY_CACHE_CHECK_MS = env.int("POLICY_CACHE_CHECK_MS", default=500)
 AUTONOMY_DEFAULT_LEVEL = env.int("AUTONOMY_DEFAULT_LEVEL", default=0)
@@ -330,14 +330,14 @@ CELERY_BEAT_SCHEDULE["governance-approvals-expire"] = {
     "task": "governance.approvals_expire",
     "schedule": env.int("APPROVAL_EXPIRY_INTERVAL_SECONDS", default=60),
 }
-# Institutional memory (README "Institutional memory"): decisions without a fixed expiry are reviewed this often;
+# Institutional memory (docs/domains/memory.md): decisions without a fixed expiry are reviewed this often;
 # the memory job (expire due lifecycles, open due reviews) is queued this often.
 MEMORY_REVIEW_INTERVAL_DAYS = env.float("MEMORY_REVIEW_INTERVAL_DAYS", default=90.0)
 MEMORY_TICK_SECONDS = env.float("MEMORY_TICK_SECONDS", default=60.0)
 CELERY_BEAT_SCHEDULE["governance.memory_tick"] = {"task": "governance.memory_tick", "schedule": MEMORY_TICK_SECONDS,
                                                   "options": {"expires": MEMORY_TICK_SECONDS}}
 
-# Integrity (README "Reliability and security"): verify_all every INTEGRITY_VERIFY_SECONDS (daily); a failure
+# Integrity (docs/operations/reliability.md): verify_all every INTEGRITY_VERIFY_SECONDS (daily); a failure
 # activates this kill switch (empty: report and log only).
 INTEGRITY_VERIFY_SECONDS = env.float("INTEGRITY_VERIFY_SECONDS", default=86400.0)
 INTEGRITY_FAILURE_KILL_SWITCH = env.str("INTEGRITY_FAILURE_KILL_SWITCH", default="all")
@@ -362,7 +362,7 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
-# Content-Security-Policy (django-csp, README "Security checks"): the console runs only its own static scripts (no
+# Content-Security-Policy (django-csp, docs/operations/reliability.md): the console runs only its own static scripts (no
 # inline script or event handler) and its own stylesheets (no <style> element); style="" attributes stay allowed
 # (Django's admin and a few of our cells use them; with images limited to this origin they cannot send anything
 # out). Charts and QR codes are inline SVG. The API's answers get prostqs.middleware.API_CONTENT_SECURITY_POLICY
@@ -385,7 +385,7 @@ SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=8 * 3600)
 SESSION_EXPIRE_AT_BROWSER_CLOSE = env.bool("SESSION_EXPIRE_AT_BROWSER_CLOSE", default=True)
 CSRF_COOKIE_HTTPONLY = True
 
-# The console (README "Console"): staff sign in with a password and a TOTP code (django-otp); failed attempts are
+# The console (docs/domains/console.md): staff sign in with a password and a TOTP code (django-otp); failed attempts are
 # counted in rate_limit_entries and lock the username (or the address) out for a while. History is read, never
 # reverted: a revert would save an old row past the services.
 OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="PROST-QS")
@@ -432,7 +432,7 @@ CELERY_BEAT_SCHEDULE.update({
     "billing.idempotency_cleanup": {"task": "billing.idempotency_cleanup", "schedule": 3600.0},
 })
 
-# Ads (README "Ads"). Daily and monthly budgets open their next period from a job queued for the end of each
+# Ads (docs/domains/ads.md). Daily and monthly budgets open their next period from a job queued for the end of each
 # period; this sweep is the safety net.
 ADS_ROLLOVER_SWEEP_SECONDS = env.float("ADS_ROLLOVER_SWEEP_SECONDS", default=60.0)
 CELERY_BEAT_SCHEDULE.update({
@@ -449,7 +449,7 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update({
     "AdSpendUnitEnum": "ads.models.AdSpendEvent.Unit",
 })
 
-# Agents, risk and the observer (README "Agents, risk and the observer").
+# Agents, risk and the observer (docs/domains/agents.md).
 AGENT_DECISION_TTL_SECONDS = env.int("AGENT_DECISION_TTL_SECONDS", default=24 * 3600)
 RISK_RECOMPUTE_SECONDS = env.float("RISK_RECOMPUTE_SECONDS", default=900.0)
 CELERY_BEAT_SCHEDULE.update({

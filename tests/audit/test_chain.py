@@ -14,7 +14,7 @@ from audit import chain
 
 pytestmark = pytest.mark.smoke
 
-# The example printed in README.md ("Audit log"): if this changes, every chain ever written stops verifying.
+# The example printed in docs/specs/audit-chain.md: if this changes, every chain ever written stops verifying.
 EXAMPLE = {
     "id": "6f1c1d2e-8a4b-4c6d-9e0f-112233445566", "sequence": 1, "type": "PAYMENT_CONFIRMED",
     "app_id": None, "actor_id": "0b5e7f1a-2c3d-4e5f-8a9b-0c1d2e3f4a5b", "actor_type": "system",
@@ -48,10 +48,10 @@ def test_the_published_example_serialises_and_hashes_as_documented():
     assert chain.event_hash(EXAMPLE, chain.GENESIS_HASH) == EXAMPLE_HASH
 
 
-def test_the_readme_prints_the_same_example():
-    readme = (settings.BASE_DIR / "README.md").read_text()
-    assert EXAMPLE_CANONICAL in readme
-    assert EXAMPLE_HASH in readme
+def test_the_specification_prints_the_same_example():
+    page = (settings.BASE_DIR / "docs" / "specs" / "audit-chain.md").read_text()
+    assert EXAMPLE_CANONICAL in page
+    assert EXAMPLE_HASH in page
 
 
 def test_the_previous_hash_is_part_of_the_hash():

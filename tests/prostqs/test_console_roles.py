@@ -1,7 +1,8 @@
 """The console's permission matrix, role by role, over every registered admin page.
 
-The expected answers come from the README ("Who sees and changes what" and the pages that offer an add form) and
-the pages from the admin registry: a page added later is checked without touching this file.
+The expected answers come from the console's documentation (docs/domains/console.md: "Who sees and changes what"
+and the pages that offer an add form) and the pages from the admin registry: a page added later is checked without
+touching this file.
 """
 from __future__ import annotations
 
@@ -22,13 +23,14 @@ pytestmark = pytest.mark.django_db
 LEVELS = {"all", "change", "view", "—"}
 
 
-def _readme() -> str:
-    return (Path(settings.BASE_DIR) / "README.md").read_text()
+def _roles_page() -> str:
+    """The page that documents the console's roles."""
+    return (Path(settings.BASE_DIR) / "docs" / "domains" / "console.md").read_text()
 
 
-def readme_matrix() -> dict[str, dict[str, str]]:
-    """``{"identity.user": {"super_admin": "all", ...}, "identity": {...}}`` from the README's table."""
-    text = _readme()
+def documented_matrix() -> dict[str, dict[str, str]]:
+    """``{"identity.user": {"super_admin": "all", ...}, "identity": {...}}`` from the roles page's table."""
+    text = _roles_page()
     table = text[text.index("**Who sees and changes what**"):]
     header, matrix = None, {}
     for line in table.splitlines()[1:]:
@@ -47,12 +49,12 @@ def readme_matrix() -> dict[str, dict[str, str]]:
         assert set(levels.values()) <= LEVELS, line
         for name in re.findall(r"`([a-z_]+(?:\.[a-z_]+)?)`", cells[0]):
             matrix[name] = levels
-    assert matrix, "the README's permission matrix is missing"
+    assert matrix, "docs/domains/console.md's permission matrix is missing"
     return matrix
 
 
-def readme_add_pages() -> set[str]:
-    text = re.sub(r"\s+", " ", _readme())
+def documented_add_pages() -> set[str]:
+    text = re.sub(r"\s+", " ", _roles_page())
     start = text.index("Pages that offer an add form:")
     sentence = text[start:text.index(". ", start)]
     return set(re.findall(r"`([a-z_]+\.[a-z_]+)`", sentence))
@@ -61,7 +63,7 @@ def readme_add_pages() -> set[str]:
 def expected_level(matrix, role: str, label: str) -> str:
     app = label.split(".")[0]
     row = matrix.get(label) or matrix.get(app)
-    assert row is not None, f"{label}: the README's matrix has no row for this page or its app"
+    assert row is not None, f"{label}: docs/domains/console.md's matrix has no row for this page or its app"
     return row[role]
 
 
@@ -89,8 +91,8 @@ def test_people_get_the_group_of_their_role(people):
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_every_page_answers_as_the_readme_matrix_says(role, people):
-    matrix, addable = readme_matrix(), readme_add_pages()
+def test_every_page_answers_as_the_documented_matrix_says(role, people):
+    matrix, addable = documented_matrix(), documented_add_pages()
     client = Client()
     client.force_login(people[role])
     wrong, checked = [], 0
@@ -104,17 +106,17 @@ def test_every_page_answers_as_the_readme_matrix_says(role, people):
             status = client.get(reverse(f"admin:{info[0]}_{info[1]}_{kind}")).status_code
             checked += 1
             if status != expected:
-                wrong.append(f"{label} {kind}: {status}, the README says {expected} ({level})")
+                wrong.append(f"{label} {kind}: {status}, docs/domains/console.md says {expected} ({level})")
     assert checked == 2 * len(admin.site._registry)
     assert not wrong, "\n".join(wrong)
 
 
-def test_the_readme_names_only_registered_pages():
+def test_the_documentation_names_only_registered_pages():
     registered = {m._meta.label_lower for m in admin.site._registry}
     apps = {label.split(".")[0] for label in registered}
-    for name in readme_matrix():
+    for name in documented_matrix():
         assert name in registered or name in apps, name
-    assert readme_add_pages() <= registered
+    assert documented_add_pages() <= registered
 
 
 def test_finance_officers_see_no_agents_or_policies_and_tech_leads_cannot_adjust(people):
