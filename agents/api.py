@@ -330,7 +330,8 @@ class AgentDecisionIn(serializers.Serializer):
                                                             "record_spend; billing: credit, refund, payout.")
     target_entity = serializers.CharField(max_length=200, help_text="campaign:<uuid>, budget:<uuid>, "
                                                                     "account:<uuid> or entry:<uuid>.")
-    payload = serializers.JSONField(required=False, default=dict, help_text="The action's parameters (README).")
+    payload = serializers.JSONField(required=False, default=dict,
+                                    help_text="The action's parameters (docs/domains/agents.md, Executors).")
     expires_in = StrictIntegerField(required=False, allow_null=True, default=None, min_value=60,
                                     max_value=30 * 24 * 3600,
                                     help_text="Seconds the decision may wait for approval (default 24 h).")

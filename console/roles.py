@@ -1,4 +1,4 @@
-"""Console roles: four Django groups and the model permissions each one holds (README "Console").
+"""Console roles: four Django groups and the model permissions each one holds (docs/domains/console.md, "Roles").
 
 The groups are created by a migration (``prostqs/migrations``); their permissions are recomputed from
 ``ROLE_ACCESS`` after every ``migrate`` (post_migrate), so models added later get their permissions without a new

@@ -12,7 +12,7 @@ def otp_sender(app_configs, **kwargs):
         sender = get_sender()
     except (ImproperlyConfigured, ImportError) as exc:
         return [checks.Error(f"OTP_SENDER={settings.OTP_SENDER!r} cannot send sign-in codes: {exc}",
-                             hint="Set the OTP_HTTP_* settings of the SMS provider (README, configuration).",
+                             hint="Set the OTP_HTTP_* settings of the SMS provider (docs/configuration.md).",
                              id="identity.E001")]
     if isinstance(sender, ConsoleSender | FileSender):  # by name or by dotted path
         where = "standard output" if isinstance(sender, ConsoleSender) else "a file"

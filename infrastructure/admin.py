@@ -406,7 +406,7 @@ def _target_url(lock: StaffLock) -> str | None:
 
 def staff_locks_html(obj: models.Model | None) -> str:
     """For the change page of a lockable object: the staff locks in force on it, each with who set it, when, why,
-    and a link to lift it (README "What staff actions lock")."""
+    and a link to lift it (docs/domains/staff-locks.md)."""
     if obj is None or obj.pk is None:
         return "-"
     locks = list(staff_locks_on(obj))

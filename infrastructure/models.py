@@ -186,7 +186,7 @@ class StaffLockQuerySet(models.QuerySet):
 class StaffLock(models.Model):
     """A restriction staff set in the console on one object (a suspension, a pause, a limit) that the tenant's API
     cannot lift while the lock is in force: the object's status column says *what* holds, the lock says *who* set
-    it and *why*, and so who may lift it (``infrastructure.services.staff_locks``; README "What staff actions lock").
+    it and *why*, and so who may lift it (``infrastructure.services.staff_locks``; docs/domains/staff-locks.md).
 
     ``cause`` tells staff's own locks from those a cascade set: the apps and credentials suspended because their
     tenant's owner was suspended or banned come back when the owner does, those staff locked themselves do not.

@@ -1,5 +1,6 @@
 """A real HTTP server on a local port that receives applications' webhooks, and the receiver's side of the signing
-scheme exactly as README "Outgoing webhooks" documents it (written from the documentation, not from our code)."""
+scheme exactly as docs/domains/identity.md ("Outgoing webhooks") documents it (written from the documentation, not from
+our code)."""
 from __future__ import annotations
 
 import hashlib

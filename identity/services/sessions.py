@@ -84,7 +84,7 @@ def user_sessions_end(*, user: User, reason: str) -> int:
 def user_set_status(*, user: User, status: str, reason: str, actor: Any = None) -> User:
     """Suspend, ban or reactivate a user (a staff action: ``actor`` is the staff member, else the request's).
 
-    Suspending or banning ends all their sessions at once, locks the status (README "What staff actions lock") and
+    Suspending or banning ends all their sessions at once, locks the status (docs/domains/staff-locks.md) and
     contains their tenant if they own applications (``identity.services.containment.tenant_contain``: every app
     and credential suspended, in this transaction). Reactivating lifts both (``tenant_release``). Setting the
     status a user already has changes nothing but makes sure the sessions are ended and the tenant contained."""

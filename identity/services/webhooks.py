@@ -2,7 +2,7 @@
 
 Other areas call :func:`app_webhook_enqueue` inside their own transaction: the event exists (as a ``webhook`` job)
 exactly when the change it reports committed. A worker then POSTs it, signed with the application's signing secret
-(kept in ``secrets``, AES-256-GCM; README "Outgoing webhooks" documents how receivers verify):
+(kept in ``secrets``, AES-256-GCM; docs/domains/identity.md, "Outgoing webhooks", documents how receivers verify):
 
     POST <webhook_url>
     Content-Type: application/json

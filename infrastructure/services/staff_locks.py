@@ -9,8 +9,8 @@ operation rolls back and writes nothing, and the interface that answers the refu
 ``StaffLocked.record_refusal`` (the API's exception handler; the agents' executor for an agent's decision).
 
 Which calls are the tenant's is the services' existing convention: a call scoped to a tenant (``tenant_id`` given:
-the API, an agent's executor) acts for the tenant; a console call passes the staff member as ``actor``. README
-"What staff actions lock" lists every lock and who lifts it.
+the API, an agent's executor) acts for the tenant; a console call passes the staff member as ``actor``.
+docs/domains/staff-locks.md lists every lock and who lifts it.
 """
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 Playwright never downloads a browser here: it launches ``/usr/bin/chromium`` (``.ci/run`` installs it with apt
 when missing). Without it the tests are skipped locally and fail in CI. Set ``UPDATE_SCREENSHOTS=1`` to write the
-README's screenshots to ``docs/screenshots/``.
+documentation's screenshots to ``docs/screenshots/``.
 """
 from __future__ import annotations
 
