@@ -112,7 +112,9 @@ def _project_models():
     """Every concrete model of the project's own apps (proxies read another model's table)."""
     for model in apps.get_models():
         path = Path(model._meta.app_config.path).resolve()
-        if path.is_relative_to(ROOT) and not model._meta.proxy:
+        # A virtualenv may live inside the checkout (.ci/run makes .venv there): installed packages are not ours.
+        ours = path.is_relative_to(ROOT) and "site-packages" not in path.parts
+        if ours and not model._meta.proxy:
             yield model
 
 
