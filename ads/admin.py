@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
 from django.db.models import F
-from django.template.response import TemplateResponse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
@@ -29,11 +27,17 @@ from ads.services import (
     campaign_pause,
 )
 from billing.models import MAX_AMOUNT
-from core.admin import NoRevertHistoryAdmin, ReadOnlyAdmin
+from core.admin import (
+    NoRevertHistoryAdmin,
+    ReadOnlyAdmin,
+    ReadOnlyHistoryAdmin,
+    ReasonForm,
+    confirm_action,
+    reason_field,
+)
 from core.errors import ServiceError
+from core.validation import MIN_REASON
 from infrastructure.admin import staff_locks_html
-
-MIN_REASON = 3
 
 
 def _by(request, what: str) -> str:
@@ -47,53 +51,12 @@ def progress(spent: int, total: int):
                        spent, total, spent, total, percent)
 
 
-class ReasonForm(forms.Form):
-    reason = forms.CharField(label=_("reason"), min_length=MIN_REASON, max_length=1000,
-                             widget=forms.Textarea(attrs={"rows": 3, "cols": 60}))
+class AdsReasonForm(ReasonForm):
+    reason = reason_field(max_length=1000)
 
 
-class AmountForm(ReasonForm):
+class AmountForm(AdsReasonForm):
     amount_total = forms.IntegerField(label=_("new total (cents)"), min_value=1, max_value=MAX_AMOUNT)
-
-
-def confirm_with_form(modeladmin, request, queryset, *, title: str, form_class=ReasonForm, apply, intro: str = ""):
-    """Show a confirmation page with ``form_class``; once submitted and valid, ``apply(obj, cleaned)`` each row.
-
-    Errors a service raises are shown per row; the other rows are still applied.
-    """
-    form = form_class(request.POST if "apply" in request.POST else None)
-    if "apply" in request.POST and form.is_valid():
-        done = 0
-        for obj in queryset:
-            try:
-                apply(obj, form.cleaned_data)
-                done += 1
-            except ServiceError as exc:
-                modeladmin.message_user(request, f"{obj}: {exc.message} ({exc.code})", messages.ERROR)
-        if done:
-            modeladmin.message_user(request, _("%(title)s: %(n)d done.") % {"title": title, "n": done},
-                                    messages.SUCCESS)
-        return None
-    context = {
-        **modeladmin.admin_site.each_context(request),
-        "title": title,
-        "intro": intro,
-        "objects": list(queryset),
-        "form": form,
-        "action": request.POST.get("action", ""),
-        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-        "opts": modeladmin.model._meta,
-    }
-    return TemplateResponse(request, "admin/ads/confirm_action.html", context)
-
-
-class ReadOnlyHistoryAdmin(NoRevertHistoryAdmin, ReadOnlyAdmin):
-    """Rows shown with their history. The change page never saves (a save would write back a stale copy over
-    concurrent spends); changes are the actions, which call the services and need the ``manage`` permission."""
-
-    def has_manage_permission(self, request) -> bool:
-        opts = self.model._meta
-        return request.user.has_perm(f"{opts.app_label}.change_{opts.model_name}")
 
 
 @admin.register(AdAccount)
@@ -144,23 +107,23 @@ class AdBudgetAdmin(ReadOnlyHistoryAdmin):
 
     @admin.action(description=_("Set the total…"), permissions=["manage"])
     def set_amount(self, request, queryset):
-        return confirm_with_form(
+        return confirm_action(
             self, request, queryset, title=_("Set the budget's total"), form_class=AmountForm,
-            intro=_("Never below what the budget spent; reaching it exhausts the budget and stops its campaigns. "
-                    "The total set here is a ceiling the tenant's API and agents cannot raise (Staff locks)."),
+            message=_("Never below what the budget spent; reaching it exhausts the budget and stops its campaigns. "
+                      "The total set here is a ceiling the tenant's API and agents cannot raise (Staff locks)."),
             apply=lambda budget, data: budget_set_amount(budget_id=budget.pk, amount_total=data["amount_total"],
                                                          reason=data["reason"], actor=request.user))
 
     @admin.action(description=_("Mark disputed (stops its spending)…"), permissions=["manage"])
     def dispute(self, request, queryset):
-        return confirm_with_form(
-            self, request, queryset, title=_("Mark the budget disputed"),
+        return confirm_action(
+            self, request, queryset, title=_("Mark the budget disputed"), form_class=AdsReasonForm,
             apply=lambda budget, data: budget_dispute(budget_id=budget.pk, reason=data["reason"], actor=request.user))
 
     @admin.action(description=_("Resolve the dispute…"), permissions=["manage"])
     def resolve_dispute(self, request, queryset):
-        return confirm_with_form(
-            self, request, queryset, title=_("Resolve the budget's dispute"),
+        return confirm_action(
+            self, request, queryset, title=_("Resolve the budget's dispute"), form_class=AdsReasonForm,
             apply=lambda budget, data: budget_dispute_resolve(budget_id=budget.pk, reason=data["reason"],
                                                               actor=request.user))
 
@@ -275,15 +238,17 @@ class AdGovernanceLimitAdmin(NoRevertHistoryAdmin):
 
     @admin.action(description=_("Activate the kill switch for this tenant…"), permissions=["change"])
     def activate_kill_switch(self, request, queryset):
-        return confirm_with_form(
+        return confirm_action(
             self, request, queryset, title=_("Activate the ads kill switch for these tenants"),
-            intro=_("Every spend of these tenants is refused (423) until the switch is lifted."),
+            form_class=AdsReasonForm,
+            message=_("Every spend of these tenants is refused (423) until the switch is lifted."),
             apply=lambda limits, data: ad_limits_kill_switch_activate(tenant_id=limits.tenant_id,
                                                                       reason=data["reason"], actor=request.user))
 
     @admin.action(description=_("Lift the kill switch for this tenant…"), permissions=["change"])
     def deactivate_kill_switch(self, request, queryset):
-        return confirm_with_form(
+        return confirm_action(
             self, request, queryset, title=_("Lift the ads kill switch for these tenants"),
+            form_class=AdsReasonForm,
             apply=lambda limits, data: ad_limits_kill_switch_deactivate(tenant_id=limits.tenant_id,
                                                                         reason=data["reason"], actor=request.user))

@@ -30,6 +30,7 @@ from ads.services import (
 from billing.idempotency import HEADER as IDEMPOTENCY_HEADER
 from billing.idempotency import default_scope, idempotent
 from billing.models import MAX_AMOUNT
+from core.api import StrictIntegerField
 from core.errors import InvalidInput, ServiceError
 from identity.api.common import ErrorSerializer
 from identity.permissions import scope_required
@@ -47,15 +48,6 @@ _ERRORS = {
 
 def errors(*statuses: int) -> dict[int, OpenApiResponse]:
     return {s: OpenApiResponse(ErrorSerializer, description=_ERRORS[s]) for s in statuses}
-
-
-class StrictIntegerField(serializers.IntegerField):
-    """A JSON integer: strings, floats and booleans are refused (money is whole cents, never coerced)."""
-
-    def to_internal_value(self, data):
-        if isinstance(data, bool) or not isinstance(data, int):
-            self.fail("invalid")
-        return super().to_internal_value(data)
 
 
 def _cents(**kwargs) -> StrictIntegerField:

@@ -11,13 +11,11 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import OuterRef, Subquery
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
-from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -41,13 +39,11 @@ from agents.services.agents import agent_create, agent_policy_check, agent_polic
 from agents.services.observer import suggestion_decide
 from agents.services.risk import risk_config_check, risk_config_set, risk_scores_recompute
 from audit.context import client_ip
-from core.admin import NoRevertHistoryAdmin, ReadOnlyAdmin, ReadOnlyInline
+from core.admin import NoRevertHistoryAdmin, ReadOnlyAdmin, ReadOnlyInline, ReasonForm, confirm_action, reason_field
 from core.errors import ServiceError
 from governance.models import AutonomyProfile
 from governance.selectors import autonomy_resolve
 from infrastructure.admin import staff_locks_html
-
-MIN_REASON = 3
 
 
 def pretty_json(value) -> str:
@@ -83,12 +79,11 @@ def _service_errors(form, exc: ServiceError) -> None:
         form.add_error(None, exc.message)
 
 
-class ReasonForm(forms.Form):
-    reason = forms.CharField(label=_("reason"), min_length=MIN_REASON, max_length=500,
-                             widget=forms.Textarea(attrs={"rows": 3, "cols": 60}))
-
-
 # --- agents ---------------------------------------------------------------------------------------------------------
+
+
+class StatusReasonForm(ReasonForm):
+    reason = reason_field(max_length=500)
 
 
 class AgentPolicyForm(forms.ModelForm):
@@ -239,17 +234,11 @@ class AgentAdmin(NoRevertHistoryAdmin):
         return None
 
     def _set_status(self, request, queryset, status: str):
-        form = ReasonForm(request.POST if "apply" in request.POST else None)
-        if "apply" in request.POST and form.is_valid():
-            for agent in queryset:
-                agent_update(agent_id=agent.pk, status=status, actor=request.user,
-                             reason=form.cleaned_data["reason"])
-            self.message_user(request, _("%(n)d agent(s) now %(s)s.") % {"n": queryset.count(), "s": status})
-            return None
-        return TemplateResponse(request, "admin/agents/confirm_action.html", {
-            **self.admin_site.each_context(request), "title": _("Set agents %(s)s") % {"s": status},
-            "objects": list(queryset), "form": form, "action": request.POST.get("action", ""),
-            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME, "opts": self.model._meta})
+        return confirm_action(
+            self, request, queryset, title=_("Set agents %(s)s") % {"s": status}, form_class=StatusReasonForm,
+            done=_("%%(count)d agent(s) now %(s)s.") % {"s": status},
+            apply=lambda agent, data: agent_update(agent_id=agent.pk, status=status, actor=request.user,
+                                                   reason=data["reason"]))
 
     @admin.action(description=_("Suspend (their proposals are rejected)…"), permissions=["change"])
     def suspend(self, request, queryset):
@@ -409,8 +398,7 @@ class HumanDecisionInline(ReadOnlyInline):
 
 class SuggestionDecideForm(forms.Form):
     decision = forms.ChoiceField(choices=HumanDecision.Decision.choices)
-    reason = forms.CharField(min_length=MIN_REASON, max_length=2000, widget=forms.Textarea(attrs={"rows": 3,
-                                                                                                  "cols": 80}))
+    reason = reason_field(max_length=2000)
 
 
 def _can_decide(user) -> bool:

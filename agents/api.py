@@ -33,6 +33,7 @@ from billing import errors as billing_errors
 from billing.idempotency import HEADER as IDEMPOTENCY_HEADER
 from billing.idempotency import idempotent
 from billing.models import MAX_AMOUNT
+from core.api import StrictIntegerField
 from core.errors import InvalidInput, NotFound
 from governance import conf as governance_conf
 from governance.models import AutonomyProfile
@@ -56,15 +57,6 @@ _ERRORS = {
 
 def errors(*statuses: int) -> dict[int, OpenApiResponse]:
     return {s: OpenApiResponse(ErrorSerializer, description=_ERRORS[s]) for s in statuses}
-
-
-class StrictIntegerField(serializers.IntegerField):
-    """A JSON integer: strings, floats and booleans are refused (amounts are whole cents, never coerced)."""
-
-    def to_internal_value(self, data):
-        if isinstance(data, bool) or not isinstance(data, int):
-            self.fail("invalid")
-        return super().to_internal_value(data)
 
 
 class StrictFloatField(serializers.FloatField):

@@ -44,17 +44,10 @@ from billing.services.payouts import APPROVAL_DOMAIN, payout_decide, payout_fail
 from billing.services.refunds import refund_create
 from billing.services.subscriptions import subscription_cancel
 from billing.services.webhooks import payment_intent_local_succeed, webhook_retry
-from core.admin import ReadOnlyAdmin, ReadOnlyHistoryAdmin
+from core.admin import ReadOnlyAdmin, ReadOnlyHistoryAdmin, ReasonForm, confirm_action, money, reason_field
 from core.errors import InvalidInput, ServiceError
 from governance.models import ApprovalRequest
 from infrastructure.services.jobs import job_enqueue
-
-
-def money(cents: int | None, currency: str = "") -> str:
-    if cents is None:
-        return "-"
-    units, rest = divmod(abs(cents), 100)
-    return f"{'-' if cents < 0 else ''}{units:,}.{rest:02d} {currency}".strip()
 
 
 class AccountIdFilter(admin.SimpleListFilter):
@@ -92,12 +85,13 @@ class AdjustmentForm(forms.Form):
         return value
 
 
-class ReasonForm(forms.Form):
-    reason = forms.CharField(label=_("reason"), min_length=MIN_JUSTIFICATION, max_length=900,
-                             widget=forms.Textarea(attrs={"rows": 3}))
+class MoneyReasonForm(ReasonForm):
+    """Why money moves: as long as a ledger adjustment's justification."""
+
+    reason = reason_field(min_length=MIN_JUSTIFICATION, max_length=900)
 
 
-class RefundForm(ReasonForm):
+class RefundForm(MoneyReasonForm):
     amount = forms.IntegerField(label=_("amount (cents)"), min_value=1, max_value=MAX_AMOUNT, required=False,
                                 help_text=_("Empty: all that is left of each payment. A refund never exceeds what "
                                             "is left of the payment or its tenant's funds in the account."))
@@ -240,21 +234,6 @@ def _run(modeladmin: admin.ModelAdmin, request, queryset, call, done: str) -> No
         modeladmin.message_user(request, done % {"count": ok}, messages.SUCCESS)
 
 
-def _with_reason(modeladmin, request, queryset, *, action: str, title: str, call, done: str,
-                 form_class: type[forms.Form] | None = None):
-    """An action that asks for a reason (or what ``form_class`` asks) on an intermediate page before calling the
-    service with it (``call(obj, reason)``, or ``call(obj, cleaned_data)`` with a ``form_class``)."""
-    form = (form_class or ReasonForm)(request.POST if "apply" in request.POST else None)
-    if "apply" in request.POST and form.is_valid():
-        given = form.cleaned_data if form_class else form.cleaned_data["reason"]
-        _run(modeladmin, request, queryset, lambda obj: call(obj, given), done)
-        return None
-    context = {**modeladmin.admin_site.each_context(request), "opts": modeladmin.model._meta, "title": title,
-               "form": form, "queryset": queryset, "action": action,
-               "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME}
-    return TemplateResponse(request, "admin/billing/reason.html", context)
-
-
 @admin.register(PaymentIntent)
 class PaymentIntentAdmin(ReadOnlyHistoryAdmin):
     list_display = ("id", "account", "amount_display", "status", "provider", "stripe_intent_id", "created_at",
@@ -286,8 +265,8 @@ class PaymentIntentAdmin(ReadOnlyHistoryAdmin):
             refund_create(entry_id=intent.credit_entry_id, amount=given["amount"], reason=given["reason"],
                           actor_id=request.user.pk, actor_type="admin")
 
-        return _with_reason(self, request, queryset, action="refund", title=_("Refund payments"), call=one,
-                            done=gettext("%(count)d payment(s) refunded."), form_class=RefundForm)
+        return confirm_action(self, request, queryset, title=_("Refund payments"), submit_label=_("Refund payments"),
+                              form_class=RefundForm, done=gettext("%(count)d payment(s) refunded."), apply=one)
 
     def has_mark_local_succeeded_permission(self, request) -> bool:
         return request.user.has_perm("billing.mark_local_succeeded")
@@ -346,31 +325,33 @@ class PayoutAdmin(ReadOnlyHistoryAdmin):
     def has_approve_payout_permission(self, request) -> bool:
         return request.user.has_perm("billing.approve_payout")
 
-    def _decide(self, request, queryset, *, action: str, decision: str, title):
-        def call(payout, justification):
-            return payout_decide(payout, user=request.user, decision=decision, justification=justification,
+    def _decide(self, request, queryset, *, decision: str, title):
+        def apply(payout, data):
+            return payout_decide(payout, user=request.user, decision=decision, justification=data["reason"],
                                  ip=client_ip(request), user_agent=request.META.get("HTTP_USER_AGENT", ""))
 
-        return _with_reason(self, request, queryset, action=action, title=title, call=call,
-                            done=gettext("%(count)d decision(s) recorded on the payouts' approval requests: a payout "
-                                         "is sent, or credited back, as soon as its request is decided."))
+        return confirm_action(self, request, queryset, title=title, submit_label=title, form_class=MoneyReasonForm,
+                              apply=apply,
+                              done=gettext("%(count)d decision(s) recorded on the payouts' approval requests: a "
+                                           "payout is sent, or credited back, as soon as its request is decided."))
 
     @admin.action(description=_("Approve selected payouts (a decision on their approval requests)"),
                   permissions=["approve_payout"])
     def approve(self, request, queryset):
-        return self._decide(request, queryset, action="approve", decision="approved", title=_("Approve payouts"))
+        return self._decide(request, queryset, decision="approved", title=_("Approve payouts"))
 
     @admin.action(description=_("Reject selected payouts (a decision on their approval requests)"),
                   permissions=["approve_payout"])
     def reject(self, request, queryset):
-        return self._decide(request, queryset, action="reject", decision="rejected", title=_("Reject payouts"))
+        return self._decide(request, queryset, decision="rejected", title=_("Reject payouts"))
 
     @admin.action(description=_("Fail selected pending payouts (the hold is credited back)"),
                   permissions=["approve_payout"])
     def fail(self, request, queryset):
-        return _with_reason(self, request, queryset, action="fail", title=_("Fail payouts"),
-                            call=lambda payout, reason: payout_fail(payout, actor=request.user, reason=reason),
-                            done=gettext("%(count)d payout(s) failed and credited back."))
+        return confirm_action(
+            self, request, queryset, title=_("Fail payouts"), submit_label=_("Fail payouts"),
+            form_class=MoneyReasonForm, done=gettext("%(count)d payout(s) failed and credited back."),
+            apply=lambda payout, data: payout_fail(payout, actor=request.user, reason=data["reason"]))
 
 
 @admin.register(Subscription)

@@ -175,7 +175,7 @@ def _can(user, perm: str) -> bool:
 
 def dashboard(user, *, now: datetime | None = None) -> dict[str, Any]:
     from billing.models import Payout
-    from console.views import money
+    from core.admin import money
     from governance.selectors import approvals_decidable_by
 
     now = now or timezone.now()

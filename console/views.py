@@ -15,16 +15,10 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from console.memory_hooks import approval_memory_for
+from core.admin import ReasonForm, money, reason_field
 from core.errors import ServiceError
 
 INBOX_LIMIT = 50
-
-
-def money(cents: int | None, currency: str = "") -> str:
-    if cents is None:
-        return "—"
-    units, rest = divmod(abs(cents), 100)
-    return f"{'-' if cents < 0 else ''}{units:,}.{rest:02d} {currency}".strip()
 
 
 def _card(request_obj, *, user, agent_decision, options, refusal=None):
@@ -90,18 +84,17 @@ def inbox(request):
 # --- kill switches ------------------------------------------------------------------------------------------------
 
 
-class ReasonForm(forms.Form):
-    reason = forms.CharField(label=_("Reason"), min_length=3, widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
-                             help_text=_("Required. Kept on the switch, in its history and in the audit log."))
+class SwitchReasonForm(ReasonForm):
+    reason = reason_field(help_text=_("Required. Kept on the switch, in its history and in the audit log."))
 
 
-class ActivateForm(ReasonForm):
+class ActivateForm(SwitchReasonForm):
     expires_at = forms.DateTimeField(label=_("Expires at"), required=False,
                                      help_text=_("Optional, UTC, e.g. 2030-01-31 18:00. The switch stops "
                                                  "applying by itself at that time."))
 
 
-OPERATIONS = {"activate": ActivateForm, "deactivate": ReasonForm}
+OPERATIONS = {"activate": ActivateForm, "deactivate": SwitchReasonForm}
 
 
 def killswitches(request):

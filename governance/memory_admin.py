@@ -11,18 +11,16 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
-from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
-from core.admin import ReadOnlyAdmin, ReadOnlyInline
+from core.admin import ReadOnlyAdmin, ReadOnlyInline, confirm_action
 from core.errors import ServiceError
 from governance.models import (
     DecisionConflict,
@@ -45,8 +43,6 @@ from governance.services.memory import (
     review_open,
     verify_lifecycle_chains,
 )
-
-FORM_TEMPLATE = "admin/governance/memory_form.html"
 
 
 def _pretty(value) -> str:
@@ -369,23 +365,11 @@ class DecisionConflictAdmin(MemoryReadOnly):
 
     @admin.action(description=_("Dissolve selected conflicts (they are none)…"))
     def dissolve(self, request, queryset):
-        form = NoteForm(request.POST if "apply" in request.POST else None)
-        if "apply" in request.POST and form.is_valid():
-            done = 0
-            for conflict in queryset:
-                try:
-                    conflict_dissolve(conflict_id=conflict.pk, user=request.user, note=form.cleaned_data["note"])
-                    done += 1
-                except ServiceError as exc:
-                    self.message_user(request, f"{conflict}: {exc.message}", messages.ERROR)
-            if done:
-                self.message_user(request, _("%(n)d conflicts dissolved.") % {"n": done}, messages.SUCCESS)
-            return None
-        return TemplateResponse(request, FORM_TEMPLATE, {
-            **self.admin_site.each_context(request), "title": _("Dissolve conflicts"), "opts": self.opts,
-            "queryset": queryset, "form": form, "action": "dissolve", "submit": _("Dissolve"),
-            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-        })
+        return confirm_action(
+            self, request, queryset, title=_("Dissolve conflicts"), form_class=NoteForm, submit_label=_("Dissolve"),
+            done=_("%(count)d conflicts dissolved."),
+            apply=lambda conflict, data: conflict_dissolve(conflict_id=conflict.pk, user=request.user,
+                                                           note=data["note"]))
 
     def get_urls(self):
         return [path("<path:object_id>/resolve/", self.admin_site.admin_view(self.resolve_view),
@@ -424,10 +408,6 @@ class DecisionConflictAdmin(MemoryReadOnly):
 # --- precedents ---------------------------------------------------------------------------------------------------
 
 
-class ReasonForm(forms.Form):
-    reason = forms.CharField(label=_("Reason"), min_length=3, widget=forms.Textarea(attrs={"rows": 2, "cols": 80}))
-
-
 @admin.register(DecisionPrecedent)
 class DecisionPrecedentAdmin(MemoryReadOnly):
     """Precedents are recorded from a reviewed decision's page; here they are read, and deprecated, contested,
@@ -460,38 +440,25 @@ class DecisionPrecedentAdmin(MemoryReadOnly):
         actions.pop("delete_selected", None)
         return actions
 
-    def _set_state(self, request, queryset, state: str, action: str, title):
-        form = ReasonForm(request.POST if "apply" in request.POST else None)
-        if "apply" in request.POST and form.is_valid():
-            done = 0
-            for precedent in queryset:
-                try:
-                    precedent_set_state(precedent_id=precedent.pk, state=state, user=request.user,
-                                        reason=form.cleaned_data["reason"])
-                    done += 1
-                except ServiceError as exc:
-                    self.message_user(request, f"{precedent}: {exc.message}", messages.ERROR)
-            if done:
-                self.message_user(request, _("%(n)d precedents are now %(s)s.") % {"n": done, "s": state},
-                                  messages.SUCCESS)
-            return None
-        return TemplateResponse(request, FORM_TEMPLATE, {
-            **self.admin_site.each_context(request), "title": title, "opts": self.opts, "queryset": queryset,
-            "form": form, "action": action, "submit": title, "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-        })
+    def _set_state(self, request, queryset, state: str, title):
+        return confirm_action(
+            self, request, queryset, title=title, submit_label=title,
+            done=_("%%(count)d precedents are now %(s)s.") % {"s": state},
+            apply=lambda precedent, data: precedent_set_state(precedent_id=precedent.pk, state=state,
+                                                              user=request.user, reason=data["reason"]))
 
     @admin.action(description=_("Deprecate selected precedents…"))
     def deprecate(self, request, queryset):
-        return self._set_state(request, queryset, PrecedentState.DEPRECATED, "deprecate", _("Deprecate"))
+        return self._set_state(request, queryset, PrecedentState.DEPRECATED, _("Deprecate"))
 
     @admin.action(description=_("Contest selected precedents…"))
     def contest(self, request, queryset):
-        return self._set_state(request, queryset, PrecedentState.CONTESTED, "contest", _("Contest"))
+        return self._set_state(request, queryset, PrecedentState.CONTESTED, _("Contest"))
 
     @admin.action(description=_("Archive selected precedents…"))
     def archive(self, request, queryset):
-        return self._set_state(request, queryset, PrecedentState.ARCHIVED, "archive", _("Archive"))
+        return self._set_state(request, queryset, PrecedentState.ARCHIVED, _("Archive"))
 
     @admin.action(description=_("Reinstate selected precedents…"))
     def reinstate(self, request, queryset):
-        return self._set_state(request, queryset, PrecedentState.ACTIVE, "reinstate", _("Reinstate"))
+        return self._set_state(request, queryset, PrecedentState.ACTIVE, _("Reinstate"))

@@ -8,7 +8,6 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
-from django.db import models
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -17,8 +16,7 @@ from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
-from core.admin import NoRevertHistoryAdmin
-from core.admin import ReadOnlyAdmin as BaseReadOnlyAdmin
+from core.admin import ReadOnlyAdmin, ReadOnlyHistoryAdmin
 from core.errors import ServiceError
 from identity.models import (
     BLOCKED_UNTIL_CLEARED,
@@ -54,20 +52,6 @@ def _copy_into(target, source) -> None:
         setattr(target, field.attname, getattr(source, field.attname))
     target._state.adding = False
     target._state.db = source._state.db
-
-
-# Addresses typed without a scheme are taken as https (Django 6's default), here and in every form below.
-URL_FIELDS = {models.URLField: {"assume_scheme": "https"}}
-
-
-class ReadOnlyAdmin(BaseReadOnlyAdmin):
-    """Rows the console shows but never edits directly."""
-
-    formfield_overrides = URL_FIELDS
-
-
-class ReadOnlyHistoryAdmin(NoRevertHistoryAdmin, ReadOnlyAdmin):
-    pass
 
 
 @admin.register(User)

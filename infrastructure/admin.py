@@ -7,18 +7,14 @@ the service needs one.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db import models
-from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
-from django.template.response import TemplateResponse
+from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -26,7 +22,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from simple_history.admin import SimpleHistoryAdmin
 
-from core.admin import ReadOnlyAdmin
+from core.admin import ReadOnlyAdmin, ReasonForm, confirm_action
 from core.errors import Forbidden, ServiceError
 from infrastructure.models import DeadLetterJob, IntegrityReport, Job, KillSwitch, Secret, StaffLock
 from infrastructure.selectors import job_status_counts, staff_locks_on
@@ -36,62 +32,6 @@ from infrastructure.services.secrets import secret_put, secret_revoke, secret_ro
 from infrastructure.services.staff_locks import staff_lock_lift_by_id
 
 # --- shared plumbing --------------------------------------------------------------------------------------------
-
-
-class ReasonForm(forms.Form):
-    reason = forms.CharField(label=_("Reason"), min_length=3, widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
-                             help_text=_("Required. Kept in the audit log."))
-
-
-def confirm_action(
-    modeladmin: admin.ModelAdmin,
-    request: HttpRequest,
-    queryset: QuerySet,
-    *,
-    action: str,
-    title: str,
-    message: str,
-    submit_label: str,
-    form_class: type[forms.Form] | None,
-    apply: Callable[[Any, dict[str, Any]], Any],
-    danger: bool = False,
-) -> HttpResponse | None:
-    """An intermediate page: show what will change, ask for the form (a reason), then apply to each object."""
-    form = None
-    if request.POST.get("confirm") == "yes":
-        form = form_class(request.POST) if form_class else None
-        if form is None or form.is_valid():
-            data = form.cleaned_data if form else {}
-            done, failed = 0, []
-            for obj in queryset:
-                try:
-                    apply(obj, data)
-                    done += 1
-                except ServiceError as exc:
-                    failed.append(f"{obj}: {exc.message}")
-            if done:
-                modeladmin.message_user(request, ngettext("%(n)d object updated.", "%(n)d objects updated.", done)
-                                        % {"n": done}, messages.SUCCESS)
-            for line in failed:
-                modeladmin.message_user(request, line, messages.ERROR)
-            return None
-    elif form_class:
-        form = form_class()
-    opts = modeladmin.model._meta
-    context = {
-        **modeladmin.admin_site.each_context(request),
-        "title": title,
-        "message": message,
-        "submit_label": submit_label,
-        "objects": list(queryset),
-        "form": form,
-        "action": action,
-        "action_checkbox_name": ACTION_CHECKBOX_NAME,
-        "opts": opts,
-        "app_label": opts.app_label,
-        "danger": danger,
-    }
-    return TemplateResponse(request, "admin/infrastructure/confirm_action.html", context)
 
 
 class ReadOnlyAdminMixin:
@@ -177,7 +117,7 @@ class JobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.action(description=_("Cancel (pending jobs)…"), permissions=["change"])
     def cancel(self, request, queryset):
         return confirm_action(
-            self, request, queryset.filter(status=Job.Status.PENDING), action="cancel", title=_("Cancel jobs"),
+            self, request, queryset.filter(status=Job.Status.PENDING), title=_("Cancel jobs"),
             message=_("These pending jobs will never run. Jobs that are not pending are left as they are."),
             submit_label=_("Cancel these jobs"), form_class=CancelForm, danger=True,
             apply=lambda job, data: job_cancel(job, reason=data["reason"], actor=request.user))
@@ -306,7 +246,7 @@ class SecretAdmin(admin.ModelAdmin):
                                          "one for each."), messages.ERROR)
             return None
         return confirm_action(
-            self, request, queryset.filter(status=Secret.Status.ACTIVE), action="rotate",
+            self, request, queryset.filter(status=Secret.Status.ACTIVE),
             title=_("Rotate secrets"),
             message=_("Each active secret below gets a new version; the current one becomes rotated. "
                       "Users of the secret read the new value from now on."),
@@ -316,7 +256,7 @@ class SecretAdmin(admin.ModelAdmin):
     @admin.action(description=_("Revoke…"), permissions=["change"])
     def revoke(self, request, queryset):
         return confirm_action(
-            self, request, queryset.exclude(status=Secret.Status.REVOKED), action="revoke",
+            self, request, queryset.exclude(status=Secret.Status.REVOKED),
             title=_("Revoke secret versions"),
             message=_("Revoked versions can no longer be read. Revoking the active version leaves the secret "
                       "without a value until a new one is put."),
@@ -360,7 +300,7 @@ class KillSwitchAdmin(ReadOnlyAdminMixin, SimpleHistoryAdmin):
     @admin.action(description=_("Activate (halt)…"), permissions=["change"])
     def activate(self, request, queryset):
         return confirm_action(
-            self, request, queryset, action="activate", title=_("Activate kill switches"),
+            self, request, queryset, title=_("Activate kill switches"),
             message=_("Everything in these scopes stops at once (the 'all' scope stops every scope), in every "
                       "process within a second, until the switch is deactivated or expires."),
             submit_label=_("Yes, halt"), form_class=ActivateForm, danger=True,
@@ -370,7 +310,7 @@ class KillSwitchAdmin(ReadOnlyAdminMixin, SimpleHistoryAdmin):
     @admin.action(description=_("Deactivate (resume)…"), permissions=["change"])
     def deactivate(self, request, queryset):
         return confirm_action(
-            self, request, queryset, action="deactivate", title=_("Deactivate kill switches"),
+            self, request, queryset, title=_("Deactivate kill switches"),
             message=_("These scopes resume at once."),
             submit_label=_("Yes, resume"), form_class=ReasonForm,
             apply=lambda switch, data: killswitch_deactivate(switch.scope, reason=data["reason"],
@@ -492,7 +432,7 @@ class StaffLockAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             staff_lock_lift_by_id(lock_id=lock.pk, reason=data["reason"], actor=request.user)
 
         return confirm_action(
-            self, request, queryset, action="lift", title=_("Lift staff locks"),
+            self, request, queryset, title=_("Lift staff locks"),
             message=_("The objects keep their status or limit, but their tenant's API may change it again. To "
                       "reactivate an object, use its own Reactivate or Resume action instead (that lifts the lock "
                       "too). Locks set because an owner was suspended or banned are lifted by reactivating the "

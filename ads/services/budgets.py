@@ -30,6 +30,7 @@ from ads.services.common import (
 from audit.services import audit_record
 from billing.services.ledger import validate_amount
 from core.errors import Conflict, InvalidInput
+from core.validation import clean_reason
 from infrastructure.selectors import staff_lock_in_force
 from infrastructure.services.jobs import job_enqueue
 from infrastructure.services.staff_locks import StaffLocked, is_staff_actor, staff_lock_set, staff_locks_carry
@@ -37,7 +38,6 @@ from infrastructure.services.staff_locks import StaffLocked, is_staff_actor, sta
 logger = logging.getLogger("prostqs.ads")
 
 ROLLOVER_JOB = "ads_budget_rollover"
-MIN_REASON = 3
 
 
 def _snapshot(budget: AdBudget) -> dict[str, Any]:
@@ -234,20 +234,11 @@ def budget_ceiling_check(*, budget: AdBudget, amount_total: int) -> None:
         raise StaffLocked(lock, attempted={"amount_total": amount_total})
 
 
-def _clean_reason(reason: Any) -> str:
-    reason = str(reason or "").replace("\x00", "").strip()
-    if len(reason) < MIN_REASON:
-        raise InvalidInput(_("Give a reason."), code="reason_required",
-                           fields={"reason": [_("Ensure this field has at least %(n)d characters.")
-                                              % {"n": MIN_REASON}]})
-    return reason
-
-
 @transaction.atomic
 def budget_dispute(*, budget_id: Any, reason: str, tenant_id: Any = None, actor: Any = None) -> AdBudget:
     """Mark a budget disputed (its funding is contested): every spend on it is refused (409 ``budget_disputed``)
     until the dispute is resolved. Its campaigns keep their status."""
-    reason = _clean_reason(reason)
+    reason = clean_reason(reason)
     found = budget_get(budget_id=budget_id, tenant_id=tenant_id)
     budget = lock_budget(found.pk)
     if budget.closed_at is not None:
@@ -265,7 +256,7 @@ def budget_dispute(*, budget_id: Any, reason: str, tenant_id: Any = None, actor:
 @transaction.atomic
 def budget_dispute_resolve(*, budget_id: Any, reason: str, tenant_id: Any = None, actor: Any = None) -> AdBudget:
     """End a dispute: the budget is active again (or exhausted, if it had spent its total)."""
-    reason = _clean_reason(reason)
+    reason = clean_reason(reason)
     found = budget_get(budget_id=budget_id, tenant_id=tenant_id)
     budget = lock_budget(found.pk)
     if budget.status != AdBudget.Status.DISPUTED:

@@ -14,9 +14,8 @@ from ads.services.common import actor_kwargs, lock_limits, save_with_reason
 from audit.services import audit_record
 from billing.models import MAX_AMOUNT
 from core.errors import Conflict, InvalidInput, NotFound
+from core.validation import clean_reason
 from identity.models import User
-
-MIN_REASON = 3
 
 # ``ad_limits_set`` leaves a limit as it is when it is given this value (None means "no limit").
 UNCHANGED: Any = object()
@@ -38,15 +37,6 @@ def _clean_limit(value: Any, field: str) -> int | None:
     return value
 
 
-def _clean_reason(reason: Any) -> str:
-    reason = str(reason or "").replace("\x00", "").strip()
-    if len(reason) < MIN_REASON:
-        raise InvalidInput(_("Give a reason."), code="reason_required",
-                           fields={"reason": [_("Ensure this field has at least %(n)d characters.")
-                                              % {"n": MIN_REASON}]})
-    return reason
-
-
 def _snapshot(limits: AdGovernanceLimit) -> dict[str, Any]:
     return {"max_spend_per_day": limits.max_spend_per_day, "max_spend_per_campaign": limits.max_spend_per_campaign,
             "kill_switch": limits.kill_switch, "kill_switch_reason": limits.kill_switch_reason}
@@ -56,7 +46,7 @@ def _snapshot(limits: AdGovernanceLimit) -> dict[str, Any]:
 def ad_limits_set(*, tenant_id: Any, reason: str, max_spend_per_day: Any = UNCHANGED,
                   max_spend_per_campaign: Any = UNCHANGED, actor: Any = None) -> AdGovernanceLimit:
     """Change a tenant's caps (None removes a cap). Spends after the commit are checked against the new values."""
-    reason = _clean_reason(reason)
+    reason = clean_reason(reason)
     tenant = _tenant(tenant_id)
     limits = lock_limits(tenant)
     before = _snapshot(limits)
@@ -77,7 +67,7 @@ def ad_limits_set(*, tenant_id: Any, reason: str, max_spend_per_day: Any = UNCHA
 @transaction.atomic
 def ad_limits_kill_switch_activate(*, tenant_id: Any, reason: str, actor: Any = None) -> AdGovernanceLimit:
     """Stop every spend of one tenant (423 ``kill_switch_active``) until the switch is lifted."""
-    reason = _clean_reason(reason)
+    reason = clean_reason(reason)
     tenant = _tenant(tenant_id)
     limits = lock_limits(tenant)
     before = _snapshot(limits)
@@ -94,7 +84,7 @@ def ad_limits_kill_switch_activate(*, tenant_id: Any, reason: str, actor: Any = 
 @transaction.atomic
 def ad_limits_kill_switch_deactivate(*, tenant_id: Any, reason: str, actor: Any = None) -> AdGovernanceLimit:
     """Lift a tenant's ads kill switch."""
-    reason = _clean_reason(reason)
+    reason = clean_reason(reason)
     tenant = _tenant(tenant_id)
     limits = lock_limits(tenant)
     if not limits.kill_switch:

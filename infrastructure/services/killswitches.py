@@ -24,10 +24,9 @@ from django.utils.translation import gettext as _
 
 from audit.services import audit_record
 from core.errors import Conflict, InvalidInput, Locked
+from core.validation import clean_reason
 from infrastructure import events
 from infrastructure.models import KillSwitch
-
-MIN_REASON_CHARS = 3
 
 
 class KillSwitchActive(Locked):
@@ -102,15 +101,6 @@ def _snapshot(switch: KillSwitch) -> dict[str, Any]:
             "activated_at": switch.activated_at, "expires_at": switch.expires_at}
 
 
-def _clean_reason(reason: str | None) -> str:
-    reason = (reason or "").strip()
-    if len(reason) < MIN_REASON_CHARS:
-        raise InvalidInput(_("A kill switch needs a reason."), code="reason_required",
-                           fields={"reason": [_("Ensure this field has at least %(n)d characters.")
-                                              % {"n": MIN_REASON_CHARS}]})
-    return reason
-
-
 def _clean_scope(scope: str) -> str:
     if scope not in KillSwitch.Scope.values:
         raise InvalidInput(_("Unknown kill switch scope %(scope)r.") % {"scope": scope}, code="unknown_scope",
@@ -153,7 +143,7 @@ def killswitch_activate(scope: str, *, reason: str, actor: Any, expires_at: date
 
     Activating a switch that is already in force replaces its reason and expiry (audited the same way).
     """
-    scope, reason = _clean_scope(scope), _clean_reason(reason)
+    scope, reason = _clean_scope(scope), clean_reason(reason, message=_("A kill switch needs a reason."))
     now = timezone.now()
     if expires_at is not None and expires_at <= now:
         raise InvalidInput(_("The expiry must be in the future."), code="expiry_in_past",
@@ -172,7 +162,7 @@ def killswitch_activate(scope: str, *, reason: str, actor: Any, expires_at: date
 @transaction.atomic
 def killswitch_deactivate(scope: str, *, reason: str, actor: Any) -> KillSwitch:
     """Lift the ``scope`` switch. The reason is kept on the row, in its history and in the audit log."""
-    scope, reason = _clean_scope(scope), _clean_reason(reason)
+    scope, reason = _clean_scope(scope), clean_reason(reason, message=_("A kill switch needs a reason."))
     switch = _locked_switch(scope)
     if not switch.active:
         raise Conflict(_("The %(scope)s kill switch is not active.") % {"scope": scope}, code="kill_switch_inactive")

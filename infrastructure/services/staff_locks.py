@@ -23,13 +23,13 @@ from django.utils.translation import gettext as _
 
 from audit import context as audit_context
 from audit.services import audit_record
-from core.errors import Conflict, InvalidInput
+from core.errors import Conflict
+from core.validation import clean_reason
 from infrastructure import events
 from infrastructure.models import StaffLock
 from infrastructure.selectors import staff_lock_in_force
 
 STATUS_LOCKED_BY_STAFF = "status_locked_by_staff"
-MIN_REASON_CHARS = 3
 
 
 class StaffLocked(Conflict):
@@ -75,15 +75,6 @@ def _audit_actor(actor: Any) -> dict[str, Any]:
     return {"actor_id": pk, **({"actor_type": "admin"} if getattr(actor, "is_staff", False) else {})}
 
 
-def _clean_reason(reason: Any) -> str:
-    reason = str(reason or "").replace("\x00", "").strip()
-    if len(reason) < MIN_REASON_CHARS:
-        raise InvalidInput(_("Give a reason."), code="reason_required",
-                           fields={"reason": [_("Give a reason of at least %(n)d characters.")
-                                              % {"n": MIN_REASON_CHARS}]})
-    return reason
-
-
 def is_staff_actor(actor: Any) -> bool:
     """A console user acting as staff (the services' ``actor`` argument)."""
     return actor is not None and hasattr(actor, "_meta") and bool(getattr(actor, "is_staff", False))
@@ -95,7 +86,7 @@ def staff_lock_set(*, target: models.Model, reason: str, tenant_id: Any, field: 
                    actor: Any = None) -> StaffLock:
     """Lock ``target``'s ``field`` against the tenant's API. Setting it again (same field and cause) updates the
     lock in force (its value and reason) instead of adding one. The caller holds the target's row lock."""
-    reason = _clean_reason(reason)
+    reason = clean_reason(reason)
     existing = (StaffLock.objects.select_for_update().in_force().on(target, field).filter(cause=cause).first())
     value = value or {}
     if existing is not None:
@@ -136,7 +127,7 @@ def staff_lock_lift(*, target: models.Model, reason: str, field: str = "status",
                     cause: str = StaffLock.Cause.STAFF, actor: Any = None) -> StaffLock | None:
     """Lift the lock in force on ``target``'s ``field`` for ``cause``; None when there is none. The object itself is
     not changed here: the staff action that lifts it (reactivate, resume) changes it in the same transaction."""
-    reason = _clean_reason(reason)
+    reason = clean_reason(reason)
     lock = StaffLock.objects.select_for_update().in_force().on(target, field).filter(cause=cause).first()
     return None if lock is None else _lift(lock, reason=reason, actor=actor)
 
@@ -146,7 +137,7 @@ def staff_lock_lift_by_id(*, lock_id: Any, reason: str, actor: Any = None) -> St
     """The console's "lift": hand the control back to the tenant without changing the object (a suspended agent
     stays suspended, and its tenant may now reactivate it). Only staff's own locks: a cascade's lock is lifted with
     the cascade (reactivating the owner)."""
-    reason = _clean_reason(reason)
+    reason = clean_reason(reason)
     lock = StaffLock.objects.select_for_update().filter(pk=lock_id).first()
     if lock is None or not lock.in_force:
         raise Conflict(_("This lock is not in force."), code="staff_lock_not_in_force")
@@ -159,7 +150,7 @@ def staff_lock_lift_by_id(*, lock_id: Any, reason: str, actor: Any = None) -> St
 @transaction.atomic
 def staff_locks_lift_for_tenant(*, tenant_id: Any, cause: str, reason: str, actor: Any = None) -> list[StaffLock]:
     """Lift every lock in force that ``cause`` set on ``tenant_id``'s objects (the end of a cascade)."""
-    reason = _clean_reason(reason)
+    reason = clean_reason(reason)
     locks = list(StaffLock.objects.select_for_update().in_force().filter(tenant_id=tenant_id, cause=cause)
                  .order_by("locked_at", "pk"))
     return [_lift(lock, reason=reason, actor=actor) for lock in locks]

@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 
 from audit.services import audit_record
 from core.errors import Conflict, InvalidInput, NotFound
+from core.validation import clean_reason
 from governance import events
 from governance.jsonvalues import json_ready
 from governance.memory_hash import GENESIS_HASH, transition_hash
@@ -108,12 +109,6 @@ def _append(lifecycle: DecisionLifecycle, *, from_state: str, to_state: str, tri
     return row
 
 
-def _clean_reason(reason: Any) -> str:
-    if not isinstance(reason, str) or not reason.strip():
-        raise InvalidInput(fields={"reason": [_("Say why the state changes.")]})
-    return reason.strip()[:2000]
-
-
 @transaction.atomic
 def lifecycle_transition(
     *,
@@ -134,7 +129,7 @@ def lifecycle_transition(
     appended and the change is audited. Leaving force (expired, revoked, superseded) dissolves the decision's open
     conflicts and closes its open review; returning to active looks for conflicts again.
     """
-    reason = _clean_reason(reason)
+    reason = clean_reason(reason, min_length=1, max_length=2000, detail=_("Say why the state changes."))
     if to_state not in State.values:
         raise InvalidInput(fields={"to_state": [_("One of %(s)s.") % {"s": ", ".join(State.values)}]})
     if triggered_by_type not in Trigger.values:
