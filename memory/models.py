@@ -3,7 +3,10 @@
 A lifecycle follows one approved decision (an agent's decision a person or the pipeline approved) or one authority
 grant, by the decision's id (``decision_id``, unique): the other Memory tables point at that id, so their
 ``decision_id`` columns hold the decision's own id, as the catalog says. States change only through
-``governance.services.memory.lifecycle_transition``, which appends a hashed ``lifecycle_transitions`` row.
+``memory.services.lifecycle_transition``, which appends a hashed ``lifecycle_transitions`` row.
+
+The tables were created by the governance app's migrations and keep their names (``db_table``): the ``memory``
+app's first migration only takes them over in Django's state.
 """
 from __future__ import annotations
 
@@ -127,7 +130,7 @@ class DecisionLifecycle(models.Model):
 
 class LifecycleTransition(AppendOnlyModel):
     """One change of a lifecycle's state. Append-only in Django and in the database; ``hash`` covers the row's
-    content and the decision's previous transition hash (see ``governance.memory_hash``)."""
+    content and the decision's previous transition hash (see ``memory.transition_hash``)."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     decision = models.ForeignKey(DecisionLifecycle, to_field="decision_id", db_column="decision_id",

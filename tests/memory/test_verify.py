@@ -12,8 +12,8 @@ from django.db import connection, connections, transaction
 
 from audit.operations import install_sql, remove_sql
 from core.errors import Conflict
-from governance.models import DecisionLifecycle, LifecycleTransition
-from governance.services.memory import LifecycleSpec, lifecycle_open, lifecycle_transition, verify_lifecycle_chains
+from memory.models import DecisionLifecycle, LifecycleTransition
+from memory.services import LifecycleSpec, lifecycle_open, lifecycle_transition, verify_lifecycle_chains
 
 
 def tamper(sql, params=()):

@@ -1,8 +1,12 @@
 """Institutional memory: decision lifecycles and their hashed transitions, conflicts, precedents and reviews.
 
 Domains call ``lifecycle_open`` when a decision becomes active and ``lifecycle_transition`` (or
-``lifecycle_end_if_in_force``) when it stops standing; everything else happens here. See README "Institutional
-memory".
+``lifecycle_end_if_in_force``) when it stops standing; everything else happens here. Governance's own decisions
+(authority grants, policy changes) reach memory through the listeners of ``listeners``, registered with
+``governance.callbacks``.
+
+Inside, the modules import one another in one direction only: ``consequences`` (what a transition sets off by
+itself) ← ``lifecycles`` ← ``conflicts``, ``reviews`` ← ``listeners``; ``precedents`` and ``verify`` stand apart.
 """
 from __future__ import annotations
 
@@ -11,16 +15,15 @@ from datetime import datetime
 
 from django.utils import timezone
 
-from governance.services.memory.conflicts import (
+from memory.services.conflicts import (
     CONFLICT_TRANSITIONS,
     conflict_acknowledge,
     conflict_dissolve,
-    conflict_kind,
     conflict_resolve,
     conflict_transition_is_legal,
-    conflicts_detect,
 )
-from governance.services.memory.lifecycles import (
+from memory.services.consequences import conflict_kind, conflicts_detect
+from memory.services.lifecycles import (
     LEGAL_TRANSITIONS,
     LifecycleSpec,
     expiry_condition,
@@ -33,24 +36,25 @@ from governance.services.memory.lifecycles import (
     transition_is_legal,
     unregister_expiry_condition,
 )
-from governance.services.memory.precedents import (
+from memory.services.precedents import (
     PRECEDENT_TRANSITIONS,
-    SimilarPrecedent,
     precedent_record,
     precedent_set_state,
     precedent_transition_is_legal,
 )
-from governance.services.memory.reviews import (
+from memory.services.reviews import (
     lifecycle_context_changed,
     policy_change_impacts,
     policy_change_reviews_open,
     review_decide,
-    review_decide_problem,
     review_open,
     reviews_open_due,
 )
-from governance.services.memory.verify import ChainReport, verify_lifecycle_chains
+from memory.services.verify import ChainReport, verify_lifecycle_chains
+from memory.similarity import SimilarPrecedent
 
+# The job type and the Celery task keep the name they had when memory lived in the governance app: queued jobs
+# and deployed beat schedules name them.
 TICK_JOB = "governance.memory_tick"
 
 
@@ -96,7 +100,6 @@ __all__ = [
     "precedent_transition_is_legal",
     "register_expiry_condition",
     "review_decide",
-    "review_decide_problem",
     "review_interval",
     "review_open",
     "reviews_open_due",

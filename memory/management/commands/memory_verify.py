@@ -5,7 +5,7 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from governance.services.memory import verify_lifecycle_chains
+from memory.services import verify_lifecycle_chains
 
 
 class Command(BaseCommand):

@@ -8,9 +8,9 @@ import pytest
 from django.utils import timezone
 
 from core.errors import Conflict, InvalidInput
-from governance.memory_hash import GENESIS_HASH, transition_hash
-from governance.models import DecisionLifecycle, LifecycleTransition
-from governance.services.memory import LEGAL_TRANSITIONS, lifecycle_transition, transition_is_legal
+from memory.models import DecisionLifecycle, LifecycleTransition
+from memory.services import LEGAL_TRANSITIONS, lifecycle_transition, transition_is_legal
+from memory.transition_hash import GENESIS_HASH, transition_hash
 
 pytestmark = pytest.mark.django_db
 

@@ -3,7 +3,8 @@ open a review and one to record a precedent), the review inbox with its decide f
 acknowledge / resolve / dissolve, precedents with their states, and the transition chain's verification.
 
 Every action goes through the memory services, which check the person's authority; everything here is read-only
-otherwise. Imported by ``governance.admin``.
+otherwise. An approval request's page in governance's console shows the request's precedents and conflicts through
+the panel registered at the end of this module.
 """
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ from django.utils.translation import gettext_lazy as _
 
 from core.admin import ReadOnlyAdmin, ReadOnlyInline
 from core.errors import ServiceError
-from governance.models import (
+from governance.admin import register_approval_panel
+from memory.models import (
     DecisionConflict,
     DecisionLifecycle,
     DecisionPrecedent,
@@ -33,20 +35,19 @@ from governance.models import (
     PrecedentState,
     ReviewOutcome,
 )
-from governance.selectors import memory_timeline, reviews_due_for
-from governance.services.memory import (
+from memory.selectors import approval_memory, memory_timeline, review_decide_problem, reviews_due_for
+from memory.services import (
     conflict_acknowledge,
     conflict_dissolve,
     conflict_resolve,
     precedent_record,
     precedent_set_state,
     review_decide,
-    review_decide_problem,
     review_open,
     verify_lifecycle_chains,
 )
 
-FORM_TEMPLATE = "admin/governance/memory_form.html"
+FORM_TEMPLATE = "admin/memory/memory_form.html"
 
 
 def _pretty(value) -> str:
@@ -66,7 +67,7 @@ def _lifecycle_link(decision_id) -> str:
     if lifecycle is None:
         return str(decision_id)
     return format_html('<a href="{}">{}.{} {}</a>',
-                       reverse("admin:governance_decisionlifecycle_change", args=[lifecycle.pk]),
+                       reverse("admin:memory_decisionlifecycle_change", args=[lifecycle.pk]),
                        lifecycle.domain, lifecycle.action, str(decision_id)[:8])
 
 
@@ -99,7 +100,7 @@ class PrecedentForm(forms.Form):
 
 @admin.register(DecisionLifecycle)
 class DecisionLifecycleAdmin(MemoryReadOnly):
-    change_form_template = "admin/governance/decisionlifecycle/change_form.html"
+    change_form_template = "admin/memory/decisionlifecycle/change_form.html"
     list_display = ("created_at", "decision_id", "decision_type", "domain", "action", "target", "state",
                     "expiration_type", "expires_at", "next_review_at")
     list_filter = ("state", "decision_type", "domain", "expiration_type")
@@ -125,9 +126,9 @@ class DecisionLifecycleAdmin(MemoryReadOnly):
 
     def get_urls(self):
         return [path("<path:object_id>/review/", self.admin_site.admin_view(self.review_view),
-                     name="governance_decisionlifecycle_review"),
+                     name="memory_decisionlifecycle_review"),
                 path("<path:object_id>/precedent/", self.admin_site.admin_view(self.precedent_view),
-                     name="governance_decisionlifecycle_precedent"),
+                     name="memory_decisionlifecycle_precedent"),
                 *super().get_urls()]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
@@ -135,8 +136,8 @@ class DecisionLifecycleAdmin(MemoryReadOnly):
         extra = dict(extra_context or {})
         if obj is not None:
             extra.update(review_form=OpenReviewForm(), precedent_form=PrecedentForm(),
-                         review_url=reverse("admin:governance_decisionlifecycle_review", args=[obj.pk]),
-                         precedent_url=reverse("admin:governance_decisionlifecycle_precedent", args=[obj.pk]),
+                         review_url=reverse("admin:memory_decisionlifecycle_review", args=[obj.pk]),
+                         precedent_url=reverse("admin:memory_decisionlifecycle_precedent", args=[obj.pk]),
                          in_force=obj.is_in_force(),
                          has_precedent=DecisionPrecedent.objects.filter(original_decision_id=obj.decision_id).exists())
         return super().change_view(request, object_id, form_url, extra)
@@ -145,7 +146,7 @@ class DecisionLifecycleAdmin(MemoryReadOnly):
         obj = get_object_or_404(DecisionLifecycle, pk=unquote(object_id))
         if not self.has_view_permission(request, obj):
             raise PermissionDenied
-        return obj, reverse("admin:governance_decisionlifecycle_change", args=[obj.pk])
+        return obj, reverse("admin:memory_decisionlifecycle_change", args=[obj.pk])
 
     def review_view(self, request, object_id):
         obj, back = self._post(request, object_id)
@@ -165,7 +166,7 @@ class DecisionLifecycleAdmin(MemoryReadOnly):
             _error(self, request, exc)
             return HttpResponseRedirect(back)
         self.message_user(request, _("Review opened."), messages.SUCCESS)
-        return HttpResponseRedirect(reverse("admin:governance_decisionreview_change", args=[review.pk]))
+        return HttpResponseRedirect(reverse("admin:memory_decisionreview_change", args=[review.pk]))
 
     def precedent_view(self, request, object_id):
         obj, back = self._post(request, object_id)
@@ -181,12 +182,12 @@ class DecisionLifecycleAdmin(MemoryReadOnly):
             _error(self, request, exc)
             return HttpResponseRedirect(back)
         self.message_user(request, _("Recorded as a precedent."), messages.SUCCESS)
-        return HttpResponseRedirect(reverse("admin:governance_decisionprecedent_change", args=[precedent.pk]))
+        return HttpResponseRedirect(reverse("admin:memory_decisionprecedent_change", args=[precedent.pk]))
 
 
 @admin.register(LifecycleTransition)
 class LifecycleTransitionAdmin(MemoryReadOnly):
-    change_list_template = "admin/governance/lifecycletransition/change_list.html"
+    change_list_template = "admin/memory/lifecycletransition/change_list.html"
     list_display = ("created_at", "decision", "sequence", "from_state", "to_state", "triggered_by_type",
                     "triggered_by", "reason")
     list_filter = ("to_state", "triggered_by_type")
@@ -198,14 +199,14 @@ class LifecycleTransitionAdmin(MemoryReadOnly):
 
     def get_urls(self):
         return [path("verify/", self.admin_site.admin_view(self.verify_view),
-                     name="governance_lifecycletransition_verify"), *super().get_urls()]
+                     name="memory_lifecycletransition_verify"), *super().get_urls()]
 
     def verify_view(self, request):
         if not self.has_view_permission(request):
             raise PermissionDenied
         report = verify_lifecycle_chains()
         self.message_user(request, report.summary(), messages.SUCCESS if report.ok else messages.ERROR)
-        return HttpResponseRedirect(reverse("admin:governance_lifecycletransition_changelist"))
+        return HttpResponseRedirect(reverse("admin:memory_lifecycletransition_changelist"))
 
 
 # --- reviews ------------------------------------------------------------------------------------------------------
@@ -238,7 +239,7 @@ class ReviewDecideForm(forms.Form):
 class DecisionReviewAdmin(MemoryReadOnly):
     """The review inbox: "Mine to decide" lists the open reviews the signed-in person may decide."""
 
-    change_form_template = "admin/governance/decisionreview/change_form.html"
+    change_form_template = "admin/memory/decisionreview/change_form.html"
     list_display = ("opened_at", "decision_link", "review_type", "outcome", "review_reason", "decided_by",
                     "decided_at")
     list_filter = (ReviewInboxFilter, "review_type", "outcome")
@@ -256,7 +257,7 @@ class DecisionReviewAdmin(MemoryReadOnly):
 
     def get_urls(self):
         return [path("<path:object_id>/decide/", self.admin_site.admin_view(self.decide_view),
-                     name="governance_decisionreview_decide"), *super().get_urls()]
+                     name="memory_decisionreview_decide"), *super().get_urls()]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         obj = self.get_object(request, unquote(object_id))
@@ -264,7 +265,7 @@ class DecisionReviewAdmin(MemoryReadOnly):
         if obj is not None and obj.is_open:
             problem = review_decide_problem(user=request.user, lifecycle=obj.decision)
             extra.update(decide_problem=problem, decide_form=ReviewDecideForm(), outcomes=ReviewOutcome.choices,
-                         decide_url=reverse("admin:governance_decisionreview_decide", args=[obj.pk]),
+                         decide_url=reverse("admin:memory_decisionreview_decide", args=[obj.pk]),
                          memory=memory_timeline(decision_id=obj.decision_id))
         return super().change_view(request, object_id, form_url, extra)
 
@@ -272,7 +273,7 @@ class DecisionReviewAdmin(MemoryReadOnly):
         review = get_object_or_404(DecisionReview, pk=unquote(object_id))
         if not self.has_view_permission(request, review):
             raise PermissionDenied
-        back = reverse("admin:governance_decisionreview_change", args=[review.pk])
+        back = reverse("admin:memory_decisionreview_change", args=[review.pk])
         form = ReviewDecideForm(request.POST or None)
         if request.method != "POST" or not form.is_valid():
             self.message_user(request, _("Choose an outcome and give a justification."), messages.ERROR)
@@ -324,7 +325,7 @@ class ResolveForm(forms.Form):
 class DecisionConflictAdmin(MemoryReadOnly):
     """The conflict list: acknowledge or dissolve from the list, resolve on a conflict's page."""
 
-    change_form_template = "admin/governance/decisionconflict/change_form.html"
+    change_form_template = "admin/memory/decisionconflict/change_form.html"
     list_display = ("detected_at", "conflict_type", "state", "target", "decision_a_link", "decision_b_link",
                     "prevailing_id", "resolved_by")
     list_filter = (UnresolvedFilter, "state", "conflict_type")
@@ -389,7 +390,7 @@ class DecisionConflictAdmin(MemoryReadOnly):
 
     def get_urls(self):
         return [path("<path:object_id>/resolve/", self.admin_site.admin_view(self.resolve_view),
-                     name="governance_decisionconflict_resolve"), *super().get_urls()]
+                     name="memory_decisionconflict_resolve"), *super().get_urls()]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         obj = self.get_object(request, unquote(object_id))
@@ -397,14 +398,14 @@ class DecisionConflictAdmin(MemoryReadOnly):
         if obj is not None and obj.is_open:
             extra.update(resolve_form=ResolveForm(), choices=[(obj.decision_a_id, obj.decision_a),
                                                               (obj.decision_b_id, obj.decision_b)],
-                         resolve_url=reverse("admin:governance_decisionconflict_resolve", args=[obj.pk]))
+                         resolve_url=reverse("admin:memory_decisionconflict_resolve", args=[obj.pk]))
         return super().change_view(request, object_id, form_url, extra)
 
     def resolve_view(self, request, object_id):
         conflict = get_object_or_404(DecisionConflict, pk=unquote(object_id))
         if not self.has_view_permission(request, conflict):
             raise PermissionDenied
-        back = reverse("admin:governance_decisionconflict_change", args=[conflict.pk])
+        back = reverse("admin:memory_decisionconflict_change", args=[conflict.pk])
         form = ResolveForm(request.POST or None)
         if request.method != "POST" or not form.is_valid():
             self.message_user(request, _("Choose the prevailing decision and explain (at least 10 characters)."),
@@ -495,3 +496,9 @@ class DecisionPrecedentAdmin(MemoryReadOnly):
     @admin.action(description=_("Reinstate selected precedents…"))
     def reinstate(self, request, queryset):
         return self._set_state(request, queryset, PrecedentState.ACTIVE, "reinstate", _("Reinstate"))
+
+
+# --- beside an approval request (governance's page) ---------------------------------------------------------------
+
+register_approval_panel(template="admin/memory/approval_panel.html",
+                        context=lambda request: {"memory": approval_memory(request=request)})

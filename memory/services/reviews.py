@@ -15,22 +15,23 @@ from django.utils.translation import gettext as _
 
 from audit.services import audit_record
 from core.errors import Conflict, Forbidden, InvalidInput, NotFound
-from governance import events
-from governance.models import (
+from governance.models import Policy
+from governance.services.authorities import authority_revoke
+from governance.services.policies import DryRunSample, policy_dry_run
+from memory import events
+from memory.models import (
+    IN_FORCE_STATES,
     DecisionLifecycle,
     DecisionReview,
     DecisionType,
     ExpirationType,
-    Impact,
     LifecycleState,
-    Policy,
     ReviewOutcome,
     ReviewType,
     TriggerType,
 )
-from governance.models.authorities import ALL_SCOPES
-from governance.models.memory import IN_FORCE_STATES
-from governance.services.memory.lifecycles import _actor, lifecycle_transition, review_interval
+from memory.selectors import review_decide_problem
+from memory.services.lifecycles import _actor, lifecycle_transition, review_interval
 
 JUSTIFICATION_MIN = 10
 
@@ -81,38 +82,6 @@ def review_open(*, decision_id: Any, review_type: str, reason: str, triggered_by
                              reason=_("%(t)s review: %(r)s") % {"t": review_type, "r": review.review_reason},
                              now=now)
     return review
-
-
-# --- who decides --------------------------------------------------------------------------------------------------
-
-
-def review_decide_problem(*, user, lifecycle: DecisionLifecycle, now: datetime | None = None) -> str | None:
-    """None when ``user`` may decide reviews of this decision, else why not. Approved decisions: an authority in
-    force covering the domain, never held by one of the people on whose behalf the decision acts
-    (``lifecycle_parties``: an agent's owners, the account holder…). Authority grants: a super admin, or an
-    authority covering every granted domain and reaching the granted impact; never the grantee."""
-    from governance.selectors import authorities_in_force, lifecycle_parties
-
-    if user is None or not user.is_active:
-        return _("Sign in as an active person.")
-    authorities = list(authorities_in_force(user=user, now=now))
-    if lifecycle.decision_type == DecisionType.AUTHORITY_GRANT:
-        if lifecycle.subject_id == user.pk:
-            return _("Nobody reviews their own authority.")
-        if user.is_superuser:
-            return None
-        scopes = set(lifecycle.scopes or [])
-        impact = (lifecycle.context or {}).get("max_impact", Impact.CRITICAL)
-        for authority in authorities:
-            covers = ALL_SCOPES in authority.scopes or (ALL_SCOPES not in scopes and scopes <= set(authority.scopes))
-            if covers and impact in Impact.values and authority.reaches(impact):
-                return None
-        return _("You need an authority in force covering every domain of this grant and reaching its impact.")
-    if user.pk in lifecycle_parties(lifecycle=lifecycle):
-        return _("Nobody reviews a decision taken on their behalf (their agent's, or one moving their money).")
-    if any(a.covers_domain(lifecycle.domain) for a in authorities):
-        return None
-    return _("You need a decision authority in force covering the %(d)s domain.") % {"d": lifecycle.domain}
 
 
 def _future(value: Any, name: str, now: datetime) -> datetime:
@@ -188,8 +157,6 @@ def review_decide(*, review_id: Any, user, outcome: str, justification: str, sup
                                  triggered_by=user.pk, triggered_by_type=TriggerType.HUMAN, reason=why, now=now)
     elif outcome == ReviewOutcome.REVOKED:
         if lifecycle.decision_type == DecisionType.AUTHORITY_GRANT:
-            from governance.services.authorities import authority_revoke
-
             # Revoking the grant ends its lifecycle through the authorities' own hook.
             authority_revoke(authority_id=lifecycle.decision_id, revoked_by=user, reason=why)
         else:
@@ -203,24 +170,6 @@ def review_decide(*, review_id: Any, user, outcome: str, justification: str, sup
                              superseded_by=superseded_by, now=now)
     lifecycle.refresh_from_db()
     return ReviewDecision(review=review, lifecycle=lifecycle)
-
-
-def reviews_close_for(*, lifecycle: DecisionLifecycle, state: str, reason: str, now: datetime) -> int:
-    """The decision stopped standing without a review decision (it expired, or was revoked elsewhere): its open
-    review closes, by the system, with the matching outcome (``pending`` for an expiry)."""
-    outcome = {LifecycleState.REVOKED: ReviewOutcome.REVOKED,
-               LifecycleState.SUPERSEDED: ReviewOutcome.SUPERSEDED}.get(state, ReviewOutcome.PENDING)
-    closed = 0
-    for review in DecisionReview.objects.select_for_update().open().filter(decision_id=lifecycle.decision_id):
-        review.outcome, review.decided_at = outcome, now
-        review.justification = _("closed by the system: the decision is %(s)s (%(r)s)") % {"s": state, "r": reason}
-        review.save(update_fields=["outcome", "decided_at", "justification"])
-        audit_record(events.DECISION_REVIEW_DECIDED, action=outcome, target_type="decision_review",
-                     target_id=review.pk, before={"outcome": ReviewOutcome.PENDING},
-                     after={"outcome": outcome, "decision_id": str(lifecycle.decision_id)},
-                     reason=review.justification, actor_id=None, actor_type="system")
-        closed += 1
-    return closed
 
 
 # --- the triggers -------------------------------------------------------------------------------------------------
@@ -272,8 +221,6 @@ def policy_change_impacts(*, policy: Policy) -> list[PolicyImpact]:
     """Before a policy change is saved (``policy`` holds the unsaved change, or is a new active policy): replay the
     policy contexts of the approved decisions in force on its resource and action through the dry run, and list
     those whose outcome would change."""
-    from governance.services.policies import DryRunSample, policy_dry_run
-
     original = None if policy._state.adding else Policy.objects.filter(pk=policy.pk).first()
     patterns = {(policy.resource, policy.action)}
     if original is not None:

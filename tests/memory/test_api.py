@@ -3,8 +3,8 @@ reviews I can decide, a decision's memory; other people's reach answers 404."""
 import pytest
 from rest_framework.test import APIClient
 
-from governance.services.memory import precedent_record, review_decide, review_open
 from identity.services.sessions import session_open
+from memory.services import precedent_record, review_decide, review_open
 
 pytestmark = [pytest.mark.smoke, pytest.mark.django_db]
 WHY = "Worked as intended, says the reviewer."

@@ -3,8 +3,8 @@ list acknowledges / dissolves / resolves, precedents are recorded and change sta
 import pytest
 from django.test import Client
 
-from governance.models import DecisionConflict, DecisionPrecedent, DecisionReview
-from governance.services.memory import review_decide, review_open
+from memory.models import DecisionConflict, DecisionPrecedent, DecisionReview
+from memory.services import review_decide, review_open
 from tests.governance.test_admin import staff_with_authority
 
 pytestmark = [pytest.mark.smoke, pytest.mark.django_db]
@@ -34,16 +34,16 @@ def _messages(response) -> str:
 def test_every_memory_page_renders(person, conflict, open_lifecycle):
     lifecycle = conflict.decision_a
     review = review_open(decision_id=lifecycle.decision_id, review_type="periodic", reason="due")
-    for url in ["/admin/governance/decisionlifecycle/", f"/admin/governance/decisionlifecycle/{lifecycle.pk}/change/",
-                "/admin/governance/lifecycletransition/", "/admin/governance/decisionreview/",
-                "/admin/governance/decisionreview/?inbox=mine", f"/admin/governance/decisionreview/{review.pk}/change/",
-                "/admin/governance/decisionconflict/?open=yes",
-                f"/admin/governance/decisionconflict/{conflict.pk}/change/", "/admin/governance/decisionprecedent/"]:
+    for url in ["/admin/memory/decisionlifecycle/", f"/admin/memory/decisionlifecycle/{lifecycle.pk}/change/",
+                "/admin/memory/lifecycletransition/", "/admin/memory/decisionreview/",
+                "/admin/memory/decisionreview/?inbox=mine", f"/admin/memory/decisionreview/{review.pk}/change/",
+                "/admin/memory/decisionconflict/?open=yes",
+                f"/admin/memory/decisionconflict/{conflict.pk}/change/", "/admin/memory/decisionprecedent/"]:
         assert person.get(url).status_code == 200, url
-    page = person.get(f"/admin/governance/decisionlifecycle/{lifecycle.pk}/change/")
+    page = person.get(f"/admin/memory/decisionlifecycle/{lifecycle.pk}/change/")
     assert "lifecycle: ∅ → active" in page.content.decode() and "direction conflict" in page.content.decode()
-    for url in ["/admin/governance/decisionlifecycle/add/", "/admin/governance/lifecycletransition/add/",
-                "/admin/governance/decisionreview/add/", "/admin/governance/decisionconflict/add/"]:
+    for url in ["/admin/memory/decisionlifecycle/add/", "/admin/memory/lifecycletransition/add/",
+                "/admin/memory/decisionreview/add/", "/admin/memory/decisionconflict/add/"]:
         assert person.get(url).status_code == 403, url
 
 
@@ -52,14 +52,14 @@ def test_the_review_inbox_lists_mine_and_decides_through_the_service(person, ope
     theirs = open_lifecycle(domain="billing")
     review = review_open(decision_id=mine.decision_id, review_type="periodic", reason="due")
     review_open(decision_id=theirs.decision_id, review_type="periodic", reason="due")
-    listed = person.get("/admin/governance/decisionreview/?inbox=mine").context["cl"].result_list
+    listed = person.get("/admin/memory/decisionreview/?inbox=mine").context["cl"].result_list
     assert [r.pk for r in listed] == [review.pk]
-    page = person.get(f"/admin/governance/decisionreview/{review.pk}/change/")
+    page = person.get(f"/admin/memory/decisionreview/{review.pk}/change/")
     assert b'value="renewed"' in page.content and page.context["decide_problem"] is None
-    short = person.post(f"/admin/governance/decisionreview/{review.pk}/decide/",
+    short = person.post(f"/admin/memory/decisionreview/{review.pk}/decide/",
                         {"outcome": "renewed", "justification": "ok"}, follow=True)
     assert "at least 10 characters" in _messages(short)
-    done = person.post(f"/admin/governance/decisionreview/{review.pk}/decide/",
+    done = person.post(f"/admin/memory/decisionreview/{review.pk}/decide/",
                        {"outcome": "revoked", "justification": WHY}, follow=True)
     assert "the decision is revoked" in _messages(done)
     review.refresh_from_db()
@@ -71,14 +71,14 @@ def test_a_person_without_authority_sees_why_and_cannot_decide(open_lifecycle, m
     client = Client()
     client.force_login(outsider)
     review = review_open(decision_id=open_lifecycle(domain="ads").decision_id, review_type="periodic", reason="due")
-    page = client.get(f"/admin/governance/decisionreview/{review.pk}/change/")
+    page = client.get(f"/admin/memory/decisionreview/{review.pk}/change/")
     assert page.context["decide_problem"] and b'value="renewed"' not in page.content
-    client.post(f"/admin/governance/decisionreview/{review.pk}/decide/", {"outcome": "renewed", "justification": WHY})
+    client.post(f"/admin/memory/decisionreview/{review.pk}/decide/", {"outcome": "renewed", "justification": WHY})
     assert DecisionReview.objects.get(pk=review.pk).is_open
 
 
 def test_the_conflict_list_acknowledges_and_dissolves(person, conflict):
-    url = "/admin/governance/decisionconflict/"
+    url = "/admin/memory/decisionconflict/"
     person.post(url, {"action": "acknowledge", "_selected_action": [conflict.pk]})
     conflict.refresh_from_db()
     assert conflict.state == "acknowledged"
@@ -91,7 +91,7 @@ def test_the_conflict_list_acknowledges_and_dissolves(person, conflict):
 
 
 def test_a_conflict_is_resolved_on_its_page(person, conflict):
-    response = person.post(f"/admin/governance/decisionconflict/{conflict.pk}/resolve/",
+    response = person.post(f"/admin/memory/decisionconflict/{conflict.pk}/resolve/",
                            {"prevailing": str(conflict.decision_b_id), "note": WHY, "supersede_other": "on"},
                            follow=True)
     assert "Conflict resolved." in _messages(response)
@@ -104,7 +104,7 @@ def test_a_conflict_is_resolved_on_its_page(person, conflict):
 
 def test_a_review_is_opened_and_a_precedent_recorded_from_a_lifecycle(person, open_lifecycle):
     lifecycle = open_lifecycle(domain="ads")
-    base = f"/admin/governance/decisionlifecycle/{lifecycle.pk}"
+    base = f"/admin/memory/decisionlifecycle/{lifecycle.pk}"
     refused = person.post(f"{base}/precedent/", {"observed_result": '{"clicks": 120}'}, follow=True)
     assert "Only a reviewed decision" in _messages(refused)
     person.post(f"{base}/review/", {"reason": "the campaign changed owner"})
@@ -115,7 +115,7 @@ def test_a_review_is_opened_and_a_precedent_recorded_from_a_lifecycle(person, op
     person.post(f"{base}/precedent/", {"observed_result": '{"clicks": 120}', "note": "good outcome"})
     precedent = DecisionPrecedent.objects.get(original_decision_id=lifecycle.decision_id)
     assert precedent.observed_result == '{"clicks":120}'
-    person.post("/admin/governance/decisionprecedent/", {"action": "contest", "_selected_action": [precedent.pk],
+    person.post("/admin/memory/decisionprecedent/", {"action": "contest", "_selected_action": [precedent.pk],
                                                          "apply": "1", "reason": "numbers disputed"})
     precedent.refresh_from_db()
     assert precedent.state == "contested"
@@ -123,7 +123,7 @@ def test_a_review_is_opened_and_a_precedent_recorded_from_a_lifecycle(person, op
 
 def test_the_verify_link_checks_the_chains(person, open_lifecycle):
     open_lifecycle()
-    response = person.get("/admin/governance/lifecycletransition/verify/", follow=True)
+    response = person.get("/admin/memory/lifecycletransition/verify/", follow=True)
     assert "every chain intact" in _messages(response)
 
 

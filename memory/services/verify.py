@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from governance.memory_hash import GENESIS_HASH, transition_hash
-from governance.models import DecisionLifecycle, LifecycleTransition
+from memory.models import DecisionLifecycle, LifecycleTransition
+from memory.transition_hash import GENESIS_HASH, transition_hash
 
 
 @dataclass

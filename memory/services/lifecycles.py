@@ -16,10 +16,10 @@ from django.utils.translation import gettext as _
 
 from audit.services import audit_record
 from core.errors import Conflict, InvalidInput, NotFound
-from governance import events
 from governance.jsonvalues import json_ready
-from governance.memory_hash import GENESIS_HASH, transition_hash
-from governance.models import (
+from memory import events
+from memory.models import (
+    IN_FORCE_STATES,
     DecisionLifecycle,
     DecisionType,
     ExpirationType,
@@ -27,7 +27,8 @@ from governance.models import (
     LifecycleTransition,
     TriggerType,
 )
-from governance.models.memory import IN_FORCE_STATES
+from memory.services.consequences import conflicts_detect, conflicts_dissolve_for, reviews_close_for
+from memory.transition_hash import GENESIS_HASH, transition_hash
 
 State = LifecycleState
 Trigger = TriggerType
@@ -166,15 +167,10 @@ def lifecycle_transition(
                            "superseded_by": str(lifecycle.superseded_by_id) if lifecycle.superseded_by_id else None},
                  reason=reason, **_actor(triggered_by, triggered_by_type))
     if to_state in TERMINAL_STATES:
-        from governance.services.memory.conflicts import conflicts_dissolve_for
-        from governance.services.memory.reviews import reviews_close_for
-
         conflicts_dissolve_for(lifecycle=lifecycle, reason=_("decision %(s)s: %(r)s") % {"s": to_state, "r": reason},
                                now=now)
         reviews_close_for(lifecycle=lifecycle, state=to_state, reason=reason, now=now)
     elif to_state == State.ACTIVE:
-        from governance.services.memory.conflicts import conflicts_detect
-
         conflicts_detect(lifecycle=lifecycle, now=now)
     return row
 
@@ -286,8 +282,6 @@ def lifecycle_open(spec: LifecycleSpec, *, triggered_by: uuid.UUID | None = None
                         "next_review_at": next_review.isoformat() if next_review else None},
                  metadata={"sequence": row.sequence, "hash": row.hash}, reason=why,
                  **_actor(triggered_by, triggered_by_type))
-    from governance.services.memory.conflicts import conflicts_detect
-
     conflicts_detect(lifecycle=lifecycle, now=now)
     return lifecycle
 

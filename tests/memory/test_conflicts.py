@@ -6,9 +6,9 @@ import pytest
 from django.utils import timezone
 
 from core.errors import Conflict, Forbidden, InvalidInput
-from governance.models import DecisionConflict
-from governance.selectors import unresolved_conflicts
-from governance.services.memory import (
+from memory.models import DecisionConflict
+from memory.selectors import unresolved_conflicts
+from memory.services import (
     CONFLICT_TRANSITIONS,
     conflict_acknowledge,
     conflict_dissolve,

@@ -6,9 +6,9 @@ import json
 import pytest
 
 from core.errors import Conflict, Forbidden, InvalidInput
-from governance.models import DecisionPrecedent
-from governance.selectors import approval_memory, similar_precedents
-from governance.services.memory import (
+from memory.models import DecisionPrecedent
+from memory.selectors import approval_memory, similar_precedents
+from memory.services import (
     PRECEDENT_TRANSITIONS,
     precedent_record,
     precedent_set_state,

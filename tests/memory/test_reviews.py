@@ -7,9 +7,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.errors import Conflict, Forbidden, InvalidInput
-from governance.models import DecisionReview, LifecycleTransition
-from governance.selectors import lifecycles_in_force, reviews_due_for
-from governance.services.memory import (
+from governance.services.policies import policy_evaluate, policy_update
+from memory.models import DecisionReview, LifecycleTransition
+from memory.selectors import lifecycles_in_force, reviews_due_for
+from memory.services import (
     lifecycle_context_changed,
     lifecycles_expire,
     memory_tick,
@@ -18,7 +19,6 @@ from governance.services.memory import (
     review_open,
     unregister_expiry_condition,
 )
-from governance.services.policies import policy_evaluate, policy_update
 
 pytestmark = pytest.mark.django_db
 
@@ -46,7 +46,7 @@ def test_a_review_opens_when_next_review_at_comes_and_not_before(open_lifecycle,
 
 
 def test_the_scheduled_task_queues_the_job_that_opens_due_reviews(open_lifecycle, run_jobs):
-    from governance.tasks import memory_tick as memory_tick_task
+    from memory.tasks import memory_tick as memory_tick_task
 
     lifecycle = open_lifecycle(next_review_at=timezone.now() - timedelta(seconds=1))
     assert memory_tick_task() is True
@@ -147,7 +147,7 @@ def test_a_policy_edit_that_changes_no_outcome_opens_no_review(approved_payout, 
 
 
 def test_decisions_no_longer_in_force_are_not_reviewed_on_a_policy_change(approved_payout, make_policy):
-    from governance.services.memory import lifecycle_transition
+    from memory.services import lifecycle_transition
 
     lifecycle, _allow = approved_payout
     lifecycle_transition(decision_id=lifecycle.decision_id, to_state="revoked", triggered_by_type="system",
@@ -262,8 +262,8 @@ def test_revoking_a_grant_in_review_revokes_the_authority(make_user, grant, supe
 
 
 def test_revoking_an_authority_ends_its_lifecycle(make_user, grant, super_admin):
-    from governance.models import DecisionLifecycle
     from governance.services.authorities import authority_revoke
+    from memory.models import DecisionLifecycle
 
     authority = grant(make_user(), scopes=["ads"])
     lifecycle = DecisionLifecycle.objects.get(decision_id=authority.pk)
@@ -275,7 +275,7 @@ def test_revoking_an_authority_ends_its_lifecycle(make_user, grant, super_admin)
 
 
 def test_a_grant_with_an_expiry_expires_on_time(make_user, grant):
-    from governance.models import DecisionLifecycle
+    from memory.models import DecisionLifecycle
 
     until = timezone.now() + timedelta(days=3)
     authority = grant(make_user(), scopes=["ads"], expires_at=until)
