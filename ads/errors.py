@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from billing.errors import INSUFFICIENT_FUNDS
 from core.errors import Conflict, NotFound
-from infrastructure.services.killswitches import KillSwitchActive
+from infrastructure.errors import KillSwitchActive
 
 KILL_SWITCH_ACTIVE = KillSwitchActive.code  # 423: the ads or all switch, billing's, or the tenant's own
 CAMPAIGN_NOT_ACTIVE = "campaign_not_active"

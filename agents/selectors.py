@@ -21,7 +21,7 @@ from agents.models import (
     RiskScore,
 )
 from governance.models import ApprovalRequest
-from governance.selectors import memory_timeline
+from memory.selectors import memory_timeline
 
 
 def parse_uuid(value: Any) -> uuid.UUID | None:

@@ -446,7 +446,7 @@ def _transition_expect(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _transition_row_check(row: dict[str, Any]) -> str | None:
-    from governance.memory_hash import transition_hash
+    from memory.transition_hash import transition_hash
 
     values = SimpleNamespace(id=row["pk"], **{k: row[k] for k in (
         "decision_id", "sequence", "from_state", "to_state", "triggered_by", "triggered_by_type", "reason",
@@ -467,8 +467,9 @@ def specs() -> dict[str, RowEvidence]:
     from ads.models import AdSpendEvent
     from agents.models import AgentExecutionLog, AgentMemory, HumanDecision
     from billing.models import LedgerEntry
-    from governance.models import ApprovalDecision, LifecycleTransition
+    from governance.models import ApprovalDecision
     from infrastructure.models import IntegrityReport
+    from memory.models import LifecycleTransition
 
     found = [
         RowEvidence(

@@ -319,7 +319,7 @@ def _register_optional() -> None:
     if "lifecycle_chains" in _VERIFIERS:
         return
     try:
-        from governance.services.memory import verify_lifecycle_chains
+        from memory.services import verify_lifecycle_chains
     except ImportError:
         return
     register("lifecycle_chains")(verify_lifecycle_chains)

@@ -28,7 +28,7 @@ ALL = "all"  # every permission, delete included
 ROLE_ACCESS: dict[str, dict[str, str]] = {
     SUPER_ADMIN: {"*": ALL},
     TECH_LEAD: {
-        "identity": CHANGE, "identity.user": VIEW, "infrastructure": CHANGE, "governance": CHANGE,
+        "identity": CHANGE, "identity.user": VIEW, "infrastructure": CHANGE, "governance": CHANGE, "memory": CHANGE,
         "agents": CHANGE, "ads": CHANGE, "audit": VIEW, "billing": VIEW,
     },
     FINANCE_OFFICER: {
@@ -38,7 +38,7 @@ ROLE_ACCESS: dict[str, dict[str, str]] = {
     },
     ADMIN: {
         "identity": CHANGE, "identity.user": VIEW, "infrastructure": CHANGE, "ads": CHANGE,
-        "agents": VIEW, "governance": VIEW, "billing": VIEW, "audit": VIEW,
+        "agents": VIEW, "governance": VIEW, "memory": VIEW, "billing": VIEW, "audit": VIEW,
     },
 }
 

@@ -1,6 +1,6 @@
 """The governance console: policies (versions, dry run), evaluations, autonomy, shadow executions, authorities,
-approval requests with their decide form (beside the request's precedents and conflicts), and approval decisions.
-Institutional memory's pages live in ``governance.memory_admin``.
+approval requests with their decide form (beside the panels apps above add: institutional memory shows the
+request's precedents and conflicts), and approval decisions. Institutional memory's own pages are ``memory.admin``.
 
 Every change goes through the services: policies get a new version, grants are checked and audited, decisions are
 hashed. Append-only and evidence rows are read-only here.
@@ -8,6 +8,9 @@ hashed. Append-only and evidence rows are read-only here.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
@@ -36,7 +39,7 @@ from governance.models import (
     PolicyEvaluation,
     ShadowExecution,
 )
-from governance.selectors import approval_memory, approvals_decidable_by
+from governance.selectors import approvals_decidable_by
 from governance.services.approvals import approval_decide, approval_decide_choice, approval_decisions_verify
 from governance.services.authorities import authority_grant, authority_grant_check, authority_revoke
 from governance.services.autonomy import autonomy_profile_set
@@ -49,6 +52,25 @@ from governance.services.policies import (
 )
 
 DRY_RUN_DEFAULT = 200
+
+
+@dataclass(frozen=True)
+class ApprovalPanel:
+    """A block an app above governance adds to every approval request's page, above the decide form: ``template``
+    is included in the page, whose context gains what ``context(request)`` returns (the panel's own keys)."""
+
+    template: str
+    context: Callable[[ApprovalRequest], dict[str, Any]]
+
+
+_APPROVAL_PANELS: list[ApprovalPanel] = []
+
+
+def register_approval_panel(*, template: str, context: Callable[[ApprovalRequest], dict[str, Any]]) -> None:
+    """Add a panel to the approval request's page (from the upper app's ``admin`` module, which Django's admin
+    imports at start-up); registering the same template twice keeps one."""
+    if not any(panel.template == template for panel in _APPROVAL_PANELS):
+        _APPROVAL_PANELS.append(ApprovalPanel(template, context))
 
 
 def pretty_json(value) -> str:
@@ -413,7 +435,9 @@ class ApprovalRequestAdmin(SimpleHistoryAdmin, ReadOnlyAdmin):
             choice = approval_decide_choice(request=request_obj, user=request.user)
             extra.update(decide_options=choice.options, decide_refusal=choice, decide_form=DecideForm(),
                          decide_url=reverse("admin:governance_approvalrequest_decide", args=[request_obj.pk]),
-                         memory=approval_memory(request=request_obj))
+                         approval_panels=[panel.template for panel in _APPROVAL_PANELS])
+            for panel in _APPROVAL_PANELS:
+                extra.update(panel.context(request_obj))
         return super().change_view(request, object_id, form_url, extra)
 
     def decide_view(self, request, object_id):
@@ -474,6 +498,3 @@ class ApprovalDecisionAdmin(ReadOnlyAdmin):
         report = approval_decisions_verify()
         self.message_user(request, report.summary(), messages.SUCCESS if report.ok else messages.ERROR)
         return HttpResponseRedirect(reverse("admin:governance_approvaldecision_changelist"))
-
-
-from governance import memory_admin  # noqa: E402, F401 - registers the institutional memory pages

@@ -1,8 +1,8 @@
 """Demo data for the governance console (``manage.py seed_demo``): idempotent, safe to run again.
 
 A few policies (one a draft, to try the dry run), a history of evaluations, a pending request in the ``config``
-domain, a decision authority for the demo administrator (username ``admin``), and institutional memory: decision
-lifecycles, a pause/resume conflict, two precedents for billing credits and a review that is due.
+domain and a decision authority for the demo administrator (username ``admin``). Institutional memory's demo data
+is ``memory.demo``.
 
 ``make run`` seeds before ``demo_admin`` creates the admin, so its authority is granted when the user appears
 (``on_user_saved``, connected only while DEBUG is on and only once the demo policies exist).
@@ -16,7 +16,11 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from governance.models import ApprovalRequest, DecisionAuthority, DecisionLifecycle, Policy, PolicyEvaluation
+from governance.models import ApprovalRequest, DecisionAuthority, Policy, PolicyEvaluation
+from governance.services.approvals import approval_request_create
+from governance.services.authorities import authority_grant
+from governance.services.policies import policy_create, policy_evaluate
+from identity.models import User
 
 DEMO_ADMIN = "admin"
 DEMO_ACTOR = uuid.uuid5(uuid.NAMESPACE_URL, "prostqs:demo:governance")
@@ -58,9 +62,6 @@ EVALUATIONS = [
 
 
 def seed(stdout) -> None:
-    from governance.services.approvals import approval_request_create
-    from governance.services.policies import policy_create, policy_evaluate
-
     created = 0
     for spec in POLICIES:
         if not Policy.objects.filter(name=spec["name"]).exists():
@@ -77,7 +78,6 @@ def seed(stdout) -> None:
             expires_at=timezone.now() + timedelta(days=30),
         )
     stdout.write(f"governance: {created} demo policies created, {len(POLICIES) - created} already there")
-    seed_memory(stdout)
     admin = _demo_admin()
     if admin is None:
         stdout.write("governance: the demo admin's decision authority is granted when `manage.py demo_admin` "
@@ -87,14 +87,10 @@ def seed(stdout) -> None:
 
 
 def _demo_admin():
-    from identity.models import User
-
     return User.objects.filter(username=DEMO_ADMIN).first()
 
 
 def _grant_demo_authority(user) -> bool:
-    from governance.services.authorities import authority_grant
-
     if not user.is_active or DecisionAuthority.objects.filter(user=user).exists():
         return False
     authority_grant(user=user, role="super_admin", title="Demo administrator", scopes=["*"], max_impact="critical",
@@ -109,70 +105,3 @@ def on_user_saved(sender, instance, **kwargs) -> None:
     if not Policy.objects.filter(name=MARKER).exists():
         return
     transaction.on_commit(lambda: _grant_demo_authority(instance))
-
-
-# --- institutional memory -----------------------------------------------------------------------------------------
-
-MEMORY_REVIEWER = "memory-reviewer"
-
-
-def _demo_id(name: str) -> uuid.UUID:
-    return uuid.uuid5(uuid.NAMESPACE_URL, f"prostqs:demo:memory:{name}")
-
-
-def seed_memory(stdout) -> None:
-    """Lifecycles of a few demo decisions (stable ids, so a second run finds them and adds nothing): a pause and a
-    resume of one campaign (a direction conflict), two reviewed billing credits kept as precedents (the demo's
-    pending credit approval shows them), and a payout whose periodic review is due (in the review inbox)."""
-    from governance.services.memory import (
-        LifecycleSpec,
-        lifecycle_open,
-        precedent_record,
-        review_decide,
-        review_open,
-    )
-    from identity.models import User
-
-    if DecisionLifecycle.objects.filter(decision_id=_demo_id("pause")).exists():
-        stdout.write("governance: demo memory already there")
-        return
-    reviewer = User.objects.filter(username=MEMORY_REVIEWER).first()
-    if reviewer is None:
-        reviewer = User.objects.create_user(MEMORY_REVIEWER, role=User.Role.ADMIN)
-        reviewer.set_unusable_password()
-        reviewer.save(update_fields=["password"])
-    if not DecisionAuthority.objects.filter(user=reviewer).exists():
-        from governance.services.authorities import authority_grant
-
-        authority_grant(user=reviewer, role="tech_lead", title="Demo reviewer", scopes=["*"], max_impact="critical",
-                        granted_by=None, reason="demo data: reviews decisions in institutional memory")
-    now = timezone.now()
-    campaign, account = _demo_id("campaign"), _demo_id("account")
-
-    def remember(name, *, domain, action, amount=0, **fields):
-        return lifecycle_open(LifecycleSpec(decision_id=_demo_id(name), decision_type="approval", domain=domain,
-                                            action=action, amount=amount, **fields),
-                              reason=f"demo data: {domain}.{action}", now=now)
-
-    remember("pause", domain="ads", action="pause_campaign", target_type="ad_campaign", target_id=str(campaign),
-             direction="pause", context={"facts": {"campaign_status": "active"}, "why": "fraud suspected"})
-    remember("resume", domain="ads", action="resume_campaign", target_type="ad_campaign", target_id=str(campaign),
-             direction="resume", context={"facts": {"campaign_status": "paused"}, "why": "traffic looks clean"})
-    results = {"credit-small": (5_000, {"customer_retained": True, "chargebacks": 0}),
-               "credit-large": (40_000, {"customer_retained": False, "chargebacks": 1})}
-    for name, (amount, result) in results.items():
-        lifecycle = remember(name, domain="billing", action="credit", amount=amount, direction="credit",
-                             target_type="billing_account", target_id=str(account),
-                             reference=f"billing_account:{account}",
-                             context={"facts": {"currency": "BRL", "reason": "late delivery"}})
-        review = review_open(decision_id=lifecycle.decision_id, review_type="periodic", reason="demo: first review",
-                             triggered_by_type="time", now=now)
-        review_decide(review_id=review.pk, user=reviewer, outcome="renewed",
-                      justification="demo data: the credit did what it was meant to.")
-        precedent_record(decision_id=lifecycle.decision_id, created_by=reviewer, observed_result=result)
-    payout = remember("payout", domain="billing", action="payout", amount=250_000, direction="debit",
-                      target_type="billing_account", target_id=str(_demo_id("payout-account")),
-                      next_review_at=now - timedelta(days=1), context={"facts": {"destination_type": "pix"}})
-    review_open(decision_id=payout.decision_id, review_type="periodic", triggered_by_type="time", now=now,
-                reason=f"periodic review due at {payout.next_review_at.isoformat()}")
-    stdout.write("governance: demo memory: 5 decision lifecycles, a conflict, 2 precedents and a due review")

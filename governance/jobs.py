@@ -7,7 +7,6 @@ from governance.services.approvals import (
     approval_callback_deliver,
     approval_requests_expire,
 )
-from governance.services.memory import TICK_JOB, memory_tick
 from infrastructure.models import Job
 from infrastructure.services.jobs import register_handler
 
@@ -21,9 +20,3 @@ def deliver_approval_callback(job: Job) -> None:
 @register_handler(EXPIRE_JOB, max_attempts=3)
 def expire_approval_requests(job: Job) -> None:
     approval_requests_expire()
-
-
-@register_handler(TICK_JOB, max_attempts=3,
-                  description="Expire decision lifecycles that are due and open the reviews that are due.")
-def memory_tick_job(job: Job) -> None:
-    memory_tick()

@@ -8,7 +8,4 @@ urlpatterns = [
     path("approvals/<uuid:request_id>", api.ApprovalDetailView.as_view(), name="governance-approval"),
     path("approvals/<uuid:request_id>/decisions", api.ApprovalDecisionView.as_view(),
          name="governance-approval-decisions"),
-    path("approvals/<uuid:request_id>/memory", api.ApprovalMemoryView.as_view(), name="governance-approval-memory"),
-    path("reviews", api.ReviewListView.as_view(), name="governance-reviews"),
-    path("decisions/<uuid:decision_id>/memory", api.DecisionMemoryView.as_view(), name="governance-decision-memory"),
 ]

@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "infrastructure",
     "identity",
     "governance",
+    "memory",
     "billing",
     "ads",
     "agents",
@@ -265,8 +266,8 @@ SPECTACULAR_SETTINGS = {
     "OtpChannelEnum": "identity.models.PendingVerification.Channel",  # OTP start and app-user proofs
         "ApprovalStatusEnum": "governance.models.ApprovalRequest.Status",
         "ImpactEnum": "governance.models.Impact",
-        "LifecycleStateEnum": "governance.models.LifecycleState",
-        "ConflictStateEnum": "governance.models.ConflictState",
+        "LifecycleStateEnum": "memory.models.LifecycleState",
+        "ConflictStateEnum": "memory.models.ConflictState",
     },
 }
 

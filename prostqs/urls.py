@@ -13,6 +13,7 @@ from prostqs.views import ApiDocsView, UnknownEndpointView
 api_v1 = [
     *identity_urls.urlpatterns,
     path("governance/", include("governance.urls")),
+    path("governance/", include("memory.urls")),
     path("billing/", include("billing.urls")),
     path("ads/", include("ads.urls")),
     *agents_urls.urlpatterns,

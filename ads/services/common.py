@@ -21,7 +21,8 @@ from django.utils import timezone
 from ads import errors, events
 from ads.models import AdBudget, AdCampaign, AdGovernanceLimit
 from audit.services import audit_record
-from infrastructure.services.killswitches import KillSwitchActive, killswitch_halted_scopes
+from infrastructure.errors import KillSwitchActive
+from infrastructure.services.killswitches import killswitch_halted_scopes
 
 ADS_SCOPE = "ads"
 

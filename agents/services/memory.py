@@ -1,6 +1,6 @@
-"""Agents' decisions in institutional memory: each approved decision gets a lifecycle (governance), with the facts
-conflict detection needs (target, direction, money reference) and, for standing decisions (pause, resume, a budget
-total), an expiry condition: the decision lapses once its effect is no longer in place."""
+"""Agents' decisions in institutional memory: each approved decision gets a lifecycle (the ``memory`` app), with the
+facts conflict detection needs (target, direction, money reference) and, for standing decisions (pause, resume, a
+budget total), an expiry condition: the decision lapses once its effect is no longer in place."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -9,8 +9,8 @@ from typing import Any
 from django.utils.translation import gettext as _
 
 from agents.models import AgentDecision
-from governance.models import DecisionLifecycle, DecisionType, TriggerType
-from governance.services.memory import (
+from memory.models import DecisionLifecycle, DecisionType, TriggerType
+from memory.services import (
     LifecycleSpec,
     lifecycle_context_changed,
     lifecycle_end_if_in_force,

@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from audit.services import audit_record
 from core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from governance import events
+from governance.callbacks import notify_authority_granted, notify_authority_revoked
 from governance.models import AuthorityRole, DecisionAuthority, Impact
 from governance.models.authorities import ALL_SCOPES, scope_errors
 
@@ -105,25 +106,9 @@ def authority_grant(
                  target_id=authority.pk, after=_snapshot(authority), reason=reason,
                  actor_id=granted_by.pk if granted_by else None,
                  actor_type=("admin" if granted_by.is_staff else "user") if granted_by else "system")
-    _remember_grant(authority, granted_by=granted_by, reason=reason)
+    # Institutional memory gives the grant its lifecycle (expiring with it, else reviewed periodically).
+    notify_authority_granted(authority=authority, granted_by=granted_by, reason=reason)
     return authority
-
-
-def _remember_grant(authority: DecisionAuthority, *, granted_by, reason: str) -> None:
-    """Every grant gets a decision lifecycle (institutional memory): it expires with the grant, or is reviewed
-    periodically when the grant has no expiry; overlapping grants to one person are recorded as scope conflicts."""
-    from governance.models import DecisionType, TriggerType
-    from governance.services.memory import LifecycleSpec, lifecycle_open
-
-    lifecycle_open(
-        LifecycleSpec(decision_id=authority.pk, decision_type=DecisionType.AUTHORITY_GRANT, domain="governance",
-                      action="authority_grant", expires_at=authority.expires_at, target_type="user",
-                      target_id=str(authority.user_id), scopes=list(authority.scopes), subject_id=authority.user_id,
-                      context={"role": authority.role, "title": authority.title, "scopes": list(authority.scopes),
-                               "max_impact": authority.max_impact}),
-        triggered_by=granted_by.pk if granted_by else None,
-        triggered_by_type=TriggerType.HUMAN if granted_by else TriggerType.SYSTEM,
-        reason=reason or f"{authority.role} authority granted over {', '.join(authority.scopes)}")
 
 
 @transaction.atomic
@@ -155,9 +140,5 @@ def authority_revoke(*, authority_id: uuid.UUID, revoked_by, reason: str) -> Dec
                  target_id=authority.pk, before=before, after=_snapshot(authority), reason=reason.strip(),
                  actor_id=revoked_by.pk if revoked_by else None,
                  actor_type=("admin" if revoked_by.is_staff else "user") if revoked_by else "system")
-    from governance.services.memory import lifecycle_end_if_in_force
-
-    lifecycle_end_if_in_force(decision_id=authority.pk, to_state="revoked", reason=reason.strip(),
-                              triggered_by=revoked_by.pk if revoked_by else None,
-                              triggered_by_type="human" if revoked_by else "system")
+    notify_authority_revoked(authority=authority, revoked_by=revoked_by, reason=reason.strip())
     return authority

@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from audit.services import audit_record
 from core.errors import Conflict, InvalidInput, NotFound
 from governance import events
+from governance.callbacks import PreparedPolicyChange, notify_policy_changed, notify_policy_changing
 from governance.jsonvalues import json_ready
 from governance.models import Policy, PolicyEvaluation
 from governance.policy_engine import (
@@ -27,21 +28,6 @@ from governance.policy_engine import (
     load_active,
     policy_cache,
 )
-
-
-def policy_change_impacts(*, policy: Policy) -> list:
-    from governance.services.memory.reviews import policy_change_impacts as impacts
-
-    return impacts(policy=policy)
-
-
-def policy_change_reviews_open(*, policy: Policy, impacts: list, actor) -> None:
-    """A change that would change the outcome of an approved decision in force opens a policy-change review of it
-    (institutional memory)."""
-    if impacts:
-        from governance.services.memory.reviews import policy_change_reviews_open as open_reviews
-
-        open_reviews(policy=policy, impacts=impacts, actor=actor)
 
 EDITABLE_FIELDS = ("name", "resource", "action", "conditions", "effect", "reason", "priority", "active")
 DRY_RUN_MAX = 10_000
@@ -102,12 +88,12 @@ def policy_create(
     policy = Policy(name=name, resource=resource, action=action, effect=effect, reason=reason,
                     conditions=[] if conditions is None else conditions, priority=priority, active=active)
     policy_validate(policy)
-    impacts = policy_change_impacts(policy=policy) if active else []
+    prepared = notify_policy_changing(policy=policy) if active else PreparedPolicyChange()
     _save(policy, actor=actor, change_reason="created")
     audit_record(events.POLICY_CREATED, action="create", target_type="policy", target_id=policy.pk,
                  after=_snapshot(policy), policy_id=policy.pk, actor_id=getattr(actor, "pk", None))
     _changed_policies()
-    policy_change_reviews_open(policy=policy, impacts=impacts, actor=actor)
+    notify_policy_changed(policy=policy, prepared=prepared, actor=actor)
     return policy
 
 
@@ -128,14 +114,15 @@ def policy_update(*, policy_id: uuid.UUID, actor=None, change_reason: str = "", 
         return policy
     policy.version = before["version"] + 1
     policy_validate(policy)
-    # The dry run needs the policies as they stand before the change: asked before saving, acted on after.
-    impacts = policy_change_impacts(policy=policy)
+    # Listeners (institutional memory's dry run of the decisions in force) need the policies as they stand before
+    # the change: asked before saving, acted on after.
+    prepared = notify_policy_changing(policy=policy)
     _save(policy, actor=actor, change_reason=change_reason or "changed")
     audit_record(events.POLICY_UPDATED, action="update", target_type="policy", target_id=policy.pk, before=before,
                  after=_snapshot(policy), policy_id=policy.pk, reason=change_reason,
                  actor_id=getattr(actor, "pk", None))
     _changed_policies()
-    policy_change_reviews_open(policy=policy, impacts=impacts, actor=actor)
+    notify_policy_changed(policy=policy, prepared=prepared, actor=actor)
     return policy
 
 

@@ -23,14 +23,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audit.services import audit_record
-from core.errors import Conflict, InvalidInput, Locked
+from core.errors import Conflict, InvalidInput
 from core.validation import clean_reason
 from infrastructure import events
+from infrastructure.errors import KillSwitchActive
 from infrastructure.models import KillSwitch
-
-
-class KillSwitchActive(Locked):
-    code = "kill_switch_active"
 
 
 # (monotonic time of the read, {scope: switch}) of the switches marked active; None when it must be re-read.

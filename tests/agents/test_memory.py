@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from agents.selectors import decision_get, decision_timeline
-from governance.models import DecisionConflict, DecisionLifecycle, DecisionReview, LifecycleTransition
-from governance.selectors import approval_memory, unresolved_conflicts
-from governance.services.memory import lifecycles_expire, verify_lifecycle_chains
+from memory.models import DecisionConflict, DecisionLifecycle, DecisionReview, LifecycleTransition
+from memory.selectors import approval_memory, unresolved_conflicts
+from memory.services import lifecycles_expire, verify_lifecycle_chains
 
 pytestmark = [pytest.mark.smoke, pytest.mark.django_db]
 
@@ -137,7 +137,7 @@ def test_suspending_an_agent_puts_its_decisions_under_review(ads_world):
 
 
 def test_the_timeline_includes_transitions_conflicts_and_reviews(ads_world):
-    from governance.services.memory import review_open
+    from memory.services import review_open
 
     api, ads = ads_world
     pause = _propose(api, "pause_campaign", f"campaign:{ads.campaign.pk}")

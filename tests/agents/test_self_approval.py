@@ -208,8 +208,8 @@ def test_a_payout_the_agent_asked_for_alone_waits_for_someone_other_than_its_own
 def test_the_account_holder_cannot_renew_a_review_of_the_agents_credit_to_their_account(
         tenant, make_agent, make_billing_account, policy, proposer, give_authority):
     """Institutional memory: the decision moved the holder's money, so its reviews are not theirs to decide."""
-    from governance.models import DecisionReview
-    from governance.services.memory import review_open
+    from memory.models import DecisionReview
+    from memory.services import review_open
 
     policy("billing", "*")
     account = make_billing_account(tenant, balance=1_000)
@@ -221,14 +221,14 @@ def test_the_account_holder_cannot_renew_a_review_of_the_agents_credit_to_their_
     holder = account.user  # the customer happens to work the console too, with an authority over billing
     holder.role = User.Role.ADMIN
     holder.save(update_fields=["role"])
-    holder.user_permissions.add(*Permission.objects.filter(content_type__app_label="governance"))
+    holder.user_permissions.add(*Permission.objects.filter(content_type__app_label="memory"))
     give_authority(holder)
     console = Client()
     console.force_login(User.objects.get(pk=holder.pk))
-    page = console.get(f"/admin/governance/decisionreview/{review.pk}/change/")
+    page = console.get(f"/admin/memory/decisionreview/{review.pk}/change/")
     assert page.status_code == 200 and b'value="renewed"' not in page.content
 
-    posted = console.post(f"/admin/governance/decisionreview/{review.pk}/decide/",
+    posted = console.post(f"/admin/memory/decisionreview/{review.pk}/decide/",
                           {"outcome": "renewed", "justification": WHY}, follow=True)
 
     assert "on their behalf" in " ".join(str(m) for m in posted.context["messages"])

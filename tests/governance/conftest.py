@@ -98,28 +98,3 @@ def request_factory(db, make_user):
                                            requested_by=requester.pk, requested_by_type="user", **extra)
 
     return make
-
-
-@pytest.fixture
-def open_lifecycle(db):
-    """Open a lifecycle directly, as a domain would (an approved decision unless told otherwise)."""
-    import uuid
-
-    from governance.services.memory import LifecycleSpec, lifecycle_open
-
-    def make(*, domain="ads", action="pause_campaign", decision_type="approval", now=None, triggered_by=None,
-             triggered_by_type="system", **fields):
-        spec = LifecycleSpec(decision_id=fields.pop("decision_id", None) or uuid.uuid4(), decision_type=decision_type,
-                             domain=domain, action=action, **fields)
-        with transaction.atomic():
-            return lifecycle_open(spec, now=now, triggered_by=triggered_by, triggered_by_type=triggered_by_type)
-
-    return make
-
-
-@pytest.fixture
-def memory_authority(make_user, grant):
-    """A person holding an authority over every domain (may decide reviews and resolve conflicts)."""
-    person = make_user(User.Role.ADMIN)
-    grant(person, scopes=["*"], max_impact="critical", role="tech_lead")
-    return person

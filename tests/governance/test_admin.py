@@ -124,7 +124,8 @@ def test_autonomy_profiles_are_saved_through_the_service(console):
 
 def staff_with_authority(make_user, grant, **authority):
     user = make_user(User.Role.ADMIN)
-    user.user_permissions.add(*Permission.objects.filter(content_type__app_label="governance"))
+    # The governance console's permissions, institutional memory's pages included.
+    user.user_permissions.add(*Permission.objects.filter(content_type__app_label__in=["governance", "memory"]))
     grant(user, **authority)
     return User.objects.get(pk=user.pk)
 

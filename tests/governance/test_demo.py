@@ -4,9 +4,10 @@ import io
 import pytest
 from django.core.management import call_command
 
-from governance.demo import DEMO_ACTOR, MARKER, MEMORY_REVIEWER, POLICIES
+from governance.demo import DEMO_ACTOR, MARKER, POLICIES
 from governance.models import ApprovalRequest, DecisionAuthority, Policy, PolicyEvaluation
 from identity.models import User
+from memory.demo import MEMORY_REVIEWER
 
 pytestmark = [pytest.mark.smoke, pytest.mark.django_db(transaction=True)]
 
@@ -39,25 +40,3 @@ def test_seed_grants_an_admin_that_already_exists(settings):
     assert not DecisionAuthority.objects.exists()  # no demo data yet: nothing granted on creation
     call_command("seed_demo", stdout=io.StringIO())
     assert DecisionAuthority.objects.filter(user=admin).count() == 1
-
-
-def test_seed_shows_lifecycles_a_conflict_precedents_and_a_due_review_once(settings):
-    from governance.models import DecisionConflict, DecisionLifecycle, DecisionPrecedent, DecisionReview
-    from governance.selectors import reviews_due_for, similar_precedents
-    from governance.services.memory import verify_lifecycle_chains
-
-    settings.DEBUG = True
-    call_command("seed_demo", stdout=io.StringIO())
-    counts = (DecisionLifecycle.objects.count(), DecisionConflict.objects.count(), DecisionPrecedent.objects.count(),
-              DecisionReview.objects.count())
-    assert DecisionLifecycle.objects.filter(decision_type="approval").count() >= 5
-    assert DecisionLifecycle.objects.filter(decision_type="authority_grant").exists()
-    assert DecisionConflict.objects.unresolved().filter(conflict_type="direction").count() == 1
-    assert [p.precedent.amount for p in similar_precedents(domain="billing", action="credit", amount=5_000)] == [
-        5_000, 40_000]
-    reviewer = User.objects.get(username=MEMORY_REVIEWER)
-    assert [r.review_type for r in reviews_due_for(user=reviewer)] == ["periodic"]
-    call_command("seed_demo", stdout=io.StringIO())
-    assert (DecisionLifecycle.objects.count(), DecisionConflict.objects.count(), DecisionPrecedent.objects.count(),
-            DecisionReview.objects.count()) == counts
-    assert verify_lifecycle_chains().ok

@@ -90,8 +90,8 @@ def test_the_inbox_refuses_people_without_the_approval_pages(client):
 def test_the_inbox_shows_precedents_and_the_targets_unresolved_conflicts(client):
     from django.core.management import call_command
 
-    from governance.models import DecisionConflict
     from governance.services.approvals import approval_request_create
+    from memory.models import DecisionConflict
 
     call_command("seed_demo", stdout=io.StringIO())
     conflict = DecisionConflict.objects.unresolved().exclude(target_type="").first()
@@ -103,9 +103,9 @@ def test_the_inbox_shows_precedents_and_the_targets_unresolved_conflicts(client)
     client.force_login(person("lead", authority="tech_lead", max_impact="critical"))
     page = client.get(reverse("admin:inbox")).content.decode()
     card = page.split(f'data-request="{disputed.pk}"')[1].split("</section>")[0]
-    assert reverse("admin:governance_decisionconflict_change", args=[conflict.pk]) in card
+    assert reverse("admin:memory_decisionconflict_change", args=[conflict.pk]) in card
     credit_card = page.split(f'data-request="{credit.pk}"')[1].split("</section>")[0]
-    assert 'class="precedents"' in credit_card and "/admin/governance/decisionprecedent/" in credit_card
+    assert 'class="precedents"' in credit_card and "/admin/memory/decisionprecedent/" in credit_card
     dashboard = client.get(reverse("admin:index")).content.decode()
     count = dashboard.split('id="dash-conflicts">')[1].split("<")[0]
     assert int(count) == DecisionConflict.objects.unresolved().count() >= 1

@@ -119,7 +119,7 @@ def test_the_seeded_demo_passes_every_verifier():
 
 def test_a_tampered_lifecycle_transition_fails_the_lifecycle_verifier():
     call_command("seed_demo")
-    from governance.models import LifecycleTransition
+    from memory.models import LifecycleTransition
 
     assert integrity.run_all(store=False, only=["lifecycle_chains"]).ok
     row = LifecycleTransition.objects.order_by("pk").first()

@@ -11,7 +11,7 @@ from importlib.util import find_spec
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-DEMO_APPS = ["audit", "infrastructure", "identity", "governance", "billing", "ads", "agents"]
+DEMO_APPS = ["audit", "infrastructure", "identity", "governance", "memory", "billing", "ads", "agents"]
 
 
 class Command(BaseCommand):

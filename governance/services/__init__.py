@@ -1,0 +1,1 @@
+"""Writes of the governance app, by subdomain: ``policies``, ``autonomy``, ``authorities``, ``approvals``."""
