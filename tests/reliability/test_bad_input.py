@@ -14,7 +14,7 @@ import pytest
 from django.apps import apps
 from rest_framework.test import APIClient
 
-from prostqs.world import build_tenant
+from devtools.world import build_tenant
 
 pytestmark = [pytest.mark.django_db]
 

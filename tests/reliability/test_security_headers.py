@@ -13,8 +13,8 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
+from devtools.world import build_tenant
 from identity.models import User
-from prostqs.world import build_tenant
 from tests.identity.test_scope_matrix import ENDPOINTS, USER, requirement
 from tests.reliability.test_unencodable_text import fill
 
