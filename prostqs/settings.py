@@ -100,6 +100,8 @@ WSGI_APPLICATION = "prostqs.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
+        # templates/: the project-wide overrides (the console's base page, the confirmation page of admin actions),
+        # found before the apps' own templates.
         "DIRS": [BASE_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
