@@ -9,8 +9,6 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
-from django.test import Client
-from rest_framework.test import APIClient
 
 from core.errors import InvalidInput
 from governance.models import ApprovalDecision, ApprovalParty, DecisionConflict, DecisionPrecedent, DecisionReview
@@ -19,6 +17,7 @@ from governance.services.approvals import approval_decisions_verify
 from governance.services.memory import review_decide, review_open
 from identity.models import User
 from identity.services.sessions import session_open
+from tests.clients import APIClient, Client
 from tests.governance.test_admin import staff_with_authority
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]

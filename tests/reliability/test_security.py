@@ -16,10 +16,10 @@ import re
 
 import pytest
 from django.apps import apps
-from django.test import Client, override_settings
-from rest_framework.test import APIClient
+from django.test import override_settings
 
 from devtools.world import ALL_SCOPES, build_tenant
+from tests.clients import APIClient, Client
 from tests.identity.test_scope_matrix import USER, api_endpoints, requirement
 
 pytestmark = [pytest.mark.django_db]
