@@ -3,7 +3,7 @@
 ``client.force_login(staff)`` skips the sign-in form, so it skips the console's second factor too: the session is
 then marked verified with a confirmed TOTP device. ``force_login(user, verified=False)`` leaves it half signed in
 (password only). The ``client``, ``admin_client`` and ``api_client`` fixtures are these; a test that builds its own
-client imports it from here. The sign-in flow itself is tested in tests/prostqs/test_console_login.py.
+client imports it from here. The sign-in flow itself is tested in tests/console/test_login.py.
 """
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from identity.models import RateLimitEntry, User
 from tests.clients import Client
-from tests.prostqs.test_console_login import PASSWORD, code_for, sign_in, wrong_code
+from tests.console.test_login import PASSWORD, code_for, sign_in, wrong_code
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
