@@ -39,7 +39,6 @@ class ReadOnlyPermissions:
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
-
     def has_manage_permission(self, request) -> bool:
         """Who may run the actions that change these rows through their services (``permissions=["manage"]``):
         holders of the model's change permission, which no change page honours."""

@@ -1,6 +1,4 @@
 from django.apps import AppConfig
-from django.conf import settings
-from django.db.models.signals import post_save
 from django.utils.translation import gettext_lazy as _
 
 
@@ -9,9 +7,4 @@ class GovernanceConfig(AppConfig):
     verbose_name = _("Policy and governance")
 
     def ready(self) -> None:
-        from governance import conf, demo, events, jobs  # noqa: F401 - registers checks, event types, job handlers
-
-        # Demo data only (the receiver does nothing unless DEBUG is on and the demo policies are loaded): the demo
-        # admin gets its decision authority when `demo_admin` creates it after `seed_demo`.
-        post_save.connect(demo.on_user_saved, sender=settings.AUTH_USER_MODEL,
-                          dispatch_uid="governance.demo.on_user_saved")
+        from governance import conf, events, jobs  # noqa: F401 - registers checks, event types, job handlers

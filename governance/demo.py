@@ -5,7 +5,8 @@ domain and a decision authority for the demo administrator (username ``admin``).
 is ``memory.demo``.
 
 ``make run`` seeds before ``demo_admin`` creates the admin, so its authority is granted when the user appears
-(``on_user_saved``, connected only while DEBUG is on and only once the demo policies exist).
+(``on_user_saved``: connected by the development-only ``devtools`` app, never in production, and acting only while
+DEBUG is on and once the demo policies exist).
 """
 from __future__ import annotations
 

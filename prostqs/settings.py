@@ -71,6 +71,12 @@ INSTALLED_APPS = [
     "console",
     "prostqs",
 ]
+# Development and test tooling (devtools/: the workload, the API fuzzer, the demo's wiring): installed with DEBUG on,
+# or in a tool's own process that sets DEVTOOLS=true (tools/prod_run.py runs its workload and fuzzer so). A process
+# that serves production never sets it (check --deploy warns, devtools.W001).
+DEVTOOLS = env.bool("DEVTOOLS", default=DEBUG)
+if DEVTOOLS:
+    INSTALLED_APPS.append("devtools")
 
 # The Console* classes are Django's and django-otp's own, skipped for requests under /api/ (prostqs/middleware.py).
 MIDDLEWARE = [
@@ -95,6 +101,8 @@ WSGI_APPLICATION = "prostqs.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
+        # templates/: the project-wide overrides (the console's base page, the confirmation page of admin actions),
+        # found before the apps' own templates.
         "DIRS": [BASE_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {

@@ -5,7 +5,8 @@ import os
 
 import pytest
 from django.db import connection
-from rest_framework.test import APIClient
+
+from tests.clients import APIClient, Client
 
 
 def pytest_collection_modifyitems(config, items):
@@ -28,62 +29,23 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.skip(reason=f"needs {missing}"))
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _flush_past_append_only_triggers():
-    """Transactional tests empty every table between tests; append-only triggers would refuse that.
-
-    Only the test teardown's flush steps around them: PostgreSQL skips ordinary triggers for that one transaction
-    (session_replication_role = replica, as a superuser restoring a dump would), SQLite drops and reinstalls them.
-    """
-    from audit.immutable import append_only_tables
-    from audit.operations import install_sql, remove_sql
-
-    # Patched on the class: a thread or an event loop (the browser tests) may flush through another connection object.
-    ops = type(connection.ops)
-    original = ops.execute_sql_flush
-
-    def execute_sql_flush(self, sql_list):
-        tables = append_only_tables()
-        if self.connection.vendor == "postgresql":
-            sql_list = ["SET LOCAL session_replication_role = replica", *sql_list]
-        elif self.connection.vendor == "sqlite":
-            before = [sql for t in tables for sql in remove_sql("sqlite", t)]
-            after = [sql for t in tables for sql in install_sql("sqlite", t)]
-            sql_list = [*before, *sql_list, *after]
-        return original(self, sql_list)
-
-    ops.execute_sql_flush = execute_sql_flush
-    yield
-    ops.execute_sql_flush = original
-
-
 @pytest.fixture
 def _fail_missing_service():
     pytest.fail("CI must run this test on PostgreSQL and Redis: DATABASE_URL / REDIS_URL are not set")
 
 
-@pytest.fixture(autouse=True)
-def _force_login_passes_the_second_factor(monkeypatch):
-    """``client.force_login(staff)`` skips the sign-in form, so it skips the console's second factor too: the
-    session is marked verified with a confirmed TOTP device. ``force_login(user, verified=False)`` leaves it
-    half signed in (password only). The sign-in flow itself is tested in tests/prostqs/test_console_login.py."""
-    from django.test import Client
+@pytest.fixture
+def client() -> Client:
+    """pytest-django's ``client``, as a client whose ``force_login`` passes the second factor (tests/clients.py)."""
+    return Client()
 
-    original = Client.force_login
 
-    def force_login(self, user, backend=None, *, verified=True):
-        original(self, user, backend)
-        if verified and user.is_staff:
-            from django_otp import DEVICE_ID_SESSION_KEY
-            from django_otp.plugins.otp_totp.models import TOTPDevice
-
-            device = (TOTPDevice.objects.filter(user=user, confirmed=True).first()
-                      or TOTPDevice.objects.create(user=user, name="test", confirmed=True))
-            session = self.session
-            session[DEVICE_ID_SESSION_KEY] = device.persistent_id
-            session.save()
-
-    monkeypatch.setattr(Client, "force_login", force_login)
+@pytest.fixture
+def admin_client(db, admin_user) -> Client:
+    """pytest-django's ``admin_client``: signed in as ``admin_user``, second factor included."""
+    client = Client()
+    client.force_login(admin_user)
+    return client
 
 
 @pytest.fixture

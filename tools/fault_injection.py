@@ -78,7 +78,7 @@ class PrivatePostgres:
 
 def world(env: dict) -> dict:
     out = manage(env, "shell", "--no-imports", "-c", (
-        "import json; from prostqs.world import build_tenant; t = build_tenant('faults');"
+        "import json; from devtools.world import build_tenant; t = build_tenant('faults');"
         "print('WORLD ' + json.dumps({k: str(v) for k, v in vars(t).items() if not isinstance(v, dict)}))"),
         capture=True)
     return json.loads(out.stdout.split("WORLD ", 1)[1])

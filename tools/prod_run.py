@@ -8,8 +8,9 @@ our Stripe webhook), the tenant runs an ad campaign and spends, an agent propose
 person with a decision authority approves it over the API, and Celery executes it. Then the security headers
 (Content-Security-Policy and ``Cache-Control: no-store`` included), the 413 limit and a lone-surrogate body (400)
 are checked over gunicorn, ``check --deploy`` runs with the same settings, the seeded workload and the API fuzzer
-run against this deployment, and ``verify_all`` closes. Every process it started is stopped at the end, whatever
-happens.
+run against this deployment (each from a process of its own with ``DEVTOOLS=true``: they are development tools,
+which the processes that serve never install), and ``verify_all`` closes. Every process it started is stopped at
+the end, whatever happens.
 
 The database runs with its two roles (``db_roles``): migrations as the owner role, everything else (gunicorn,
 Celery, the commands) as the application role. At the end, as the application role, the run tries to change, empty
@@ -464,8 +465,11 @@ def main() -> int:
         scenario(api, sms, env, f"http://127.0.0.1:{stripe_port}", figures)
         processes.check_alive()
 
+        # The workload and the fuzzer are development tools (devtools/): each runs in a process of its own that
+        # installs them, against the deployment above, which serves without them.
+        tooling = {**env, "DEVTOOLS": "true"}
         if args.workload_steps:
-            out = manage(env, "workload", "--seed", str(args.seed), "--steps", str(args.workload_steps),
+            out = manage(tooling, "workload", "--seed", str(args.seed), "--steps", str(args.workload_steps),
                          check=False, capture=True)
             print(out.stdout[-3000:] + out.stderr[-3000:], end="")
             if "workload: " in out.stdout:
@@ -473,7 +477,7 @@ def main() -> int:
             if out.returncode:
                 raise RuntimeError(f"the workload failed (seed {args.seed})")
         if args.fuzz_examples:
-            out = manage(env, "fuzz_api", "--url", api.base, "--examples", str(args.fuzz_examples),
+            out = manage(tooling, "fuzz_api", "--url", api.base, "--examples", str(args.fuzz_examples),
                          "--seed", str(args.seed), check=False, capture=True)
             print(out.stdout[-6000:] + out.stderr[-3000:], end="")
             if "fuzz_api: " in out.stdout:

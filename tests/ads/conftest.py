@@ -8,7 +8,8 @@ from dataclasses import dataclass
 import pytest
 from django.apps import apps
 from django.utils import timezone
-from rest_framework.test import APIClient
+
+from tests.clients import APIClient
 
 _counter = itertools.count(1)
 

@@ -89,7 +89,7 @@ def test_lists_are_paginated_and_filtered(make_setup):
 
 
 def test_the_ads_scope_is_required(make_tenant, make_setup):
-    from rest_framework.test import APIClient
+    from tests.clients import APIClient
 
     setup = make_setup()
     no_scope = make_tenant(scopes=("billing",))

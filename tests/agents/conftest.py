@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 
 import pytest
 from django.utils import timezone
-from rest_framework.test import APIClient
+
+from tests.clients import APIClient
 
 _counter = itertools.count(1)
 ALL_SCOPES = ("agents", "observer", "ads", "billing")

@@ -60,9 +60,8 @@ class Key:
 
     @classmethod
     def issue(cls, app, *, name: str) -> Key:
-        from rest_framework.test import APIClient
-
         from identity.services.apps import credential_issue
+        from tests.clients import APIClient
 
         issued = credential_issue(app=app, name=name, scopes=list(ALL_SCOPES))
         client = APIClient()

@@ -8,7 +8,7 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
-from django.test import Client, override_settings
+from django.test import override_settings
 from django.urls import reverse
 
 from agents.services.agents import agent_create, agent_policy_set
@@ -19,6 +19,7 @@ from governance.services.authorities import authority_grant
 from governance.services.autonomy import autonomy_profile_set
 from identity.models import User
 from tests.agents.conftest import error_code
+from tests.clients import Client
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 

@@ -83,3 +83,20 @@ def test_the_operation_makes_any_table_append_only_and_reverses():
             cursor.execute("DELETE FROM scratch_log")
         finally:
             cursor.execute("DROP TABLE scratch_log")
+
+
+@pytest.mark.smoke
+@pytest.mark.django_db(transaction=True)
+def test_only_the_suites_flush_empties_append_only_tables_and_the_triggers_stay():
+    # The suite's database backends (tests/backends) let a transactional test's teardown flush them; nothing else.
+    from django.core.management.color import no_style
+
+    record(2)
+    assert AuditEvent.objects.count() == 2
+    tables = connection.introspection.django_table_names(only_existing=True, include_views=False)
+    connection.ops.execute_sql_flush(connection.ops.sql_flush(no_style(), tables))
+    assert AuditEvent.objects.count() == 0
+    record(1)
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("DELETE FROM audit_events")
+    assert AuditEvent.objects.count() == 1

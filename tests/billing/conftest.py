@@ -115,11 +115,10 @@ def billing_app(db):
     its users and client."""
     import base64
 
-    from rest_framework.test import APIClient
-
     from identity.models import User
     from identity.services.apps import app_create, app_user_link, credential_issue
     from identity.services.webhooks import webhook_secret_generate
+    from tests.clients import APIClient
 
     class Tenant:
         def __init__(self, scopes=("billing",), webhook_url=""):

@@ -5,7 +5,6 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Group
-from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
@@ -16,6 +15,7 @@ from billing.services.ledger import ledger_post
 from billing.services.payments import payment_intent_create
 from billing.services.payouts import payout_request
 from identity.models import User
+from tests.clients import Client
 
 pytestmark = [pytest.mark.smoke, pytest.mark.django_db]
 

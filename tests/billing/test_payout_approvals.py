@@ -5,10 +5,8 @@ from datetime import timedelta
 import pytest
 from django.contrib.auth.models import Group
 from django.core.management import call_command
-from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
-from rest_framework.test import APIClient
 
 from billing.models import LedgerEntry, Payout
 from billing.services.payouts import payout_fail, payout_request
@@ -23,6 +21,7 @@ from identity.services.sessions import session_open
 from infrastructure.models import Job
 from infrastructure.services.jobs import job_enqueue, job_retry_now
 from tests.billing.helpers import in_threads
+from tests.clients import APIClient, Client
 
 pytestmark = [pytest.mark.smoke, pytest.mark.django_db]
 PIX = {"type": "pix", "key": "529.982.247-25"}

@@ -3,12 +3,12 @@ import uuid
 
 import pytest
 from django.contrib.auth.models import Permission
-from django.test import Client
 
 from governance.models import ApprovalDecision, ApprovalRequest, DecisionAuthority, Policy, ShadowExecution
 from governance.services.autonomy import shadow_record
 from governance.services.policies import policy_evaluate
 from identity.models import User
+from tests.clients import Client
 
 pytestmark = [pytest.mark.smoke, pytest.mark.django_db]
 WHY = "Reviewed the evidence in the console."

@@ -6,11 +6,11 @@ from datetime import timedelta
 import pytest
 import yaml
 from django.utils import timezone
-from rest_framework.test import APIClient
 
 from governance.models import ApprovalDecision, ApprovalRequest
 from identity.services.apps import app_create, credential_issue
 from identity.services.sessions import session_open
+from tests.clients import APIClient
 
 pytestmark = [pytest.mark.smoke, pytest.mark.django_db]
 WHY = "Checked the payout against the invoice."

@@ -9,8 +9,6 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
-from django.test import Client
-from rest_framework.test import APIClient
 
 from core.errors import InvalidInput
 from governance.models import ApprovalDecision, ApprovalParty
@@ -18,6 +16,7 @@ from governance.parties import approval_parties_scope
 from governance.services.approvals import approval_decisions_verify
 from identity.models import User
 from identity.services.sessions import session_open
+from tests.clients import APIClient, Client
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 WHY = "Matched the request against the contract on file."

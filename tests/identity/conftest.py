@@ -5,11 +5,11 @@ import base64
 import itertools
 
 import pytest
-from rest_framework.test import APIClient
 
 from identity.models import User
 from identity.services.apps import app_create, credential_issue
 from identity.services.sessions import session_open
+from tests.clients import APIClient
 
 _counter = itertools.count(1)
 

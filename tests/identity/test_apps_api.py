@@ -3,12 +3,12 @@ import datetime
 
 import pytest
 from rest_framework import serializers
-from rest_framework.test import APIClient
 
 from audit.services import audit_sequence
 from identity.api.app import AppUserOut, app_user_data
 from identity.models import AppCredential, AppSession, AppUser, IdentityLink, SovereignIdentity, User
 from identity.services.sessions import user_set_status
+from tests.clients import APIClient
 from tests.identity.conftest import basic
 
 pytestmark = [pytest.mark.smoke, pytest.mark.django_db]

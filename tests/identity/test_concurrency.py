@@ -7,9 +7,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.db import connections
-from rest_framework.test import APIClient
 
 from identity.models import PendingVerification, RateLimitEntry
+from tests.clients import APIClient
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

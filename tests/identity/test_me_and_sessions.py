@@ -1,10 +1,10 @@
 """The signed-in user's endpoints: me, profile, sessions, logout."""
 import pytest
-from rest_framework.test import APIClient
 
 from audit.models import AuditEvent
 from audit.services import audit_sequence
 from identity.models import SovereignSession, User, UserProfile
+from tests.clients import APIClient
 
 pytestmark = [pytest.mark.smoke, pytest.mark.django_db]
 

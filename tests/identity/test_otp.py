@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import pytest
-from rest_framework.test import APIClient
 
 from audit.models import AuditEvent
 from audit.services import audit_sequence
@@ -18,6 +17,7 @@ from identity.models import (
 )
 from identity.services.otp import otp_start, otp_verify, rate_limit_clear
 from infrastructure.models import Job
+from tests.clients import APIClient
 
 pytestmark = [pytest.mark.smoke, pytest.mark.django_db]
 

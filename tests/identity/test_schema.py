@@ -9,7 +9,7 @@ PUBLIC = {"/api/v1/identity/otp/start", "/api/v1/identity/otp/verify"}
 
 @pytest.fixture(scope="module")
 def spec(django_db_blocker):
-    from django.test import Client
+    from tests.clients import Client
 
     with django_db_blocker.unblock():
         return yaml.safe_load(Client().get("/api/schema/").content)

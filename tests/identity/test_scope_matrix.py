@@ -82,7 +82,7 @@ def callers(make_app, user_client):
     clients = {}
     for scope in Scope.values:
         _app, _cred, header = make_app(scopes=[scope])
-        from rest_framework.test import APIClient
+        from tests.clients import APIClient
 
         client = APIClient()
         client.credentials(HTTP_AUTHORIZATION=header)

@@ -8,8 +8,6 @@ import logging
 
 import pytest
 from django.db import transaction
-from django.test import Client
-from rest_framework.test import APIClient
 
 from audit.models import AuditEvent
 from core.errors import Conflict, InvalidInput
@@ -24,6 +22,7 @@ from identity.services.webhooks import (
     webhook_secret_generate,
 )
 from infrastructure.models import DeadLetterJob, Job, Secret
+from tests.clients import APIClient, Client
 from tests.webhook_receiver import Answer, signatures, verify
 
 pytestmark = [pytest.mark.smoke, pytest.mark.django_db]

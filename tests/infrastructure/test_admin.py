@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.test import Client
 from django.urls import reverse
 
 from identity.models import User
@@ -13,6 +12,7 @@ from infrastructure.models import DeadLetterJob, Job, KillSwitch, Secret
 from infrastructure.services.jobs import job_enqueue, job_execute, jobs_claim
 from infrastructure.services.killswitches import killswitch_activate, killswitch_is_halted
 from infrastructure.services.secrets import secret_get, secret_put
+from tests.clients import Client
 from tests.infrastructure.conftest import audited
 
 pytestmark = [pytest.mark.smoke, pytest.mark.django_db]

@@ -1,10 +1,10 @@
 """The console's institutional memory: pages render, the review inbox decides through the service, the conflict
 list acknowledges / dissolves / resolves, precedents are recorded and change state, the approval page shows them."""
 import pytest
-from django.test import Client
 
 from memory.models import DecisionConflict, DecisionPrecedent, DecisionReview
 from memory.services import review_decide, review_open
+from tests.clients import Client
 from tests.governance.test_admin import staff_with_authority
 
 pytestmark = [pytest.mark.smoke, pytest.mark.django_db]

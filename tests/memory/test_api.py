@@ -1,10 +1,10 @@
 """Institutional memory over the API (reads, with a user session): a request's precedents and conflicts, the
 reviews I can decide, a decision's memory; other people's reach answers 404."""
 import pytest
-from rest_framework.test import APIClient
 
 from identity.services.sessions import session_open
 from memory.services import precedent_record, review_decide, review_open
+from tests.clients import APIClient
 
 pytestmark = [pytest.mark.smoke, pytest.mark.django_db]
 WHY = "Worked as intended, says the reviewer."

@@ -38,7 +38,14 @@ def _terminate(pid: int) -> None:
 
 
 def test_the_backend_is_ours_with_health_checks_on():
-    assert connection.settings_dict["ENGINE"] == "core.backends.postgresql"
+    from django.db import connections
+
+    from core.backends.postgresql.base import DatabaseWrapper
+    from prostqs import settings as project
+
+    assert project.DATABASES["default"]["ENGINE"] == "core.backends.postgresql"
+    # The suite's backend (tests/backends/postgresql) extends it.
+    assert isinstance(connections["default"], DatabaseWrapper)
     assert connection.settings_dict["CONN_HEALTH_CHECKS"] is True
 
 

@@ -53,6 +53,30 @@ def test_the_deployment_checks_refuse_production_without_an_sms_provider():
     assert result.returncode != 0 and "identity.E001" in result.stderr
 
 
+# What a process has installed, and whether saving a user reaches the demo's receiver.
+# (disconnect answers whether the receiver was connected.)
+INSTALLED = ("from django.apps import apps; from django.db.models.signals import post_save; "
+             "from identity.models import User; print(apps.is_installed('devtools'), "
+             "post_save.disconnect(sender=User, dispatch_uid='governance.demo.on_user_saved'))")
+
+
+def test_production_installs_no_development_tooling_and_no_demo_wiring():
+    result = run_django(PRODUCTION, "shell", "--no-imports", "-c", INSTALLED)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "False"]
+
+
+def test_development_installs_the_tooling_and_connects_the_demo_wiring():
+    result = run_django({"DEBUG": "true"}, "shell", "--no-imports", "-c", INSTALLED)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", "True"]
+
+
+def test_the_deployment_checks_warn_when_a_production_process_installs_the_tooling():
+    result = run_django({**PRODUCTION, "DEVTOOLS": "true"}, "check", "--deploy", "--fail-level", "WARNING")
+    assert result.returncode != 0 and "devtools.W001" in result.stderr
+
+
 @pytest.mark.django_db
 def test_time_zone_is_utc_and_the_console_follows_the_browsers_language(client):
     assert settings.TIME_ZONE == "UTC" and settings.USE_TZ

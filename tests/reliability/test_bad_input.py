@@ -12,9 +12,9 @@ import uuid
 
 import pytest
 from django.apps import apps
-from rest_framework.test import APIClient
 
-from prostqs.world import build_tenant
+from devtools.world import build_tenant
+from tests.clients import APIClient
 
 pytestmark = [pytest.mark.django_db]
 

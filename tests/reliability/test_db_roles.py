@@ -80,7 +80,7 @@ def test_the_products_workload_runs_logged_in_as_the_application_role(db_roles, 
     import base64
     import os
 
-    from prostqs.workload import run_workload
+    from devtools.workload import run_workload
 
     settings.AUDIT_CHECKPOINT_KEY = base64.b64encode(os.urandom(32)).decode()
     settings.AUDIT_CHECKPOINT_DIR = str(tmp_path)

@@ -390,7 +390,7 @@ def test_every_append_only_table_is_covered():
 
 @pytest.mark.django_db
 def test_the_seeded_demo_and_the_workload_leave_every_row_proven():
-    from prostqs.workload import run_workload
+    from devtools.workload import run_workload
 
     call_command("seed_demo")
     result = run_workload(seed=3, steps=60)

@@ -7,11 +7,11 @@ import logging
 
 import pytest
 from django.db import connection
-from rest_framework.test import APIClient
 
 from audit.models import AuditEvent
 from audit.services import audit_sequence
 from tests.billing.helpers import card, event
+from tests.clients import APIClient
 
 pytestmark = [pytest.mark.django_db]
 

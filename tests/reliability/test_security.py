@@ -16,17 +16,17 @@ import re
 
 import pytest
 from django.apps import apps
-from django.test import Client, override_settings
-from rest_framework.test import APIClient
+from django.test import override_settings
 
-from prostqs.world import ALL_SCOPES, build_tenant
+from devtools.world import ALL_SCOPES, build_tenant
+from tests.clients import APIClient, Client
 from tests.identity.test_scope_matrix import USER, api_endpoints, requirement
 
 pytestmark = [pytest.mark.django_db]
 
 ENDPOINTS = api_endpoints()
 
-# Path parameter → the attribute of a Tenant (prostqs.world) that fills it, per route prefix when ambiguous.
+# Path parameter → the attribute of a Tenant (devtools.world) that fills it, per route prefix when ambiguous.
 PARAMS = {
     "session_id": lambda t, route: t.app_session_id if route.startswith("api/v1/app/") else t.owner_session_id,
     "app_id": lambda t, route: t.app_id,

@@ -10,11 +10,10 @@ from __future__ import annotations
 import re
 
 import pytest
-from django.test import Client
-from rest_framework.test import APIClient
 
+from devtools.world import build_tenant
 from identity.models import User
-from prostqs.world import build_tenant
+from tests.clients import APIClient, Client
 from tests.identity.test_scope_matrix import ENDPOINTS, USER, requirement
 from tests.reliability.test_unencodable_text import fill
 

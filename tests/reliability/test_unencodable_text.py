@@ -14,10 +14,10 @@ import re
 import uuid
 
 import pytest
-from rest_framework.test import APIClient
 
-from prostqs.management.commands.fuzz_api import PATH_IDS
-from prostqs.world import build_tenant
+from devtools.management.commands.fuzz_api import PATH_IDS
+from devtools.world import build_tenant
+from tests.clients import APIClient
 from tests.identity.test_scope_matrix import ENDPOINTS, USER, requirement
 from tests.reliability.test_bad_input import assert_error, counts
 

@@ -3,7 +3,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from prostqs.workload import run_workload
+from devtools.workload import run_workload
 
 pytestmark = [pytest.mark.django_db]
 

@@ -11,7 +11,8 @@ import uuid
 from urllib.parse import quote
 
 import pytest
-from rest_framework.test import APIClient
+
+from tests.clients import APIClient
 
 _counter = itertools.count(1)
 ALL_SCOPES = ["identity", "billing", "ads", "agents", "observer", "audit"]

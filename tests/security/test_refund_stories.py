@@ -132,7 +132,7 @@ def test_concurrent_refunds_never_exceed_the_payment(make_tenant, prove, confirm
                                     ).json()["id"])
 
     def refund(i: int) -> int:
-        from rest_framework.test import APIClient
+        from tests.clients import APIClient
 
         client = APIClient()
         client.credentials(HTTP_AUTHORIZATION=t.header)

@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.contrib import admin
-from django.test import Client, RequestFactory
+from django.test import RequestFactory
 from django.urls import reverse
 
 from audit.immutable import AppendOnlyModel
 from console.roles import ROLES
+from tests.clients import Client
 
 pytestmark = pytest.mark.django_db
 

@@ -1,6 +1,6 @@
 """A reproducible randomized workload: seeded, mixed valid and invalid API traffic, invariants checked after.
 
-``run_workload(seed=N, steps=M)`` builds two tenants (``prostqs.world``), then draws M steps from a
+``run_workload(seed=N, steps=M)`` builds two tenants (``devtools.world``), then draws M steps from a
 ``random.Random(seed)``: identity (app users, app sessions), billing (payment intents, payouts, ledgers), ads
 (spends, pauses, activations, budget changes), agents (decisions that execute, wait for approval or are refused),
 approvals (a person approves or rejects over the API, the jobs worker runs the callbacks), the `ads` kill switch
@@ -20,7 +20,7 @@ from typing import Any
 
 from rest_framework.test import APIClient
 
-from prostqs.world import Tenant, build_tenant
+from devtools.world import Tenant, build_tenant
 
 
 @dataclass

@@ -10,9 +10,9 @@ import uuid
 
 import pytest
 from django.apps import apps
-from django.test import Client
 
 from identity.models import User
+from tests.clients import Client
 
 pytestmark = [pytest.mark.django_db]
 SURROGATE = '"\\udfff"'  # the JSON escape, as typed into the field

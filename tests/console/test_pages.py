@@ -111,6 +111,20 @@ def test_the_inbox_shows_precedents_and_the_targets_unresolved_conflicts(client)
     assert int(count) == DecisionConflict.objects.unresolved().count() >= 1
 
 
+# --- the project's base page ---------------------------------------------------------------------------------------
+
+
+def test_console_pages_extend_the_projects_base_page_with_the_shared_stylesheet(client, settings):
+    base = str(settings.BASE_DIR / "templates" / "admin" / "base_site.html")
+    pages = [client.get(reverse("admin:login"))]
+    client.force_login(person("operator"))
+    pages += [client.get(reverse("admin:index")), client.get(reverse("admin:killswitches"))]
+    for page in pages:
+        assert page.status_code == 200
+        assert base in [template.origin.name for template in page.templates]
+        assert "admin/console/console.css" in page.content.decode()
+
+
 # --- kill switches --------------------------------------------------------------------------------------------------
 
 

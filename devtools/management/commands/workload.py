@@ -5,7 +5,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from prostqs.workload import run_workload
+from devtools.workload import run_workload
 
 
 class Command(BaseCommand):

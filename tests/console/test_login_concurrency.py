@@ -15,13 +15,13 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from django.contrib.auth.signals import user_login_failed
 from django.db import connections
-from django.test import Client
 from django.urls import reverse
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from identity.models import RateLimitEntry, User
-from tests.prostqs.test_console_login import PASSWORD, code_for, sign_in, wrong_code
+from tests.clients import Client
+from tests.console.test_login import PASSWORD, code_for, sign_in, wrong_code
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

@@ -1,6 +1,6 @@
 """``python manage.py fuzz_api --url http://127.0.0.1:8000``: schemathesis against the live schema.
 
-Builds a tenant with one of everything (``prostqs.world``) in the server's database, then for every operation of
+Builds a tenant with one of everything (``devtools.world``) in the server's database, then for every operation of
 ``/api/schema/`` generates requests (valid and invalid bodies, query strings and path parameters, half of them
 with the tenant's real ids in the path) sent with the credential the operation needs: an app credential holding
 only the operation's scope, or a person's session token. Every answer is checked: no 5xx; every error in the
@@ -18,7 +18,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from django.urls import Resolver404, resolve
 
-from prostqs.world import build_tenant
+from devtools.world import build_tenant
 
 # Path parameter name → the world's attribute (per path prefix when the name is ambiguous).
 PATH_IDS = {

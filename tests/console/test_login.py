@@ -7,13 +7,13 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.sessions.models import Session
-from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from identity.models import RateLimitEntry, User
+from tests.clients import Client
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "a-long-console-password-1"

@@ -1,0 +1,1 @@
+"""Development and test tooling, never installed to serve production (``DEVTOOLS``, see docs/configuration.md)."""
