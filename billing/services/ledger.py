@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -500,8 +500,14 @@ def ledger_transfers(transfers: Sequence[Transfer], *, tenant_id: Any = None) ->
     if connection.vendor == "postgresql":
         return _transfers_in_one_statement(cleaned, tenant_pk=tenant_pk)
     with transaction.atomic():
-        locked = {pk: lock_account(pk) for pk in sorted({t.from_account_id for t in cleaned}
-                                                        | {t.to_account_id for t in cleaned})}
+        locked = {}
+        for pk in sorted({t.from_account_id for t in cleaned} | {t.to_account_id for t in cleaned}):
+            with suppress(errors.AccountNotFound):
+                locked[pk] = lock_account(pk)
+        for index, transfer in enumerate(cleaned):  # as the function: a missing account first, then in order
+            if transfer.from_account_id not in locked or transfer.to_account_id not in locked:
+                with _naming_transfer(index):
+                    raise errors.AccountNotFound()
         applied = []
         for index, transfer in enumerate(cleaned):
             with _naming_transfer(index):
