@@ -22,7 +22,7 @@ from billing import stripe_client, tenancy
 from billing.destinations import mask
 from billing.idempotency import HEADER, REPLAY_HEADER, idempotent
 from billing.models import MAX_AMOUNT, BillingAccount, LedgerEntry, PaymentIntent, Payout, Subscription
-from billing.services import payments, payouts, refunds, subscriptions
+from billing.services import ledger, payments, payouts, refunds, subscriptions, transfers
 from billing.services.accounts import account_open
 from billing.services.webhooks import webhook_process
 from core.api import Pagination, StrictIntegerField
@@ -192,6 +192,39 @@ class SubscriptionOutput(serializers.ModelSerializer):
         model = Subscription
         fields = ["id", "account_id", "app_id", "plan_id", "status", "amount", "currency", "interval", "provider",
                   "provider_subscription_id", "current_period_end", "canceled_at", "created_at"]
+
+
+class TransferInput(serializers.Serializer):
+    from_account_id = serializers.UUIDField(help_text="The account debited: of a person proven to this app.")
+    to_account_id = serializers.UUIDField(help_text="The account credited: of a person proven to this app.")
+    amount = Amount
+    description = serializers.CharField(required=False, allow_blank=True, max_length=ledger.MAX_DESCRIPTION,
+                                        default="", trim_whitespace=False)
+    reference_id = serializers.CharField(required=False, allow_blank=True, max_length=ledger.MAX_REFERENCE,
+                                         default="", trim_whitespace=False,
+                                         help_text="Carried by both entries; transfer:<uuid> when omitted.")
+
+
+class TransfersInput(serializers.Serializer):
+    transfers = TransferInput(many=True, allow_empty=False, max_length=ledger.MAX_TRANSFERS, help_text=(
+        f"1 to {ledger.MAX_TRANSFERS} transfers, applied in this order, all or none."))
+
+
+class AppliedTransferOutput(serializers.Serializer):
+    debit = LedgerEntryOutput(help_text="The entry on the source account.")
+    credit = LedgerEntryOutput(help_text="The entry on the target account.")
+
+
+class TransferBalanceOutput(serializers.Serializer):
+    account_id = serializers.UUIDField()
+    balance = serializers.IntegerField(help_text=(
+        "What this tenant may move out of the account after the batch, in cents (its funds there, never more than "
+        "the account holds), as AccountOutput.balance."))
+
+
+class TransfersOutput(serializers.Serializer):
+    transfers = AppliedTransferOutput(many=True)
+    balances = TransferBalanceOutput(many=True, help_text="One per account the batch touched.")
 
 
 class SubscriptionListQuery(serializers.Serializer):
@@ -398,6 +431,28 @@ class RefundsView(BillingView):
                                        tenant_id=self.tenant_id, reason=data.validated_data["reason"],
                                        actor_id=app.pk, actor_type="app")
         return Response(RefundOutput(refund).data, status=status.HTTP_201_CREATED)
+
+
+class TransfersView(BillingView):
+    @extend_schema(operation_id="billing_transfer_create", request=TransfersInput, parameters=[IDEMPOTENCY_PARAMETER],
+                   responses={201: TransfersOutput, **error_responses(400, 401, 403, 404, 409, 423)},
+                   description="Move this tenant's funds between accounts of persons proven to this app: each "
+                               "transfer is a debit on the source, within the tenant's funds there, and a credit "
+                               "on the target, which become the tenant's funds there. The batch is applied in one "
+                               "transaction, all or none: a refusal (insufficient_funds, balance_limit_exceeded, "
+                               "currency_mismatch, same_account, user_inactive) writes nothing and names the "
+                               "transfer by its index (error.transfer). An account not proven to this app answers "
+                               "404 account_not_found.")
+    @idempotent()
+    def post(self, request):
+        data = TransfersInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        items = data.validated_data["transfers"]
+        tenancy.accounts_for_app(app=request.user.app, account_ids=[
+            account_id for item in items for account_id in (item["from_account_id"], item["to_account_id"])])
+        batch = transfers.transfers_apply(transfers=[ledger.Transfer(**item) for item in items],
+                                          tenant_id=self.tenant_id)
+        return Response(TransfersOutput(batch).data, status=status.HTTP_201_CREATED)
 
 
 class StripeWebhookView(APIView):

@@ -25,6 +25,7 @@ and services, the agents' executors, the refund service), so the rules live in o
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from django.db.models import QuerySet
@@ -34,7 +35,7 @@ from billing import errors
 from billing.models import BillingAccount, LedgerEntry, PaymentIntent, Payout, Subscription, TenantFunds
 from core.errors import NotFound
 from identity.models import Application, User
-from identity.selectors import person_get, person_reachable
+from identity.selectors import person_get, person_reachable, persons_proven_to
 
 
 def _uuid(value: Any) -> uuid.UUID | None:
@@ -62,6 +63,19 @@ def account_for_app(*, app: Application | None, account_id: Any) -> BillingAccou
     if account is None or not _holder_reachable(app, account.user_id):
         raise errors.AccountNotFound()
     return account
+
+
+def accounts_for_app(*, app: Application | None, account_ids: Iterable[Any]) -> dict[uuid.UUID, BillingAccount]:
+    """The accounts by id, if every holder proved themselves through ``app`` (one query); else 404
+    ``account_not_found``, whichever of them is not, so that nothing tells a proven account from an unknown one."""
+    pks = {_uuid(account_id) for account_id in account_ids}
+    if app is None or None in pks:
+        raise errors.AccountNotFound()
+    found = {account.pk: account for account in
+             BillingAccount.objects.filter(pk__in=pks, user_id__in=persons_proven_to(app_id=app.pk))}
+    if len(found) != len(pks):
+        raise errors.AccountNotFound()
+    return found
 
 
 def _record_for_app(model, *, app: Application | None, pk: Any, not_found: NotFound):

@@ -16,5 +16,6 @@ urlpatterns = [
     path("subscriptions/<uuid:subscription_id>/cancel", api.SubscriptionCancelView.as_view(),
          name="billing-subscription-cancel"),
     path("refunds", api.RefundsView.as_view(), name="billing-refunds"),
+    path("transfers", api.TransfersView.as_view(), name="billing-transfers"),
     path("webhooks/stripe", api.StripeWebhookView.as_view(), name="billing-stripe-webhook"),
 ]

@@ -32,6 +32,12 @@ def person_reachable(*, app_id: Any, user_id: Any) -> bool:
     return AppUser.objects.proven().filter(app_id=app_id, user_id=user_id).exists()
 
 
+def persons_proven_to(*, app_id: Any) -> QuerySet[AppUser]:
+    """The ids (``user_id``) of the persons ``person_reachable`` admits for the application: a subquery for reads of
+    many persons' records at once."""
+    return AppUser.objects.proven().filter(app_id=_uuid(app_id)).values("user_id")
+
+
 def person_get(*, app_id: Any, user_id: Any) -> User:
     """The person, if the application may act on them (``person_reachable``); else ``NotFound``."""
     if not person_reachable(app_id=app_id, user_id=user_id):

@@ -14,6 +14,9 @@ then commits or rolls back with the caller's other writes.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -24,11 +27,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audit.chain import format_time
+from audit.models import StagedEvent
 from audit.services import STAGE_COLUMNS, audit_event_values, audit_record, audit_staged, stage_params
 from billing import errors, events
 from billing.models import MAX_AMOUNT, MAX_BALANCE, BillingAccount, LedgerEntry
 from core.db import prepared_cursor
-from core.errors import Conflict, InvalidInput
+from core.errors import Conflict, InvalidInput, ServiceError
 from infrastructure.services.killswitches import killswitch_ensure_running
 
 CREDIT = LedgerEntry.Type.CREDIT
@@ -37,6 +41,7 @@ DEBIT = LedgerEntry.Type.DEBIT
 MAX_DESCRIPTION = 1000
 MAX_REFERENCE = 255
 MIN_JUSTIFICATION = 10
+MAX_TRANSFERS = 100
 
 
 def validate_amount(amount: Any, *, field: str = "amount") -> int:
@@ -141,6 +146,39 @@ _UUID = LedgerEntry._meta.get_field("id")
 _SEQUENCE_MARK = -1
 _TIME = LedgerEntry._meta.get_field("created_at")
 
+# PostgreSQL, the postings that need more than one statement's worth of logic run as one call of a function the
+# migrations create (billing 0005): ``ledger_post_apply`` (a tenant's debit: its funds are checked under the account's
+# row lock) and ``ledger_transfer_apply`` (a batch of transfers, all or none). Each returns one row per entry it wrote
+# (or one row naming its refusal), and the statement that calls it stages each entry's audit event from that row: the
+# columns audit.services gives (as arrays, one element per entry), the balances before and after, and the entry's
+# sequence spliced into its canonical metadata, as ``_STAGE_FROM_ENTRY`` does for a single posting.
+_EVENT_ARRAY_COLUMNS = tuple(c for c in STAGE_COLUMNS if c not in ("before", "after", "metadata"))
+_ARRAY_TYPES = {"UUIDField": "uuid[]", "DateTimeField": "timestamptz[]"}
+_STAGE_FROM_POSTED = (
+    "staged AS ("  # noqa: S608 - the columns come from STAGE_COLUMNS; values travel as parameters
+    "INSERT INTO audit_staging (" + ", ".join(STAGE_COLUMNS) + ") "
+    "SELECT " + ", ".join(
+        {"before": "'{\"balance\":' || p.before_balance || '}'",
+         "after": "'{\"balance\":' || p.after_balance || '}'",
+         "metadata": "e.metadata_head || p.after_sequence || e.metadata_tail"}.get(column, f"e.{column}")
+        for column in STAGE_COLUMNS) +
+    " FROM posted p JOIN unnest(" + ", ".join(
+        f"%s::{_ARRAY_TYPES.get(StagedEvent._meta.get_field(c).get_internal_type(), 'text[]')}"
+        for c in _EVENT_ARRAY_COLUMNS) + ", %s::text[], %s::text[]) "
+    "WITH ORDINALITY AS e(" + ", ".join(_EVENT_ARRAY_COLUMNS) + ", metadata_head, metadata_tail, entry_no) "
+    "ON e.entry_no = p.entry_no WHERE p.refusal IS NULL) "
+)
+_POSTED_COLUMNS = "entry_no, refusal, available, before_balance, after_balance, after_sequence, after_funds"
+_POST_APPLY_PG = (
+    "WITH posted AS (SELECT * FROM ledger_post_apply(%s, %s, %s, %s, %s, %s, %s, %s, %s)), "  # noqa: S608 - as above
+    + _STAGE_FROM_POSTED + "SELECT " + _POSTED_COLUMNS + " FROM posted ORDER BY entry_no"
+)
+_TRANSFER_APPLY_PG = (
+    "WITH posted AS (SELECT * FROM ledger_transfer_apply(%s::uuid[], %s::uuid[], %s::bigint[], %s::text[], "  # noqa: S608
+    "%s::text[], %s::uuid[], %s::uuid, %s, %s)), "
+    + _STAGE_FROM_POSTED + "SELECT " + _POSTED_COLUMNS + " FROM posted ORDER BY entry_no"
+)
+
 
 def lock_account(account_id: Any) -> BillingAccount:
     """The account row, locked (``SELECT … FOR UPDATE``) until the end of the caller's transaction."""
@@ -186,6 +224,28 @@ def _insufficient(*, available: int, amount: int, tenant: bool) -> errors.Insuff
         extra={"balance": available, "amount": amount})
 
 
+def _balance_limit() -> Conflict:
+    return Conflict(_("A balance cannot exceed %(max)d cents.") % {"max": MAX_BALANCE},
+                    code=errors.BALANCE_LIMIT_EXCEEDED)
+
+
+def _currency_mismatch() -> InvalidInput:
+    return InvalidInput(_("Both accounts must hold the same currency."), code=errors.CURRENCY_MISMATCH)
+
+
+def _refusal(code: str, *, amount: int, available: int | None, tenant: bool) -> ServiceError:
+    """The error for a refusal a ledger function named (the same the locking path raises)."""
+    if code == errors.INSUFFICIENT_FUNDS:
+        return _insufficient(available=available, amount=amount, tenant=tenant)
+    if code == errors.BALANCE_LIMIT_EXCEEDED:
+        return _balance_limit()
+    if code == errors.CURRENCY_MISMATCH:
+        return _currency_mismatch()
+    if code == errors.ACCOUNT_NOT_FOUND:
+        return errors.AccountNotFound()
+    raise DatabaseError(f"ledger: unknown refusal {code!r}")
+
+
 def _ledger_metadata(*, account_pk: Any, amount: int, reference_id: str, corrects: Any, sequence: Any,
                      tenant_pk: uuid.UUID | None, description: str, created_at: datetime) -> dict[str, Any]:
     # Every column of the entry that is known before it is written: verify_all proves the entry against them. The
@@ -216,8 +276,7 @@ def _post_locked(account: BillingAccount, *, type: str, amount: int, description
     else:
         after = before + amount
         if after > MAX_BALANCE:
-            raise Conflict(_("A balance cannot exceed %(max)d cents.") % {"max": MAX_BALANCE},
-                           code=errors.BALANCE_LIMIT_EXCEEDED)
+            raise _balance_limit()
         if funds_before is not None:
             funds_after = funds_before + amount
     sequence = account.last_sequence + 1
@@ -304,13 +363,15 @@ def ledger_post(*, account_id: Any, type: str, amount: int, description: str = "
     except (ValueError, TypeError, AttributeError):
         raise InvalidInput(fields={"tenant_id": [_("Must be a tenant's id.")]}) from None
     killswitch_ensure_running("billing")
-    if corrects is None and connection.vendor == "postgresql" and (tenant_pk is None or type == CREDIT):
+    if corrects is None and connection.vendor == "postgresql":
+        if tenant_pk is not None and type == DEBIT:  # its funds are checked under the row lock, in the function
+            return _post_through_function(_account_pk(account_id), type=type, amount=amount,
+                                          description=description, reference_id=reference_id, tenant_pk=tenant_pk)
         entry = _post_in_one_statement(_account_pk(account_id), type=type, amount=amount, description=description,
                                        reference_id=reference_id, tenant_pk=tenant_pk)
         if entry is not None:
             return entry
-    # SQLite, corrections, a tenant's debits (its funds are checked under the row lock), and postings the one
-    # statement refused (to name the reason under the row lock).
+    # SQLite, corrections, and postings the one statement refused (to name the reason under the row lock).
     with transaction.atomic():
         account = lock_account(account_id)
         original = _check_correction(account, corrects, type=type, amount=amount) if corrects is not None else None
@@ -334,12 +395,11 @@ def _post_in_one_statement(account_pk: uuid.UUID, *, type: str, amount: int, des
         metadata=_ledger_metadata(account_pk=account_pk, amount=amount, reference_id=reference_id, corrects=None,
                                   sequence=_SEQUENCE_MARK, tenant_pk=tenant_pk, description=description,
                                   created_at=now))
-    # The canonical metadata around the entry's sequence number, which only the statement knows.
-    head, tail = event["metadata"].split(f'"sequence":{_SEQUENCE_MARK}', 1)
+    head, tail = _around_sequence(event["metadata"])
     stage = stage_params(event)
     before_at = STAGE_COLUMNS.index("before")
     metadata_at = STAGE_COLUMNS.index("metadata")
-    staged = [*stage[:before_at], delta, *stage[before_at + 2:metadata_at], head + '"sequence":', tail,
+    staged = [*stage[:before_at], delta, *stage[before_at + 2:metadata_at], head, tail,
               *stage[metadata_at + 1:]]  # before: (delta); after: no parameter; metadata: around the sequence
     prep_now = _TIME.get_db_prep_value(now, connection)
     if tenant_pk is None:
@@ -365,31 +425,171 @@ def _post_in_one_statement(account_pk: uuid.UUID, *, type: str, amount: int, des
     return entry
 
 
-@transaction.atomic
+def _post_through_function(account_pk: uuid.UUID, *, type: str, amount: int, description: str, reference_id: str,
+                           tenant_pk: uuid.UUID | None) -> LedgerEntry:
+    """The posting as one call of ``ledger_post_apply`` (PostgreSQL), its audit event staged in the same statement;
+    a refusal raises the error the locking path would."""
+    now = timezone.now()
+    entry = LedgerEntry(id=uuid.uuid4(), account_id=account_pk, type=type, amount=amount, description=description,
+                        reference_id=reference_id, corrects=None, tenant_id=tenant_pk, created_at=now)
+    with prepared_cursor() as cursor:
+        cursor.execute(_POST_APPLY_PG, [account_pk, type, amount, description, reference_id, entry.id, tenant_pk,
+                                        MAX_BALANCE, _TIME.get_db_prep_value(now, connection), *_entry_events([entry])])
+        row = cursor.fetchone()
+    if row[1] is not None:
+        raise _refusal(row[1], amount=amount, available=row[2], tenant=tenant_pk is not None)
+    audit_staged()
+    return _filled(entry, row)
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """One transfer of a batch (``ledger_transfers``): ``amount`` cents from one account to another."""
+
+    from_account_id: Any
+    to_account_id: Any
+    amount: int
+    description: str = ""
+    reference_id: str = ""
+
+
 def ledger_transfer(*, from_account_id: Any, to_account_id: Any, amount: int, description: str = "",
-                    reference_id: str = "") -> tuple[LedgerEntry, LedgerEntry]:
-    """Move money between two accounts of one currency: a debit and a credit in one transaction.
+                    reference_id: str = "", tenant_id: Any = None) -> tuple[LedgerEntry, LedgerEntry]:
+    """Move money between two accounts of one currency: a debit and a credit, both or neither.
 
     Both rows are locked in ascending id order, whichever direction the money goes, so two opposite transfers
-    never deadlock. ``reference_id`` defaults to ``transfer:<uuid>`` and is carried by both entries.
+    never deadlock. ``reference_id`` defaults to ``transfer:<uuid>`` and is carried by both entries. With
+    ``tenant_id`` it is the tenant's transfer: the debit draws on its funds in the source (``billing.tenancy``) and
+    the credit raises its funds in the target. See ``ledger_transfers``.
     """
-    amount = validate_amount(amount)
-    description, reference_id = _validate_text(description, reference_id)
+    return ledger_transfers([Transfer(from_account_id, to_account_id, amount, description, reference_id)],
+                            tenant_id=tenant_id)[0]
+
+
+def ledger_transfers(transfers: Sequence[Transfer], *, tenant_id: Any = None) -> list[tuple[LedgerEntry, LedgerEntry]]:
+    """Apply 1 to ``MAX_TRANSFERS`` transfers in order, all or none; return each one's (debit, credit).
+
+    Every account of the batch is locked up front, in ascending id order, so batches never deadlock whatever their
+    transfers point at; each transfer is then checked on the balances (and the tenant's funds) the ones before it
+    left. The first that cannot be applied refuses the whole batch, nothing written, with the ledger's error
+    (``insufficient_funds``, ``balance_limit_exceeded``, ``currency_mismatch``, ``account_not_found``,
+    ``same_account``, ``invalid_amount``) carrying ``transfer``, that transfer's index. The ``billing`` and ``all``
+    kill switches refuse it (423). On PostgreSQL the batch is one statement (``ledger_transfer_apply``), atomic on
+    its own or part of the caller's transaction; elsewhere it is the locking path.
+    """
+    if not 1 <= len(transfers) <= MAX_TRANSFERS:
+        raise InvalidInput(_("A batch holds 1 to %(n)d transfers.") % {"n": MAX_TRANSFERS},
+                           fields={"transfers": [_("Between 1 and %(n)d items.") % {"n": MAX_TRANSFERS}]})
     try:
-        source_id, target_id = uuid.UUID(str(from_account_id)), uuid.UUID(str(to_account_id))
-    except ValueError:
-        raise errors.AccountNotFound() from None
-    if source_id == target_id:
-        raise InvalidInput(_("A transfer needs two different accounts."), code=errors.SAME_ACCOUNT)
+        tenant_pk = _tenant_pk(tenant_id)
+    except (ValueError, TypeError, AttributeError):
+        raise InvalidInput(fields={"tenant_id": [_("Must be a tenant's id.")]}) from None
+    cleaned = []
+    for index, transfer in enumerate(transfers):
+        with _naming_transfer(index):
+            amount = validate_amount(transfer.amount)
+            description, reference_id = _validate_text(transfer.description, transfer.reference_id)
+            try:
+                source, target = uuid.UUID(str(transfer.from_account_id)), uuid.UUID(str(transfer.to_account_id))
+            except ValueError:
+                raise errors.AccountNotFound() from None
+            if source == target:
+                raise InvalidInput(_("A transfer needs two different accounts."), code=errors.SAME_ACCOUNT)
+        cleaned.append(Transfer(source, target, amount, description, reference_id or f"transfer:{uuid.uuid4()}"))
     killswitch_ensure_running("billing")
-    locked = {pk: lock_account(pk) for pk in sorted((source_id, target_id))}
-    source, target = locked[source_id], locked[target_id]
-    if source.currency != target.currency:
-        raise InvalidInput(_("Both accounts must hold the same currency."), code=errors.CURRENCY_MISMATCH)
-    reference_id = reference_id or f"transfer:{uuid.uuid4()}"
-    debit = _post_locked(source, type=DEBIT, amount=amount, description=description, reference_id=reference_id)
-    credit = _post_locked(target, type=CREDIT, amount=amount, description=description, reference_id=reference_id)
-    return debit, credit
+    if connection.vendor == "postgresql":
+        return _transfers_in_one_statement(cleaned, tenant_pk=tenant_pk)
+    with transaction.atomic():
+        locked = {}
+        for pk in sorted({t.from_account_id for t in cleaned} | {t.to_account_id for t in cleaned}):
+            with suppress(errors.AccountNotFound):
+                locked[pk] = lock_account(pk)
+        for index, transfer in enumerate(cleaned):  # as the function: a missing account first, then in order
+            if transfer.from_account_id not in locked or transfer.to_account_id not in locked:
+                with _naming_transfer(index):
+                    raise errors.AccountNotFound()
+        applied = []
+        for index, transfer in enumerate(cleaned):
+            with _naming_transfer(index):
+                source, target = locked[transfer.from_account_id], locked[transfer.to_account_id]
+                if source.currency != target.currency:
+                    raise _currency_mismatch()
+                posting = {"amount": transfer.amount, "description": transfer.description,
+                           "reference_id": transfer.reference_id, "tenant_id": tenant_pk}
+                applied.append((_post_locked(source, type=DEBIT, **posting),
+                                _post_locked(target, type=CREDIT, **posting)))
+        return applied
+
+
+@contextmanager
+def _naming_transfer(index: int) -> Iterator[None]:
+    """A refusal raised while transfer ``index`` is checked carries its index (``extra["transfer"]``)."""
+    try:
+        yield
+    except ServiceError as exc:
+        exc.extra = {**exc.extra, "transfer": index}
+        raise
+
+
+def _entry_events(entries: Sequence[LedgerEntry]) -> list[list[Any]]:
+    """The staged events of ``entries`` (written by one statement) as ``_STAGE_FROM_POSTED``'s parameters: one array
+    per column, then the canonical metadata before and after the sequence, which only the statement knows."""
+    columns: list[list[Any]] = [[] for _ in range(len(_EVENT_ARRAY_COLUMNS) + 2)]
+    for entry in entries:
+        event = audit_event_values(
+            events.LEDGER_ENTRY_POSTED, action=entry.type, target_type="ledger_entry", target_id=entry.id,
+            metadata=_ledger_metadata(account_pk=entry.account_id, amount=entry.amount,
+                                      reference_id=entry.reference_id, corrects=None, sequence=_SEQUENCE_MARK,
+                                      tenant_pk=entry.tenant_id, description=entry.description,
+                                      created_at=entry.created_at))
+        values = dict(zip(STAGE_COLUMNS, stage_params(event), strict=True))
+        for column, name in zip(columns, _EVENT_ARRAY_COLUMNS, strict=False):
+            column.append(values[name])
+        head, tail = _around_sequence(event["metadata"])
+        columns[-2].append(head)
+        columns[-1].append(tail)
+    return columns
+
+
+def _around_sequence(metadata: str) -> tuple[str, str]:
+    """The canonical metadata of an entry's event before and after its sequence number, which only the statement
+    that writes the entry knows."""
+    head, tail = metadata.split(f'"sequence":{_SEQUENCE_MARK}', 1)
+    return head + '"sequence":', tail
+
+
+def _filled(entry: LedgerEntry, row: tuple) -> LedgerEntry:
+    """``entry`` with what the statement that wrote it returned (``_POSTED_COLUMNS``), as a saved instance."""
+    entry.balance_after, entry.sequence, entry.tenant_balance_after = row[4], row[5], row[6]
+    entry._state.adding, entry._state.db = False, connection.alias
+    return entry
+
+
+def _transfers_in_one_statement(transfers: list[Transfer], *,
+                                tenant_pk: uuid.UUID | None) -> list[tuple[LedgerEntry, LedgerEntry]]:
+    now = timezone.now()
+    entries = [LedgerEntry(id=uuid.uuid4(), account_id=account, type=type, amount=t.amount,
+                           description=t.description, reference_id=t.reference_id, corrects=None,
+                           tenant_id=tenant_pk, created_at=now)
+               for t in transfers for account, type in ((t.from_account_id, DEBIT), (t.to_account_id, CREDIT))]
+    params = [[t.from_account_id for t in transfers], [t.to_account_id for t in transfers],
+              [t.amount for t in transfers], [t.description for t in transfers],
+              [t.reference_id for t in transfers], [e.id for e in entries], tenant_pk, MAX_BALANCE,
+              _TIME.get_db_prep_value(now, connection), *_entry_events(entries)]
+    with prepared_cursor() as cursor:
+        cursor.execute(_TRANSFER_APPLY_PG, params)
+        rows = cursor.fetchall()
+    if rows and rows[0][1] is not None:
+        index = rows[0][0] - 1
+        refusal = _refusal(rows[0][1], amount=transfers[index].amount, available=rows[0][2],
+                           tenant=tenant_pk is not None)
+        refusal.extra = {**refusal.extra, "transfer": index}
+        raise refusal
+    if len(rows) != len(entries):
+        raise DatabaseError(f"ledger: a batch of {len(transfers)} transfers wrote {len(rows)} entries")
+    audit_staged()
+    filled = [_filled(entry, row) for entry, row in zip(entries, rows, strict=True)]
+    return list(zip(filled[::2], filled[1::2], strict=True))
 
 
 @transaction.atomic
