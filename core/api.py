@@ -316,22 +316,25 @@ class StrictIntegerField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
-def refuse_unknown_fields() -> None:
-    """Make every DRF serializer refuse, in a request body, keys that are none of its fields: a misspelt or
-    unexpected field is a 400 naming it, never silently ignored. Query strings (a ``QueryDict``) are left alone:
-    pagination and filters share them. Installed once from ``ProstqsConfig.ready()``."""
-    original = serializers.Serializer.to_internal_value
-    if getattr(original, "_refuses_unknown", False):
-        return
+class RefusesUnknownFields:
+    """Refuses, in a request body, keys that are none of the serializer's writable fields: a misspelt or unexpected
+    field is a 400 naming it (``Unknown field.``), never silently ignored. Query strings (a ``QueryDict``) are left
+    alone: pagination and filters share them. Every serializer of the project inherits it, through ``Serializer``
+    or ``ModelSerializer`` below (a test walks them all)."""
 
     def to_internal_value(self, data):
         if type(data) is dict:
-            known = {name for name, field in self.fields.items() if not field.read_only}
-            known |= {field.source for field in self.fields.values() if not field.read_only and field.source}
+            writable = [(name, field) for name, field in self.fields.items() if not field.read_only]
+            known = {name for name, _field in writable} | {field.source for _name, field in writable if field.source}
             unknown = sorted(str(key) for key in data if key not in known)
             if unknown:
                 raise exceptions.ValidationError({key: [_("Unknown field.")] for key in unknown})
-        return original(self, data)
+        return super().to_internal_value(data)
 
-    to_internal_value._refuses_unknown = True
-    serializers.Serializer.to_internal_value = to_internal_value
+
+class Serializer(RefusesUnknownFields, serializers.Serializer):
+    """The project's ``Serializer``: DRF's, refusing unknown fields."""
+
+
+class ModelSerializer(RefusesUnknownFields, serializers.ModelSerializer):
+    """The project's ``ModelSerializer``: DRF's, refusing unknown fields."""

@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from audit.context import client_ip
+from core.api import ModelSerializer, Serializer
 from core.errors import InvalidInput, NotFound
 from governance.models import (
     ApprovalDecision,
@@ -61,7 +62,7 @@ def _errors(*codes: int) -> dict[int, OpenApiResponse]:
     return {c: OpenApiResponse(_ErrorBody, description=_ERRORS[c]) for c in codes}
 
 
-class ApprovalDecisionOut(serializers.ModelSerializer):
+class ApprovalDecisionOut(ModelSerializer):
     authority_id = serializers.UUIDField()
     decided_by = serializers.UUIDField(source="decided_by_id")
 
@@ -71,12 +72,12 @@ class ApprovalDecisionOut(serializers.ModelSerializer):
                   "previous_hash", "hash"]
 
 
-class ApprovalPartyOut(serializers.Serializer):
+class ApprovalPartyOut(Serializer):
     user_id = serializers.UUIDField()
     relation = serializers.ChoiceField(choices=PartyRelation.choices)
 
 
-class ApprovalRequestOut(serializers.ModelSerializer):
+class ApprovalRequestOut(ModelSerializer):
     approvals = serializers.IntegerField(help_text="Approvals recorded so far.")
     policy_evaluation_id = serializers.UUIDField(allow_null=True)
     on_behalf_of = ApprovalPartyOut(source="parties", many=True, read_only=True,
@@ -146,7 +147,7 @@ class ApprovalDetailView(SignedInView):
         return Response(ApprovalRequestDetailOut(found).data)
 
 
-class DecisionIn(serializers.Serializer):
+class DecisionIn(Serializer):
     decision = serializers.ChoiceField(choices=ApprovalDecision.Decision.choices)
     justification = serializers.CharField(max_length=4000, allow_blank=True, trim_whitespace=False,
                                           help_text="Why: at least 10 characters.")
@@ -194,7 +195,7 @@ class ApprovalDecisionView(SignedInView):
 # --- institutional memory (reads) ---------------------------------------------------------------------------------
 
 
-class LifecycleOut(serializers.ModelSerializer):
+class LifecycleOut(ModelSerializer):
     superseded_by = serializers.UUIDField(source="superseded_by_id", allow_null=True)
 
     class Meta:
@@ -204,14 +205,14 @@ class LifecycleOut(serializers.ModelSerializer):
                   "superseded_by", "created_at", "updated_at"]
 
 
-class TransitionOut(serializers.ModelSerializer):
+class TransitionOut(ModelSerializer):
     class Meta:
         model = LifecycleTransition
         fields = ["id", "sequence", "from_state", "to_state", "triggered_by", "triggered_by_type", "reason",
                   "created_at", "previous_hash", "hash"]
 
 
-class ConflictOut(serializers.ModelSerializer):
+class ConflictOut(ModelSerializer):
     decision_a_id = serializers.UUIDField()
     decision_b_id = serializers.UUIDField()
     prevailing_id = serializers.UUIDField(allow_null=True)
@@ -223,7 +224,7 @@ class ConflictOut(serializers.ModelSerializer):
                   "target_id", "prevailing_id", "resolved_by", "resolution_note", "detected_at", "closed_at"]
 
 
-class ReviewOut(serializers.ModelSerializer):
+class ReviewOut(ModelSerializer):
     decision_id = serializers.UUIDField()
     decided_by = serializers.UUIDField(source="decided_by_id", allow_null=True)
     policy_id = serializers.UUIDField(allow_null=True)
