@@ -16,12 +16,11 @@ from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import Http404, JsonResponse
 from django.utils.translation import gettext as _
 from rest_framework import exceptions, parsers, serializers, status
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.errors import ServiceError
@@ -243,54 +242,6 @@ class ContentNegotiation(DefaultContentNegotiation):
             renderer = renderers[0]
             return renderer, renderer.media_type
         return super().select_renderer(request, renderers, format_suffix)
-
-
-class LeanReadMixin:
-    """For the hottest reads (put it before ``APIView``): DRF's own authentication, permission checks and
-    exception handling, without the per-request work DRF does for what these calls do not use.
-
-    DRF's ``dispatch`` also negotiates content, determines a version, checks throttles, and wraps the data in a
-    ``Response`` that Django renders through the template-response machinery. On the commonest app read that was
-    8 % of the instructions the web process spends per request (counted with callgrind). A GET asking for what
-    nearly every client sends (no ``Accept`` beyond ``*/*`` or ``application/json``, no query string) to a view
-    with one JSON renderer, no throttles and no versioning is served here: the view's authenticators (through
-    DRF's ``Request``), then its permission classes (``check_permissions``), then ``read()``; the data is rendered
-    by the view's own renderer into a response with the view's headers. Every other request goes through DRF's
-    ``dispatch``, which calls ``get()``; every failure goes through the view's ``handle_exception``, so errors are
-    DRF's and the project's own, byte for byte.
-    """
-
-    _ANY = ContentNegotiation._ANY
-
-    def read(self, request: Request, *args: Any, **kwargs: Any) -> Any:
-        """The data of a successful GET, or an exception; every view using the mixin defines it."""
-        raise NotImplementedError(f"{type(self).__name__} must define read()")
-
-    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        return Response(self.read(request, *args, **kwargs))
-
-    def dispatch(self, request, *args, **kwargs):
-        meta = request.META
-        if (request.method != "GET" or meta.get("HTTP_ACCEPT", "*/*") not in self._ANY or meta.get("QUERY_STRING")
-                or len(self.renderer_classes) != 1 or self.throttle_classes or self.versioning_class is not None):
-            return super().dispatch(request, *args, **kwargs)
-        self.args, self.kwargs = args, kwargs
-        request = self.request = self.initialize_request(request, *args, **kwargs)
-        self.headers = self.default_response_headers
-        try:
-            self.perform_authentication(request)
-            self.check_permissions(request)
-            data = self.read(request, *args, **kwargs)
-        except Exception as exc:  # noqa: BLE001 - handed to DRF's handler, which re-raises what it does not handle
-            response = self.finalize_response(request, self.handle_exception(exc), *args, **kwargs)
-        else:
-            renderer = self.renderer_classes[0]()
-            response = HttpResponse(renderer.render(data, renderer.media_type, {"request": request, "view": self}),
-                                    content_type=renderer.media_type)
-            for key, value in self.headers.items():
-                response[key] = value
-        self.response = response
-        return response
 
 
 class TextConverter:

@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from audit.models import AuditEvent
-from core.api import LeanReadMixin, ModelSerializer, Serializer
+from core.api import ModelSerializer, Serializer
 from core.errors import InvalidInput
 from identity.api.common import errors, request_ip
 from identity.api.otp import OtpCodeField
@@ -91,16 +91,13 @@ class AppUsersView(IdentityScopeView):
         return Response(AppUserOut(app_user).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
-class AppUserDetailView(LeanReadMixin, IdentityScopeView):
+class AppUserDetailView(IdentityScopeView):
     app_user_kwarg = "external_user_id"  # read with the credential (identity.authentication)
 
     @extend_schema(tags=["app"], responses={200: AppUserOut, **errors(401, 403, 404)},
                    summary="One of the app's users, by the app's own id for them")
     def get(self, request, external_user_id):
-        return super().get(request, external_user_id)
-
-    def read(self, request, external_user_id):
-        return app_user_data(request.user.app_user(external_user_id))
+        return Response(app_user_data(request.user.app_user(external_user_id)))
 
 
 class AppIdentityLinkOut(ModelSerializer):
