@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from audit.models import AuditEvent
-from core.api import ModelSerializer, Serializer
+from core.api import ModelSerializer, Serializer, rendered
 from core.errors import InvalidInput
 from identity.api.common import errors, request_ip
 from identity.api.otp import OtpCodeField
@@ -97,7 +97,7 @@ class AppUserDetailView(IdentityScopeView):
     @extend_schema(tags=["app"], responses={200: AppUserOut, **errors(401, 403, 404)},
                    summary="One of the app's users, by the app's own id for them")
     def get(self, request, external_user_id):
-        return Response(app_user_data(request.user.app_user(external_user_id)))
+        return rendered(self, app_user_data(request.user.app_user(external_user_id)))
 
 
 class AppIdentityLinkOut(ModelSerializer):

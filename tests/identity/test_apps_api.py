@@ -3,6 +3,7 @@ import datetime
 
 import pytest
 from rest_framework import serializers
+from rest_framework.renderers import JSONRenderer
 from rest_framework.test import APIClient
 
 from audit.services import audit_sequence
@@ -305,7 +306,13 @@ def test_the_app_user_read_answers_alike_whatever_json_the_client_accepts(make_a
     plain, negotiated = client.get("/api/v1/app/users/u-1"), client.get("/api/v1/app/users/u-1", **_NEGOTIATED)
     assert plain.status_code == 200 and plain.json()["external_user_id"] == "u-1"
     _same_answer(plain, negotiated)
-    assert plain.json() == negotiated.data
+    # What a DRF Response of the declared serializer's data would answer (core.api.rendered).
+    app_user = AppUser.objects.select_related("user").get(app=app, external_user_id="u-1")
+    assert plain.content == JSONRenderer().render(AppUserOut(app_user).data)
+    assert plain["Content-Type"] == "application/json"
+    # An Accept asking for indentation gets it, as from DRF's renderer.
+    indented = client.get("/api/v1/app/users/u-1", HTTP_ACCEPT="application/json; indent=2")
+    assert indented.content == JSONRenderer().render(AppUserOut(app_user).data, "application/json; indent=2")
     # A query string also takes DRF's way, with the same answer.
     assert client.get("/api/v1/app/users/u-1?x=1").content == plain.content
     # So do HEAD and OPTIONS (DRF's own handling).
