@@ -30,7 +30,7 @@ from ads.services import (
 from billing.idempotency import HEADER as IDEMPOTENCY_HEADER
 from billing.idempotency import default_scope, idempotent
 from billing.models import MAX_AMOUNT
-from core.api import StrictIntegerField
+from core.api import ModelSerializer, Serializer, StrictIntegerField
 from core.errors import InvalidInput, ServiceError
 from identity.api.common import ErrorSerializer
 from identity.permissions import scope_required
@@ -87,13 +87,13 @@ def _filter_params(view_filters: dict[str, tuple[str, list[str] | None]]) -> lis
 # --- accounts -------------------------------------------------------------------------------------------------
 
 
-class AdAccountOut(serializers.ModelSerializer):
+class AdAccountOut(ModelSerializer):
     class Meta:
         model = AdAccount
         fields = ["id", "tenant_id", "user_id", "balance_account_id", "name", "status", "created_at"]
 
 
-class AdAccountIn(serializers.Serializer):
+class AdAccountIn(Serializer):
     name = serializers.CharField(max_length=200)
     user_id = serializers.UUIDField(required=False, allow_null=True, default=None,
                                     help_text="A user of the tenant (the owner, or a user linked to one of its apps).")
@@ -141,7 +141,7 @@ class AdAccountDetailView(AdsView):
 # --- budgets --------------------------------------------------------------------------------------------------
 
 
-class AdBudgetOut(serializers.ModelSerializer):
+class AdBudgetOut(ModelSerializer):
     amount_remaining = serializers.IntegerField(source="remaining", read_only=True)
     current = serializers.BooleanField(source="is_current", read_only=True,
                                        help_text="False once the next period's budget has replaced this one.")
@@ -153,14 +153,14 @@ class AdBudgetOut(serializers.ModelSerializer):
                   "created_at"]
 
 
-class AdBudgetIn(serializers.Serializer):
+class AdBudgetIn(Serializer):
     ad_account_id = serializers.UUIDField()
     amount_total = _cents(help_text="Cents this budget may spend per period.")
     period = serializers.ChoiceField(choices=AdBudget.Period.choices, default=AdBudget.Period.LIFETIME)
     name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
 
 
-class AdBudgetAmountIn(serializers.Serializer):
+class AdBudgetAmountIn(Serializer):
     amount_total = _cents(help_text="The new total; never below what the budget already spent.")
     reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
 
@@ -213,7 +213,7 @@ class AdBudgetDetailView(AdsView):
 # --- campaigns ------------------------------------------------------------------------------------------------
 
 
-class AdCampaignOut(serializers.ModelSerializer):
+class AdCampaignOut(ModelSerializer):
     budget_remaining = serializers.SerializerMethodField()
 
     class Meta:
@@ -225,14 +225,14 @@ class AdCampaignOut(serializers.ModelSerializer):
         return campaign.budget.remaining
 
 
-class AdCampaignIn(serializers.Serializer):
+class AdCampaignIn(Serializer):
     ad_account_id = serializers.UUIDField()
     budget_id = serializers.UUIDField()
     name = serializers.CharField(max_length=200)
     objective = serializers.ChoiceField(choices=AdCampaign.Objective.choices)
 
 
-class ReasonIn(serializers.Serializer):
+class ReasonIn(Serializer):
     reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
 
 
@@ -288,13 +288,13 @@ class AdCampaignPauseView(AdsView):
         return Response(AdCampaignOut(selectors.campaign_get(campaign_id=campaign.pk)).data)
 
 
-class SpendIn(serializers.Serializer):
+class SpendIn(Serializer):
     amount = _cents(help_text="Cents to debit from the ad account's billing account.")
     quantity = StrictIntegerField(min_value=1, max_value=10**12, help_text="E.g. 1000 impressions.")
     unit = serializers.ChoiceField(choices=AdSpendEvent.Unit.choices)
 
 
-class SpendOut(serializers.Serializer):
+class SpendOut(Serializer):
     id = serializers.UUIDField()
     status = serializers.ChoiceField(choices=AdSpendEvent.Status.choices)
     ledger_entry_id = serializers.UUIDField()
@@ -333,7 +333,7 @@ class AdCampaignSpendView(AdsView):
         return Response(SpendOut(outcome.as_dict()).data, status=status.HTTP_201_CREATED)
 
 
-class AdSpendEventOut(serializers.ModelSerializer):
+class AdSpendEventOut(ModelSerializer):
     class Meta:
         model = AdSpendEvent
         fields = ["id", "campaign_id", "budget_id", "amount", "quantity", "unit", "status", "ledger_entry_id",
@@ -355,7 +355,7 @@ class AdCampaignSpendEventsView(AdsListView):
         return super().get(request, *args, **kwargs)
 
 
-class AdLimitsOut(serializers.Serializer):
+class AdLimitsOut(Serializer):
     tenant_id = serializers.UUIDField()
     max_spend_per_day = serializers.IntegerField(allow_null=True)
     max_spend_per_campaign = serializers.IntegerField(allow_null=True)

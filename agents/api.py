@@ -33,7 +33,7 @@ from billing import errors as billing_errors
 from billing.idempotency import HEADER as IDEMPOTENCY_HEADER
 from billing.idempotency import idempotent
 from billing.models import MAX_AMOUNT
-from core.api import StrictIntegerField
+from core.api import ModelSerializer, Serializer, StrictIntegerField
 from core.errors import InvalidInput, NotFound
 from governance import conf as governance_conf
 from governance.models import AutonomyProfile
@@ -111,7 +111,7 @@ AutonomyOut = inline_serializer("AgentAutonomy", fields={
 })
 
 
-class AgentOut(serializers.ModelSerializer):
+class AgentOut(ModelSerializer):
     tenant_id = serializers.UUIDField()
     app_id = serializers.UUIDField(allow_null=True)
     autonomy = serializers.SerializerMethodField(help_text="Set by tech leads in the console (read-only here).")
@@ -138,7 +138,7 @@ def _autonomy_map(agents) -> dict:
     return {p.agent_id: p for p in AutonomyProfile.objects.filter(agent_id__in=ids)}
 
 
-class AgentIn(serializers.Serializer):
+class AgentIn(Serializer):
     name = serializers.CharField(max_length=200)
     type = serializers.ChoiceField(choices=Agent.Type.choices)
     app_id = serializers.UUIDField(required=False, allow_null=True, default=None,
@@ -146,7 +146,7 @@ class AgentIn(serializers.Serializer):
     status = serializers.ChoiceField(choices=Agent.Status.choices, default=Agent.Status.ACTIVE)
 
 
-class AgentPatchIn(serializers.Serializer):
+class AgentPatchIn(Serializer):
     name = serializers.CharField(max_length=200, required=False)
     status = serializers.ChoiceField(choices=Agent.Status.choices, required=False)
     app_id = serializers.UUIDField(required=False, allow_null=True)
@@ -201,7 +201,7 @@ class AgentDetailView(AgentsScoped):
 # --- agent policies -------------------------------------------------------------------------------------------------
 
 
-class AgentPolicyOut(serializers.ModelSerializer):
+class AgentPolicyOut(ModelSerializer):
     agent_id = serializers.UUIDField()
     allowed_actions = serializers.ListField(child=serializers.CharField())
 
@@ -211,7 +211,7 @@ class AgentPolicyOut(serializers.ModelSerializer):
                   "daily_limit", "created_at", "updated_at"]
 
 
-class AgentPolicyIn(serializers.Serializer):
+class AgentPolicyIn(Serializer):
     allowed_actions = serializers.ListField(child=serializers.CharField(max_length=64), max_length=64,
                                             help_text="Actions of the domain the agent may propose.")
     max_amount = StrictIntegerField(min_value=0, max_value=MAX_AMOUNT, required=False, allow_null=True,
@@ -263,14 +263,14 @@ class AgentPolicyView(AgentsScoped):
 # --- decisions ------------------------------------------------------------------------------------------------------
 
 
-class ReasonOut(serializers.Serializer):
+class ReasonOut(Serializer):
     stage = serializers.ChoiceField(choices=["kill_switch", "agent", "agent_policy", "risk", "policy", "autonomy",
                                              "approval", "execution"])
     code = serializers.CharField(help_text="Stable reason code, e.g. policy_denied, daily_limit_reached.")
     detail = serializers.CharField(help_text="Which rule, policy, score or limit, in words.")
 
 
-class RiskFactorOut(serializers.Serializer):
+class RiskFactorOut(Serializer):
     name = serializers.CharField()
     value = serializers.FloatField(help_text="0 to 1.")
     weight = serializers.FloatField()
@@ -278,7 +278,7 @@ class RiskFactorOut(serializers.Serializer):
     detail = serializers.CharField()
 
 
-class ExecutionOut(serializers.ModelSerializer):
+class ExecutionOut(ModelSerializer):
     approved_by = serializers.UUIDField(source="approved_by_id", allow_null=True)
 
     class Meta:
@@ -287,7 +287,7 @@ class ExecutionOut(serializers.ModelSerializer):
                   "error_message"]
 
 
-class AgentDecisionOut(serializers.ModelSerializer):
+class AgentDecisionOut(ModelSerializer):
     agent_id = serializers.UUIDField()
     app_id = serializers.UUIDField(allow_null=True)
     action = serializers.CharField(source="proposed_action")
@@ -316,7 +316,7 @@ class AgentDecisionOut(serializers.ModelSerializer):
         return ExecutionOut(log).data if log is not None else None
 
 
-class AgentDecisionIn(serializers.Serializer):
+class AgentDecisionIn(Serializer):
     domain = serializers.CharField(max_length=64, help_text="ads or billing.")
     action = serializers.CharField(max_length=64, help_text="ads: pause_campaign, resume_campaign, set_budget, "
                                                             "record_spend; billing: credit, refund, payout.")
@@ -385,7 +385,7 @@ class DecisionDetailView(AgentsScoped):
 # --- observer -------------------------------------------------------------------------------------------------------
 
 
-class HumanDecisionOut(serializers.ModelSerializer):
+class HumanDecisionOut(ModelSerializer):
     suggestion_id = serializers.UUIDField()
     decided_by = serializers.UUIDField(source="decided_by_id")
 
@@ -394,7 +394,7 @@ class HumanDecisionOut(serializers.ModelSerializer):
         fields = ["id", "suggestion_id", "decision", "reason", "human", "decided_by", "channel", "created_at"]
 
 
-class SuggestionOut(serializers.ModelSerializer):
+class SuggestionOut(ModelSerializer):
     agent_id = serializers.UUIDField(source="observer_id")
     agent = serializers.CharField(source="agent_name")
     snapshot = serializers.JSONField(source="snapshot_data")
@@ -420,7 +420,7 @@ class SuggestionOut(serializers.ModelSerializer):
         return sorted(memory.decisions.all(), key=lambda d: d.created_at)
 
 
-class SuggestionIn(serializers.Serializer):
+class SuggestionIn(Serializer):
     agent_id = serializers.UUIDField(help_text="An active observer agent of the tenant.")
     confidence = StrictFloatField(min_value=0, max_value=1)
     finding = serializers.CharField(max_length=10_000)
@@ -512,7 +512,7 @@ class ObserverInboxView(SignedInView, generics.ListAPIView):
         return super().get(request, *args, **kwargs)
 
 
-class HumanDecisionIn(serializers.Serializer):
+class HumanDecisionIn(Serializer):
     decision = serializers.ChoiceField(choices=HumanDecision.Decision.choices)
     reason = serializers.CharField(max_length=2000, allow_blank=True, trim_whitespace=False,
                                    help_text="Why: at least 3 characters.")

@@ -25,7 +25,7 @@ from billing.models import MAX_AMOUNT, BillingAccount, LedgerEntry, PaymentInten
 from billing.services import ledger, payments, payouts, refunds, subscriptions, transfers
 from billing.services.accounts import account_open
 from billing.services.webhooks import webhook_process
-from core.api import Pagination, StrictIntegerField
+from core.api import ModelSerializer, Pagination, Serializer, StrictIntegerField
 from core.errors import InvalidInput
 from identity.permissions import scope_required
 
@@ -64,7 +64,7 @@ Amount = StrictIntegerField(min_value=1, max_value=MAX_AMOUNT, help_text="Intege
 
 # --- serializers --------------------------------------------------------------------------------------------------
 
-class AccountOpenInput(serializers.Serializer):
+class AccountOpenInput(Serializer):
     user_id = serializers.UUIDField(required=False, help_text="A person proven to this app.")
     external_user_id = serializers.CharField(required=False, max_length=255,
                                              help_text="The app's own id for a user proven to it.")
@@ -75,7 +75,7 @@ class AccountOpenInput(serializers.Serializer):
         return attrs
 
 
-class AccountOutput(serializers.ModelSerializer):
+class AccountOutput(ModelSerializer):
     user_id = serializers.UUIDField()
     balance = serializers.SerializerMethodField(help_text=(
         "What this tenant may move out of the account, in cents: the money its own operations brought in, less what "
@@ -89,7 +89,7 @@ class AccountOutput(serializers.ModelSerializer):
         return tenancy.available_to_tenant(account=obj, tenant_id=self.context["tenant_id"])
 
 
-class LedgerEntryOutput(serializers.ModelSerializer):
+class LedgerEntryOutput(ModelSerializer):
     account_id = serializers.UUIDField()
     corrects_id = serializers.UUIDField(allow_null=True)
     balance_after = serializers.IntegerField(source="tenant_balance_after", help_text=(
@@ -101,7 +101,7 @@ class LedgerEntryOutput(serializers.ModelSerializer):
                   "corrects_id", "created_at"]
 
 
-class RefundInput(serializers.Serializer):
+class RefundInput(Serializer):
     payment_intent_id = serializers.UUIDField(required=False, help_text="The confirmed payment to refund.")
     entry_id = serializers.UUIDField(required=False, help_text="Or the payment's credit entry in the ledger.")
     amount = StrictIntegerField(min_value=1, max_value=MAX_AMOUNT, required=False,
@@ -129,14 +129,14 @@ class RefundOutput(LedgerEntryOutput):
         return refunds.refundable_left(LedgerEntry.objects.get(pk=obj.corrects_id))
 
 
-class PaymentIntentInput(serializers.Serializer):
+class PaymentIntentInput(Serializer):
     account_id = serializers.UUIDField()
     amount = Amount
     currency = serializers.RegexField(r"^[A-Za-z]{3}$", required=False,
                                       help_text="ISO 4217; the account's currency (BRL) when omitted.")
 
 
-class PaymentIntentOutput(serializers.ModelSerializer):
+class PaymentIntentOutput(ModelSerializer):
     account_id = serializers.UUIDField()
     provider_intent_id = serializers.CharField(source="stripe_intent_id")
     client_secret = serializers.SerializerMethodField(
@@ -151,7 +151,7 @@ class PaymentIntentOutput(serializers.ModelSerializer):
         return self.context.get("client_secret")
 
 
-class PayoutInput(serializers.Serializer):
+class PayoutInput(Serializer):
     account_id = serializers.UUIDField()
     amount = Amount
     destination = serializers.JSONField(help_text=(
@@ -160,7 +160,7 @@ class PayoutInput(serializers.Serializer):
         '"holder_document"}.'))
 
 
-class PayoutOutput(serializers.ModelSerializer):
+class PayoutOutput(ModelSerializer):
     account_id = serializers.UUIDField()
     destination = serializers.SerializerMethodField(help_text="Masked.")
 
@@ -173,7 +173,7 @@ class PayoutOutput(serializers.ModelSerializer):
         return mask(obj.destination)
 
 
-class SubscriptionInput(serializers.Serializer):
+class SubscriptionInput(Serializer):
     account_id = serializers.UUIDField()
     plan_id = serializers.CharField(max_length=128)
     amount = Amount
@@ -183,7 +183,7 @@ class SubscriptionInput(serializers.Serializer):
         "Stripe payment method (pm_…) collected by Stripe.js; required when Stripe is the provider."))
 
 
-class SubscriptionOutput(serializers.ModelSerializer):
+class SubscriptionOutput(ModelSerializer):
     account_id = serializers.UUIDField()
     app_id = serializers.UUIDField(allow_null=True)
     provider_subscription_id = serializers.CharField(source="stripe_subscription_id")
@@ -194,7 +194,7 @@ class SubscriptionOutput(serializers.ModelSerializer):
                   "provider_subscription_id", "current_period_end", "canceled_at", "created_at"]
 
 
-class TransferInput(serializers.Serializer):
+class TransferInput(Serializer):
     from_account_id = serializers.UUIDField(help_text="The account debited: of a person proven to this app.")
     to_account_id = serializers.UUIDField(help_text="The account credited: of a person proven to this app.")
     amount = Amount
@@ -205,29 +205,29 @@ class TransferInput(serializers.Serializer):
                                          help_text="Carried by both entries; transfer:<uuid> when omitted.")
 
 
-class TransfersInput(serializers.Serializer):
+class TransfersInput(Serializer):
     transfers = TransferInput(many=True, allow_empty=False, max_length=ledger.MAX_TRANSFERS, help_text=(
         f"1 to {ledger.MAX_TRANSFERS} transfers, applied in this order, all or none."))
 
 
-class AppliedTransferOutput(serializers.Serializer):
+class AppliedTransferOutput(Serializer):
     debit = LedgerEntryOutput(help_text="The entry on the source account.")
     credit = LedgerEntryOutput(help_text="The entry on the target account.")
 
 
-class TransferBalanceOutput(serializers.Serializer):
+class TransferBalanceOutput(Serializer):
     account_id = serializers.UUIDField()
     balance = serializers.IntegerField(help_text=(
         "What this tenant may move out of the account after the batch, in cents (its funds there, never more than "
         "the account holds), as AccountOutput.balance."))
 
 
-class TransfersOutput(serializers.Serializer):
+class TransfersOutput(Serializer):
     transfers = AppliedTransferOutput(many=True)
     balances = TransferBalanceOutput(many=True, help_text="One per account the batch touched.")
 
 
-class SubscriptionListQuery(serializers.Serializer):
+class SubscriptionListQuery(Serializer):
     account_id = serializers.UUIDField()
 
 

@@ -105,10 +105,11 @@ def _claim(*, scope: str, key: str, fingerprint: str, method: str, path: str) ->
         try:
             with transaction.atomic():
                 if connection.vendor == "postgresql":
-                    # Bounds the wait on the unique index behind a concurrent request with the same key. SET LOCAL
-                    # is undone with this savepoint, and reset below when the insert succeeds.
+                    # Bounds the wait on the unique index behind a concurrent request with the same key. A local
+                    # setting (SET LOCAL, here through set_config, which takes its value as a parameter where SET
+                    # cannot) is undone with this savepoint, and reset below when the insert succeeds.
                     with connection.cursor() as cursor:
-                        cursor.execute("SET LOCAL lock_timeout = %s",
+                        cursor.execute("SELECT set_config('lock_timeout', %s, true)",
                                        [f"{int(settings.BILLING_IDEMPOTENCY_WAIT_SECONDS * 1000)}ms"])
                 row = IdempotencyKey.objects.create(scope=scope, key=key, request_hash=fingerprint, method=method,
                                                     path=path[:512], created_at=now, expires_at=_expiry(now))

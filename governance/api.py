@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from audit.context import client_ip
+from core.api import ModelSerializer, Serializer
 from core.errors import InvalidInput, NotFound
 from governance.models import ApprovalDecision, ApprovalRequest, PartyRelation
 from governance.selectors import approval_request_get_for, approvals_visible_to
@@ -46,7 +47,7 @@ def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
     return {c: OpenApiResponse(_ErrorBody, description=_ERRORS[c]) for c in codes}
 
 
-class ApprovalDecisionOut(serializers.ModelSerializer):
+class ApprovalDecisionOut(ModelSerializer):
     authority_id = serializers.UUIDField()
     decided_by = serializers.UUIDField(source="decided_by_id")
 
@@ -56,12 +57,12 @@ class ApprovalDecisionOut(serializers.ModelSerializer):
                   "previous_hash", "hash"]
 
 
-class ApprovalPartyOut(serializers.Serializer):
+class ApprovalPartyOut(Serializer):
     user_id = serializers.UUIDField()
     relation = serializers.ChoiceField(choices=PartyRelation.choices)
 
 
-class ApprovalRequestOut(serializers.ModelSerializer):
+class ApprovalRequestOut(ModelSerializer):
     approvals = serializers.IntegerField(help_text="Approvals recorded so far.")
     policy_evaluation_id = serializers.UUIDField(allow_null=True)
     on_behalf_of = ApprovalPartyOut(source="parties", many=True, read_only=True,
@@ -131,7 +132,7 @@ class ApprovalDetailView(SignedInView):
         return Response(ApprovalRequestDetailOut(found).data)
 
 
-class DecisionIn(serializers.Serializer):
+class DecisionIn(Serializer):
     decision = serializers.ChoiceField(choices=ApprovalDecision.Decision.choices)
     justification = serializers.CharField(max_length=4000, allow_blank=True, trim_whitespace=False,
                                           help_text="Why: at least 10 characters.")

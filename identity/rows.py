@@ -2,63 +2,26 @@
 
 Every app-authenticated request looks its credential up (with the app), and the commonest reads fetch one row
 with its user. Through the ORM, compiling such a ``select_related`` query costs several times the database
-round trip itself; here the SQL is built once per database vendor from the models' metadata, and the values go
-through the same converters the ORM applies, so the instances are exactly what the ORM would return.
-
-Building the instances went through ``Model.from_db`` and ``Model.__init__``: for four models of a few dozen
-columns, 7 % of the instructions of an app read (callgrind), spent checking what a row from the database never
-has (keyword arguments, deferred values, defaults) and setting each value through its descriptor. Where
-``Model.__init__`` with every concrete field given would only store each value under its attribute name (the model
-overrides neither ``__init__`` nor ``from_db``, every column's class attribute is Django's plain or foreign-key
-``DeferredAttribute``, and no ``pre_init`` or ``post_init`` receiver listens to it), ``first`` stores them
-directly, with the ``_state`` ``from_db`` gives; anything else goes through ``from_db``.
+round trip itself; here the SQL is built once per database vendor from the models' metadata, the values go through
+the same converters the ORM applies (each field's ``from_db_value`` and the backend's), and the instances are built
+by ``Model.from_db``, as the ORM builds them. On PostgreSQL the statement is prepared once per connection (see
+``core.db``).
 """
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 from django.db import connections, models
-from django.db.models.base import ModelState
-from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
-from django.db.models.query_utils import DeferredAttribute
-from django.db.models.signals import post_init, pre_init
 
-from core.db import fetch_one
-
-
-def stores_plainly(model: type[models.Model], attnames: list[str]) -> bool:
-    """Whether ``Model.__init__``, given a value for each of ``attnames`` (all the model's concrete fields), does
-    nothing but store each in the instance's ``__dict__`` (receivers of ``pre_init`` and ``post_init`` aside,
-    checked on each use: they may connect later). ``ForeignKeyDeferredAttribute.__set__`` also drops a cached
-    related object whose id changes; a new instance has none."""
-    if model.__init__ is not models.Model.__init__ or model.from_db.__func__ is not models.Model.from_db.__func__:
-        return False
-    plain = (DeferredAttribute, ForeignKeyDeferredAttribute)
-    return all(type(inspect.getattr_static(model, name, None)) in plain for name in attnames)
-
-
-def instance_from_db(model: type[models.Model], using: str, attnames: list[str], values: list[Any],
-                     plain: bool) -> models.Model:
-    """``model.from_db(using, attnames, values)`` for a whole row; without running ``__init__`` where ``plain``
-    (``stores_plainly``) holds and no ``pre_init`` or ``post_init`` receiver listens to the model."""
-    if (not plain or (pre_init.receivers and pre_init.has_listeners(model))
-            or (post_init.receivers and post_init.has_listeners(model))):
-        return model.from_db(using, attnames, values)
-    instance = model.__new__(model)
-    state = instance._state = ModelState()
-    state.adding = False
-    state.db = using
-    instance.__dict__.update(zip(attnames, values, strict=True))
-    return instance
+from core.db import prepared_cursor
 
 
 def relate(instance: models.Model, name: str, related: models.Model) -> None:
     """``instance.<name> = related`` for a foreign key whose id column already holds ``related``'s key (a row
-    joined on it): what the descriptor would do then, caching ``related`` on ``instance``, without its checks."""
-    instance._meta.get_field(name).set_cached_value(instance, related)
+    joined on it): ``related`` is then cached on ``instance`` as its related object."""
+    setattr(instance, name, related)
 
 
 @dataclass(frozen=True)
@@ -90,7 +53,7 @@ class JoinedRows:
 
     @cache  # noqa: B019 - a handful of module-level instances, one entry per database alias
     def _plan(self, using: str) -> tuple[str, list[tuple[type[models.Model], list[str], list[tuple[int, Any, list]],
-                                                          int, bool]]]:
+                                                          int]]]:
         connection = connections[using]
         qn = connection.ops.quote_name
         models_by_alias = dict(self.parts)
@@ -105,7 +68,7 @@ class JoinedRows:
                     converters.append((position, col, funcs))
                 columns.append(f"{alias}.{qn(field.column)}")
             attnames = [f.attname for f in fields]
-            plans.append((model, attnames, converters, fields.index(model._meta.pk), stores_plainly(model, attnames)))
+            plans.append((model, attnames, converters, fields.index(model._meta.pk)))
         base = self.parts[0][1]
         for alias, model, fk in self.joins:
             joins.append(f"JOIN {qn(model._meta.db_table)} {alias} "
@@ -131,11 +94,13 @@ class JoinedRows:
         fields = self.where_fields + self.match_fields
         params = [field.get_db_prep_value(value, connection) for field, value in zip(fields, values, strict=True)]
         split = len(self.where_fields)
-        row = fetch_one(sql, params[split:] + params[:split], connection=connection)
+        with prepared_cursor(connection=connection) as cursor:
+            cursor.execute(sql, params[split:] + params[:split])
+            row = cursor.fetchone()
         if row is None:
             return None
         instances, offset = [], 0
-        for model, attnames, converters, pk_index, plain in plans:
+        for model, attnames, converters, pk_index in plans:
             row_values = list(row[offset:offset + len(attnames)])
             offset += len(attnames)
             if row_values[pk_index] is None:  # an optional join that matched nothing
@@ -147,5 +112,5 @@ class JoinedRows:
                 for func in funcs:
                     value = func(value, col, connection)
                 row_values[position] = value
-            instances.append(instance_from_db(model, using, attnames, row_values, plain))
+            instances.append(model.from_db(using, attnames, row_values))
         return instances

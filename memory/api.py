@@ -10,6 +10,7 @@ from rest_framework import serializers
 from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 
+from core.api import ModelSerializer
 from core.errors import NotFound
 from governance.api import SignedInView, error_responses
 from governance.selectors import approval_request_get_for
@@ -17,7 +18,7 @@ from memory.models import DecisionConflict, DecisionLifecycle, DecisionReview, L
 from memory.selectors import approval_memory, lifecycle_for, review_decide_problem, reviews_due_for
 
 
-class LifecycleOut(serializers.ModelSerializer):
+class LifecycleOut(ModelSerializer):
     superseded_by = serializers.UUIDField(source="superseded_by_id", allow_null=True)
 
     class Meta:
@@ -27,14 +28,14 @@ class LifecycleOut(serializers.ModelSerializer):
                   "superseded_by", "created_at", "updated_at"]
 
 
-class TransitionOut(serializers.ModelSerializer):
+class TransitionOut(ModelSerializer):
     class Meta:
         model = LifecycleTransition
         fields = ["id", "sequence", "from_state", "to_state", "triggered_by", "triggered_by_type", "reason",
                   "created_at", "previous_hash", "hash"]
 
 
-class ConflictOut(serializers.ModelSerializer):
+class ConflictOut(ModelSerializer):
     decision_a_id = serializers.UUIDField()
     decision_b_id = serializers.UUIDField()
     prevailing_id = serializers.UUIDField(allow_null=True)
@@ -46,7 +47,7 @@ class ConflictOut(serializers.ModelSerializer):
                   "target_id", "prevailing_id", "resolved_by", "resolution_note", "detected_at", "closed_at"]
 
 
-class ReviewOut(serializers.ModelSerializer):
+class ReviewOut(ModelSerializer):
     decision_id = serializers.UUIDField()
     decided_by = serializers.UUIDField(source="decided_by_id", allow_null=True)
     policy_id = serializers.UUIDField(allow_null=True)

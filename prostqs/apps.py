@@ -12,9 +12,8 @@ class ProstqsConfig(AppConfig):
     def ready(self) -> None:
         from django.urls import register_converter
 
-        from core.api import TextConverter, read_bodies_before_views, refuse_unknown_fields
+        from core.api import TextConverter, read_bodies_before_views
         from prostqs import probe  # noqa: F401 - registers the queue probe job
 
-        refuse_unknown_fields()
         read_bodies_before_views()
         register_converter(TextConverter, "text")

@@ -129,13 +129,16 @@ else:
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         # Django's backend with a health check that looks at the socket instead of a SELECT 1 round trip.
         DATABASES["default"]["ENGINE"] = "core.backends.postgresql"
-# The hottest fixed statements run prepared on PostgreSQL (core/db.py); off where a pooler cannot carry them.
-# Django turns psycopg's preparation off (prepare_threshold None); any number turns it back on, and only cursors that
-# bind on the server (core.db.prepared_cursor) ever prepare: Django's own cursors bind on the client. With it
-# None, core.db.fetch_one prepares nothing either.
+# PostgreSQL binds parameters on the server (Django's documented ``server_side_binding``), so psycopg can prepare
+# statements: any statement a connection runs ``prepare_threshold`` times is prepared there and planned once (the app
+# credential lookup, the ledger posting, audit staging). DB_PREPARED_STATEMENTS=false (behind a pooler in transaction
+# mode, which cannot carry a prepared statement from one transaction to the next) keeps server-side binding and
+# prepares nothing (psycopg's prepare_threshold None, Django's default).
 DB_PREPARED_STATEMENTS = env.bool("DB_PREPARED_STATEMENTS", default=True)
-if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3" and DB_PREPARED_STATEMENTS:
-    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", 5)
+if DATABASES["default"]["ENGINE"] == "core.backends.postgresql":
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("server_side_binding", True)
+    if DB_PREPARED_STATEMENTS:
+        DATABASES["default"]["OPTIONS"].setdefault("prepare_threshold", 5)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "identity.User"

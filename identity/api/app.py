@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from audit.models import AuditEvent
-from core.api import LeanReadMixin
+from core.api import ModelSerializer, Serializer, rendered
 from core.errors import InvalidInput
 from identity.api.common import errors, request_ip
 from identity.api.otp import OtpCodeField
@@ -48,7 +48,7 @@ def app_user_data(instance: AppUser) -> dict:
             "created_at": _TIMESTAMP.to_representation(instance.created_at)}
 
 
-class AppUserOut(serializers.Serializer):
+class AppUserOut(Serializer):
     """An app's user. The fields are declared (for the schema and for ``fields``); ``to_representation`` is
     ``app_user_data``, because binding a deep copy of every field on every response costs more than the query
     behind it."""
@@ -69,7 +69,7 @@ class AppUserOut(serializers.Serializer):
         return app_user_data(instance)
 
 
-class AppUserIn(serializers.Serializer):
+class AppUserIn(Serializer):
     external_user_id = serializers.CharField(max_length=255, validators=[external_user_id_validator])
     phone = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
     user_id = serializers.UUIDField(required=False, allow_null=True, default=None)
@@ -91,25 +91,22 @@ class AppUsersView(IdentityScopeView):
         return Response(AppUserOut(app_user).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
-class AppUserDetailView(LeanReadMixin, IdentityScopeView):
+class AppUserDetailView(IdentityScopeView):
     app_user_kwarg = "external_user_id"  # read with the credential (identity.authentication)
 
     @extend_schema(tags=["app"], responses={200: AppUserOut, **errors(401, 403, 404)},
                    summary="One of the app's users, by the app's own id for them")
     def get(self, request, external_user_id):
-        return super().get(request, external_user_id)
-
-    def read(self, request, external_user_id):
-        return app_user_data(request.user.app_user(external_user_id))
+        return rendered(self, app_user_data(request.user.app_user(external_user_id)))
 
 
-class AppIdentityLinkOut(serializers.ModelSerializer):
+class AppIdentityLinkOut(ModelSerializer):
     class Meta:
         model = IdentityLink
         fields = ["id", "user_id", "provider", "provider_id", "linked_at"]
 
 
-class IdentityLinkIn(serializers.Serializer):
+class IdentityLinkIn(Serializer):
     provider = serializers.ChoiceField(choices=IdentityLink.Provider.choices)
     provider_id = serializers.CharField(max_length=255)
 
@@ -143,7 +140,7 @@ class AppUserLinksView(generics.ListAPIView):
         return Response(AppIdentityLinkOut(link).data, status=code)
 
 
-class ProofStartIn(serializers.Serializer):
+class ProofStartIn(Serializer):
     channel = serializers.ChoiceField(choices=PendingVerification.Channel.choices,
                                       default=PendingVerification.Channel.SMS)
     ip_address = serializers.IPAddressField(required=False, allow_null=True, default=None,
@@ -151,7 +148,7 @@ class ProofStartIn(serializers.Serializer):
                                                       "limit); none is counted when omitted.")
 
 
-class ProofStartOut(serializers.Serializer):
+class ProofStartOut(Serializer):
     verification_id = serializers.UUIDField()
     expires_at = serializers.DateTimeField()
     channel = serializers.CharField()
@@ -174,7 +171,7 @@ class AppUserVerificationsView(IdentityScopeView):
                                        "channel": verification.channel}).data, status=status.HTTP_201_CREATED)
 
 
-class ProofConfirmIn(serializers.Serializer):
+class ProofConfirmIn(Serializer):
     code = OtpCodeField(max_length=6, min_length=6, help_text="The 6 digits the person received and typed in the app.")
 
 
@@ -193,7 +190,7 @@ class AppUserVerificationConfirmView(IdentityScopeView):
         return Response(AppUserOut(app_user).data)
 
 
-class AppSessionOut(serializers.ModelSerializer):
+class AppSessionOut(ModelSerializer):
     external_user_id = serializers.CharField(source="app_user.external_user_id", read_only=True)
     status = serializers.SerializerMethodField()
 
@@ -206,7 +203,7 @@ class AppSessionOut(serializers.ModelSerializer):
         return obj.effective_status()
 
 
-class AppSessionIn(serializers.Serializer):
+class AppSessionIn(Serializer):
     external_user_id = serializers.CharField(max_length=255)
     ip_address = serializers.IPAddressField(required=False, allow_null=True, default=None,
                                             help_text="The end user's address; the caller's when omitted.")
@@ -240,7 +237,7 @@ class AppSessionDetailView(IdentityScopeView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class AuditEventOut(serializers.ModelSerializer):
+class AuditEventOut(ModelSerializer):
     class Meta:
         model = AuditEvent
         fields = ["id", "sequence", "type", "action", "actor_type", "actor_id", "target_type", "target_id", "before",

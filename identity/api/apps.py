@@ -5,6 +5,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 
+from core.api import ModelSerializer, Serializer
 from identity.api.common import errors
 from identity.api.me import USER_AUTHENTICATION, SignedInView
 from identity.models import AppCredential, Application, Scope
@@ -14,7 +15,7 @@ from identity.services.apps import app_create, credential_issue, credential_revo
 from identity.services.webhooks import app_webhook_secret_rotate, webhook_secret_generate
 
 
-class AppOut(serializers.ModelSerializer):
+class AppOut(ModelSerializer):
     tenant_id = serializers.UUIDField(source="owner_id", read_only=True)
 
     class Meta:
@@ -30,13 +31,13 @@ class CreatedAppOut(AppOut):
         fields = [*AppOut.Meta.fields, "webhook_secret"]
 
 
-class WebhookSecretOut(serializers.Serializer):
+class WebhookSecretOut(Serializer):
     webhook_secret = serializers.CharField(
         help_text="The new signing secret, shown once. The previous one keeps signing too for "
                   "APP_WEBHOOK_SECRET_GRACE_SECONDS (24 h by default).")
 
 
-class AppIn(serializers.Serializer):
+class AppIn(Serializer):
     name = serializers.CharField(max_length=200)
     slug = serializers.SlugField(max_length=100, required=False, allow_blank=True)
     webhook_url = serializers.URLField(max_length=500, required=False, allow_blank=True, default="")
@@ -84,7 +85,7 @@ class WebhookSecretView(SignedInView):
         return Response({"webhook_secret": app_webhook_secret_rotate(app=app)}, status=status.HTTP_201_CREATED)
 
 
-class CredentialOut(serializers.ModelSerializer):
+class CredentialOut(ModelSerializer):
     class Meta:
         model = AppCredential
         fields = ["id", "name", "public_key", "scopes", "status", "created_at", "revoked_at"]
@@ -97,7 +98,7 @@ class IssuedCredentialOut(CredentialOut):
         fields = [*CredentialOut.Meta.fields, "secret"]
 
 
-class CredentialIn(serializers.Serializer):
+class CredentialIn(Serializer):
     name = serializers.CharField(max_length=100)
     scopes = serializers.ListField(child=serializers.ChoiceField(choices=Scope.choices), min_length=1)
 

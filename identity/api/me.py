@@ -6,6 +6,7 @@ from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api import ModelSerializer, Serializer
 from identity.api.common import errors
 from identity.authentication import AppCredentialAuthentication, SessionTokenAuthentication
 from identity.models import AuthMethod, IdentityLink, SovereignSession, UserProfile
@@ -24,25 +25,25 @@ class SignedInView(APIView):
     permission_classes = [IsSignedInUser]
 
 
-class ProfileOut(serializers.ModelSerializer):
+class ProfileOut(ModelSerializer):
     class Meta:
         model = UserProfile
         fields = ["name", "email", "avatar_url", "updated_at"]
 
 
-class AuthMethodOut(serializers.ModelSerializer):
+class AuthMethodOut(ModelSerializer):
     class Meta:
         model = AuthMethod
         fields = ["id", "type", "identifier", "verified", "verified_at"]
 
 
-class IdentityLinkOut(serializers.ModelSerializer):
+class IdentityLinkOut(ModelSerializer):
     class Meta:
         model = IdentityLink
         fields = ["id", "provider", "provider_id", "linked_at"]
 
 
-class MeOut(serializers.Serializer):
+class MeOut(Serializer):
     id = serializers.UUIDField()
     status = serializers.CharField()
     role = serializers.CharField()
@@ -67,7 +68,7 @@ class MeView(SignedInView):
         }).data)
 
 
-class ProfileIn(serializers.Serializer):
+class ProfileIn(Serializer):
     name = serializers.CharField(max_length=200, required=False, allow_blank=True)
     email = serializers.EmailField(required=False, allow_blank=True)
     avatar_url = serializers.URLField(max_length=500, required=False, allow_blank=True)
@@ -83,7 +84,7 @@ class ProfileView(SignedInView):
         return Response(ProfileOut(profile).data)
 
 
-class SessionOut(serializers.ModelSerializer):
+class SessionOut(ModelSerializer):
     current = serializers.SerializerMethodField()
 
     class Meta:

@@ -10,18 +10,19 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api import Serializer
 from identity.api.common import errors, request_ip
 from identity.models import PendingVerification
 from identity.services.otp import otp_start, otp_verify
 
 
-class OtpStartIn(serializers.Serializer):
+class OtpStartIn(Serializer):
     phone = serializers.CharField(max_length=32, help_text="International format, e.g. +5511987654321.")
     channel = serializers.ChoiceField(choices=PendingVerification.Channel.choices,
                                       default=PendingVerification.Channel.SMS)
 
 
-class OtpStartOut(serializers.Serializer):
+class OtpStartOut(Serializer):
     verification_id = serializers.UUIDField()
     expires_at = serializers.DateTimeField()
     channel = serializers.CharField()
@@ -58,14 +59,14 @@ class OtpCodeField(serializers.CharField):
         return "".join(map(str, digits))
 
 
-class OtpVerifyIn(serializers.Serializer):
+class OtpVerifyIn(Serializer):
     verification_id = serializers.UUIDField()
     # The lengths only describe the field in the schema: ``OtpCodeField`` refuses anything but 6 digits first.
     code = OtpCodeField(max_length=6, min_length=6, help_text="The 6 digits received.")
     device_fingerprint = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
 
 
-class OtpVerifyOut(serializers.Serializer):
+class OtpVerifyOut(Serializer):
     session_token = serializers.CharField(help_text="Send as Authorization: Bearer <token>. Shown once.")
     session_id = serializers.UUIDField()
     user_id = serializers.UUIDField()

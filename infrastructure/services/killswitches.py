@@ -29,7 +29,6 @@ from infrastructure import events
 from infrastructure.errors import KillSwitchActive
 from infrastructure.models import KillSwitch
 
-
 # (monotonic time of the read, {scope: switch}) of the switches marked active; None when it must be re-read.
 _cache: tuple[float, dict[str, KillSwitch]] | None = None
 _cache_lock = threading.Lock()

@@ -3,6 +3,7 @@ import datetime
 
 import pytest
 from rest_framework import serializers
+from rest_framework.renderers import JSONRenderer
 
 from audit.services import audit_sequence
 from identity.api.app import AppUserOut, app_user_data
@@ -284,40 +285,42 @@ def test_a_read_naming_an_app_user_still_refuses_bad_credentials_and_missing_sco
     assert response.status_code == 401 and response.json()["error"]["code"] == "credential_revoked"
 
 
-# The app-user read is a LeanReadMixin view: a plain GET asking for JSON is served without DRF's Response; any
-# other request goes DRF's whole way. Both must answer the same, successes and failures alike.
-_DRF_WAY = {"HTTP_ACCEPT": "application/json, */*;q=0.5"}  # not what the lean path takes: full negotiation
+# The app-user read answers what nearly every client asks (no Accept, */* or application/json, no query string)
+# through the project's content negotiation shortcut (core.api.ContentNegotiation); any other Accept takes DRF's whole
+# negotiation. Both must answer the same, successes and failures alike.
+_NEGOTIATED = {"HTTP_ACCEPT": "application/json, */*;q=0.5"}  # not what the shortcut takes: full negotiation
 
 
-def _same_answer(lean, drf) -> None:
-    from rest_framework.response import Response
-
-    assert isinstance(drf, Response)
-    if lean.status_code == 200:  # served without DRF's Response (failures go through DRF's handler on both ways)
-        assert not isinstance(lean, Response)
-    assert (lean.status_code, lean.content) == (drf.status_code, drf.content)
+def _same_answer(plain, negotiated) -> None:
+    assert (plain.status_code, plain.content) == (negotiated.status_code, negotiated.content)
     for header in ("Content-Type", "Allow", "WWW-Authenticate", "Vary"):
-        assert lean.get(header) == drf.get(header), header
+        assert plain.get(header) == negotiated.get(header), header
 
 
-def test_the_lean_app_user_read_answers_as_drf_does(make_app):
+def test_the_app_user_read_answers_alike_whatever_json_the_client_accepts(make_app):
     from identity.services.apps import app_user_link
 
     app, _cred, header = make_app()
     app_user_link(app=app, external_user_id="u-1", phone="+5511987650007")
     client = client_for(header)
-    lean, drf = client.get("/api/v1/app/users/u-1"), client.get("/api/v1/app/users/u-1", **_DRF_WAY)
-    assert lean.status_code == 200 and lean.json()["external_user_id"] == "u-1"
-    _same_answer(lean, drf)
-    assert lean.json() == drf.data
+    plain, negotiated = client.get("/api/v1/app/users/u-1"), client.get("/api/v1/app/users/u-1", **_NEGOTIATED)
+    assert plain.status_code == 200 and plain.json()["external_user_id"] == "u-1"
+    _same_answer(plain, negotiated)
+    # What a DRF Response of the declared serializer's data would answer (core.api.rendered).
+    app_user = AppUser.objects.select_related("user").get(app=app, external_user_id="u-1")
+    assert plain.content == JSONRenderer().render(AppUserOut(app_user).data)
+    assert plain["Content-Type"] == "application/json"
+    # An Accept asking for indentation gets it, as from DRF's renderer.
+    indented = client.get("/api/v1/app/users/u-1", HTTP_ACCEPT="application/json; indent=2")
+    assert indented.content == JSONRenderer().render(AppUserOut(app_user).data, "application/json; indent=2")
     # A query string also takes DRF's way, with the same answer.
-    assert client.get("/api/v1/app/users/u-1?x=1").content == lean.content
+    assert client.get("/api/v1/app/users/u-1?x=1").content == plain.content
     # So do HEAD and OPTIONS (DRF's own handling).
     assert client.head("/api/v1/app/users/u-1").status_code == 200
     assert client.options("/api/v1/app/users/u-1").status_code == 200
 
 
-def test_the_lean_app_user_read_fails_as_drf_does(make_app):
+def test_the_app_user_read_fails_alike_whatever_json_the_client_accepts(make_app):
     app, cred, header = make_app()
     _o, _c, billing_only = make_app(owner=app.owner, scopes=("billing",))
     cases = [
@@ -329,10 +332,10 @@ def test_the_lean_app_user_read_fails_as_drf_does(make_app):
     ]
     for extra, code, status in cases:
         client = APIClient()
-        lean = client.get("/api/v1/app/users/nobody", **extra)
-        drf = client.get("/api/v1/app/users/nobody", **extra, **_DRF_WAY)
-        assert lean.status_code == status and lean.json()["error"]["code"] == code, (code, lean.content)
-        _same_answer(lean, drf)
+        plain = client.get("/api/v1/app/users/nobody", **extra)
+        negotiated = client.get("/api/v1/app/users/nobody", **extra, **_NEGOTIATED)
+        assert plain.status_code == status and plain.json()["error"]["code"] == code, (code, plain.content)
+        _same_answer(plain, negotiated)
     # An Accept the view cannot render is DRF's 406.
     refused = client_for(header).get("/api/v1/app/users/nobody", HTTP_ACCEPT="text/html")
     assert refused.status_code == 406 and refused.json()["error"]["code"] == "not_acceptable"

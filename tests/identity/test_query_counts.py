@@ -39,7 +39,8 @@ def test_the_credential_and_app_user_reads_are_prepared_once_per_connection(link
     from identity.selectors import _APP_USER_WITH_USER, _CREDENTIAL_WITH_APP, _CREDENTIAL_WITH_APP_USER
 
     client = linked_client
-    for _ in range(3):
+    # psycopg prepares a statement once the connection ran it prepare_threshold times (settings.py).
+    for _ in range(connection.settings_dict["OPTIONS"]["prepare_threshold"] + 1):
         assert client.get("/api/v1/app/users/c-1").status_code == 200
         assert client.post("/api/v1/app/sessions", {"external_user_id": "c-1"}).status_code == 201
     with connection.cursor() as cursor:
@@ -55,20 +56,25 @@ def test_the_credential_and_app_user_reads_are_prepared_once_per_connection(link
 
 
 @pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
 def test_without_prepared_statements_nothing_is_prepared(make_app, app_client):
+    """Without ``prepare_threshold`` (``DB_PREPARED_STATEMENTS=false``) a connection prepares nothing, however often
+    it runs a statement."""
     from django.db import connection
 
     _app, _cred, header = make_app()
-    threshold = connection.settings_dict["OPTIONS"].pop("prepare_threshold", None)
+    options = connection.settings_dict["OPTIONS"]
+    threshold = options.pop("prepare_threshold")
+    connection.close()  # the next query connects with these settings
     try:
-        connection.connection.execute("DEALLOCATE ALL")
-        assert app_client(header).get("/api/v1/app/users/nobody").status_code == 404
+        for _ in range(threshold + 2):
+            assert app_client(header).get("/api/v1/app/users/nobody").status_code == 404
         with connection.cursor() as cursor:
             cursor.execute("SELECT count(*) FROM pg_prepared_statements")
             assert cursor.fetchone()[0] == 0
     finally:
-        if threshold is not None:
-            connection.settings_dict["OPTIONS"]["prepare_threshold"] = threshold
+        options["prepare_threshold"] = threshold
+        connection.close()
 
 
 def test_the_prepared_reads_show_in_djangos_query_log(make_app, app_client, django_assert_num_queries):

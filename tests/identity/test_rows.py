@@ -1,11 +1,9 @@
-"""JoinedRows builds its instances without ``Model.__init__`` only where that changes nothing."""
+"""JoinedRows builds its instances as the ORM does (``Model.from_db``), with the joined rows cached on them."""
 import pytest
-from django.db import models
 from django.db.models.signals import post_init, pre_init
 
 from identity.models import AppCredential, Application, AppUser, User
-from identity.rows import stores_plainly
-from identity.selectors import _CREDENTIAL_WITH_APP_USER, credential_with_app_user
+from identity.selectors import credential_with_app_user
 from identity.services.apps import app_user_link
 
 pytestmark = [pytest.mark.smoke, pytest.mark.django_db]
@@ -15,13 +13,7 @@ def _without_state(instance) -> dict:
     return {key: value for key, value in vars(instance).items() if key != "_state"}
 
 
-def test_the_credential_reads_models_are_built_directly():
-    plans = _CREDENTIAL_WITH_APP_USER._plan("default")[1]
-    assert [(model, plain) for model, *_rest, plain in plans] == [
-        (AppCredential, True), (Application, True), (AppUser, True), (User, True)]
-
-
-def test_instances_built_directly_are_the_orms_attribute_for_attribute(make_app, django_assert_num_queries):
+def test_instances_are_the_orms_attribute_for_attribute(make_app, django_assert_num_queries):
     app, cred, _h = make_app()
     app_user_link(app=app, external_user_id="u-1", phone="+5511987650011")
     credential, app_user = credential_with_app_user(public_key=cred.public_key, external_user_id="u-1")
@@ -59,16 +51,17 @@ def test_a_model_with_an_init_receiver_goes_through_init(make_app, signal):
     assert app_user.user.pk == app_user.user_id
 
 
-def test_a_model_that_does_more_on_init_is_not_built_directly(monkeypatch):
-    attnames = [field.attname for field in AppUser._meta.concrete_fields]
-    assert stores_plainly(AppUser, attnames)
-    with monkeypatch.context() as patch:
-        patch.setattr(AppUser, "status", property(lambda self: "active"))
-        assert not stores_plainly(AppUser, attnames)
-    with monkeypatch.context() as patch:
-        patch.setattr(AppUser, "__init__", lambda self, *args, **kwargs: models.Model.__init__(self, *args, **kwargs))
-        assert not stores_plainly(AppUser, attnames)
-    with monkeypatch.context() as patch:
-        patch.setattr(AppUser, "from_db", classmethod(lambda cls, db, names, values: None))
-        assert not stores_plainly(AppUser, attnames)
-    assert stores_plainly(AppUser, attnames)
+def test_a_model_that_builds_its_instances_itself_is_heard(make_app, monkeypatch):
+    """Instances come from each model's ``from_db``: a model that overrides it gets its say."""
+    app, cred, _h = make_app()
+    app_user_link(app=app, external_user_id="u-1", phone="+5511987650013")
+    original = AppUser.from_db.__func__
+
+    def from_db(cls, db, field_names, values):
+        instance = original(cls, db, field_names, values)
+        instance.loaded_from = db
+        return instance
+
+    monkeypatch.setattr(AppUser, "from_db", classmethod(from_db))
+    _credential, app_user = credential_with_app_user(public_key=cred.public_key, external_user_id="u-1")
+    assert app_user.loaded_from == "default" and app_user.external_user_id == "u-1"

@@ -7,11 +7,12 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api import Serializer
 from core.errors import Conflict, TooManyRequests
 from prostqs import urls as project_urls
 
 
-class _Input(serializers.Serializer):
+class _Input(Serializer):
     amount = serializers.IntegerField(min_value=1)
 
 

@@ -51,3 +51,22 @@ def test_the_console_keeps_its_session_and_csrf(client, console_admin):
     client.logout()
     login = client.get("/admin/login/")
     assert settings.CSRF_COOKIE_NAME in login.cookies
+
+
+@pytest.mark.parametrize("status", [200, 401, 404])
+def test_the_apis_policy_built_once_is_what_django_csp_builds(rf, status):
+    """An API answer gets the header built when the middleware starts, the same django-csp builds per response."""
+    from csp.middleware import CSPMiddleware
+    from django.http import JsonResponse
+
+    from prostqs.middleware import ContentSecurityPolicyMiddleware
+
+    middleware = ContentSecurityPolicyMiddleware(lambda request: JsonResponse({}, status=status))
+    request = rf.get("/api/v1/identity/me")
+    ours = middleware(request)
+    theirs = CSPMiddleware.process_response(middleware, request, JsonResponse({}, status=status))
+    assert ours["Content-Security-Policy"] == theirs["Content-Security-Policy"]
+    assert "default-src 'none'" in ours["Content-Security-Policy"]
+    # Outside /api/ django-csp builds the console's policy as before.
+    console = middleware(rf.get("/admin/"))
+    assert "default-src 'self'" in console["Content-Security-Policy"]

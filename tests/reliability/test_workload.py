@@ -35,9 +35,9 @@ def test_a_failing_run_names_its_seed(monkeypatch, capsys):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_run_in_autocommit_as_in_production_has_no_server_error():
-    """Outside a test transaction the hot reads take the cursorless prepared path (``core.db.fetch_one``), and
-    the workload's rollbacks make psycopg deallocate statements under them. This seed once gave four 500s there
-    (a statement name given twice after a DEALLOCATE ALL)."""
+    """Outside a test transaction the hot reads run prepared in autocommit, and the workload's rollbacks make
+    psycopg deallocate statements under them. This seed once gave four 500s there (a statement name given twice
+    after a DEALLOCATE ALL)."""
     result = run_workload(seed=20261206, steps=300)
     assert result.five_xx == 0 and not result.shape_errors, result.figures()
     assert result.ok, result.figures()

@@ -1,5 +1,5 @@
-"""Django's PostgreSQL backend with a health check that costs no round trip, psycopg's compiled timestamp loader
-(and the SQL text of prepared statements in Django's query log).
+"""Django's PostgreSQL backend (subclassed, as Django's documentation describes) with a health check that costs no
+round trip, and psycopg's compiled timestamp loader.
 
 With ``CONN_HEALTH_CHECKS`` Django checks a reused connection before its first query in each request by running
 ``SELECT 1``: one more round trip on every request, which on the app-authenticated reads cost about a quarter of
@@ -15,7 +15,9 @@ the connection's time zone object. That parses each timestamp in Python and buil
 every result. On the app-authenticated reads it was a tenth of the request's CPU. Django sets the session's
 ``TimeZone`` to the connection's time zone, and for UTC psycopg's own loader returns values with that very
 ``tzinfo`` (``datetime.timezone.utc``), so a connection in UTC reads timestamps with psycopg's loader, compiled
-when psycopg comes with its C extension. Other time zones keep Django's loader.
+when psycopg comes with its C extension. Other time zones keep Django's loader. The loader is registered on the
+connection through psycopg's adapters (its public API) and says its time zone as Django's loaders do, so that Django
+sees no need to register its own on each cursor.
 """
 from __future__ import annotations
 
@@ -23,10 +25,10 @@ import datetime
 import select
 
 import psycopg
-from django.db.backends.postgresql.base import TIMESTAMPTZ_OID
 from django.db.backends.postgresql.base import DatabaseWrapper as PostgreSQLDatabaseWrapper
-from django.db.backends.postgresql.operations import DatabaseOperations as PostgreSQLDatabaseOperations
 from psycopg.pq import Format, TransactionStatus
+
+TIMESTAMPTZ_OID = psycopg.adapters.types["timestamptz"].oid
 
 
 class UTCTimestamptzLoader:
@@ -41,21 +43,7 @@ class UTCTimestamptzLoader:
         return cls.loader(oid, context)
 
 
-class DatabaseOperations(PostgreSQLDatabaseOperations):
-    def last_executed_query(self, cursor, sql, params):
-        """Django reads the client-bound query text off its own cursors; the prepared ones (core.db) bind on the
-        server, so their text is composed as Django does for connections that bind on the server."""
-        if isinstance(cursor, psycopg.ClientCursor):
-            return super().last_executed_query(cursor, sql, params)
-        try:
-            return self.compose_sql(sql, params)
-        except psycopg.errors.DataError:
-            return None
-
-
 class DatabaseWrapper(PostgreSQLDatabaseWrapper):
-    ops_class = DatabaseOperations
-
     def get_new_connection(self, conn_params):
         connection = super().get_new_connection(conn_params)
         if self.timezone is datetime.UTC and self.timezone_name == "UTC":
