@@ -4,14 +4,13 @@ definition is readable on its own and usable wherever the chain is checked.
 An event's hash is ``sha256(canonical(content) + previous_hash)`` in lowercase hex. ``canonical`` is a JSON object
 of the fields in ``CHAINED_FIELDS`` with keys sorted, no whitespace, UTF-8 (not ASCII-escaped), ids as lowercase
 hyphenated UUID strings, ``created_at`` as ISO 8601 UTC with microseconds and a ``Z``, absent values as ``null``.
-``before``, ``after`` and ``metadata`` are stored as text holding canonical JSON (``canonical_json``) and enter the
-document exactly as stored, unquoted: the bytes hashed are the bytes in the database. The first event's
+``before``, ``after`` and ``metadata`` are stored as text holding canonical JSON (``core.integrity.canonical``) and
+enter the document exactly as stored, unquoted: the bytes hashed are the bytes in the database. The first event's
 ``previous_hash`` is 64 zeros. README.md ("Audit log") states the same rules for readers who do not read Python.
 """
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from json.encoder import encode_basestring
@@ -36,14 +35,6 @@ GAP = "gap"
 CHECKPOINT_MISMATCH = "checkpoint mismatch"
 TRUNCATED = "truncated"
 BAD_CHECKPOINT = "bad checkpoint"
-
-_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-
-
-def canonical_json(value: Any) -> str:
-    """The one spelling of a JSON value: keys sorted, no whitespace, non-ASCII as is, no NaN or infinity."""
-    return _ENCODER.encode(value)
-
 
 def format_time(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -27,6 +27,7 @@ from typing import Any
 from django.db import models
 
 from audit import chain
+from core.integrity.canonical import legacy_json_v1
 
 
 def columns_of(model: type[models.Model]) -> list[str]:
@@ -53,7 +54,7 @@ def plain(value: Any) -> Any:
 
 
 def digest_of(content: dict[str, Any]) -> str:
-    return hashlib.sha256(chain.canonical_json({k: plain(v) for k, v in content.items()}).encode()).hexdigest()
+    return hashlib.sha256(legacy_json_v1({k: plain(v) for k, v in content.items()}).encode()).hexdigest()
 
 
 def unknown_columns(model: type[models.Model], columns: Iterable[str]) -> list[str]:

@@ -101,12 +101,12 @@ def test_one_byte_changed_in_a_transition_fails_its_chain():
 
 
 def _retry(body):
-    from billing.idempotency import idempotency_run, request_fingerprint
+    from billing.idempotency import RequestFingerprint, idempotency_run
 
     request = legacy_rows.idempotency_request()
     calls = []
     outcome = idempotency_run(scope="app:legacy", key="legacy-key-1",
-                              fingerprint=request_fingerprint(request["method"], request["path"], body),
+                              fingerprint=RequestFingerprint(request["method"], request["path"], body),
                               call=lambda: (201, {"ran": calls.append(1) or True}), method=request["method"],
                               path=request["path"])
     return outcome, calls
