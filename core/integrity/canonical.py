@@ -14,9 +14,11 @@ One extension: an integer outside ±(2**53 - 1), which RFC 8785 leaves out of it
 is written with all its digits rather than refused, so that a record holding one is still written, and hashed
 exactly. Object keys must be strings.
 
-Python's C JSON encoder already writes every value except floats, such large integers and keys above U+FFFF exactly
-as RFC 8785 does; ``canonical_json`` uses it, and hands the few values whose output shows one of those to the exact
-(slower) writer below, whose numbers come from the ``rfc8785`` package.
+Python's C JSON encoder already writes most values exactly as RFC 8785 does: everything but integral floats
+(``1.0``), floats in exponent form (``1e-07``, ``1e+16``), integers of 16 digits or more and keys above U+FFFF.
+``canonical_json`` uses it, and hands the few values whose output shows one of those to the exact (slower) writer
+below, whose numbers come from the ``rfc8785`` package. (Other floats, such as ``0.25``, are the same shortest
+round-trip digits in fixed notation in both.)
 
 ``legacy_json_v1`` is the spelling of hash format v1 (``json.dumps`` with sorted keys): numbers as Python writes
 them (``1.0``, ``1e-07``), keys sorted by code point. It is kept, unchanged, to verify what was written with it.
@@ -33,12 +35,10 @@ import rfc8785
 
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
-# A float token (``1.5``, ``1e+16``, ``-0.0``) or an integer of 16 digits or more, where the encoder writes a number:
-# after ``:``, ``,`` or ``[`` and before ``,``, ``]``, ``}`` or the end. Text inside a string can match too (rarely);
-# that only sends the value to the exact writer, which spells it the same way.
-_INEXACT_NUMBER = re.compile(r"[:,\[]-?(?:0|[1-9][0-9]*)(?:\.[0-9]+(?:e[+-][0-9]+)?|e[+-][0-9]+|[0-9]{15,})"
-                             r"(?=[,\]}]|$)")
-_SAFE_INTEGER = 2**53 - 1
+# Where the encoder wrote a number that RFC 8785 may spell otherwise: a float ending in ``.0`` or in exponent form, or
+# an integer of 16 digits or more; after ``:``, ``,`` or ``[`` and before ``,``, ``]``, ``}`` or the end. Text inside
+# a string can match too (rarely); that only sends the value to the exact writer, which spells it the same way.
+_INEXACT_NUMBER = re.compile(r"[:,\[]-?(?:[0-9]+\.0|[0-9]+(?:\.[0-9]+)?e[+-][0-9]+|[1-9][0-9]{15,})(?=[,\]}]|$)")
 
 
 def canonical_json(value: Any) -> str:

@@ -32,7 +32,9 @@ EXAMPLE_CANONICAL = (
     '"target_id":"a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d","target_type":"payment","type":"PAYMENT_CONFIRMED",'
     '"user_agent":""}'
 )
-EXAMPLE_HASH = "43fa98e7ef0c75baea320f1438c84ae6744ba8b0cd8ca65550bb96865e92412f"
+EXAMPLE_HASH = "v2:43fa98e7ef0c75baea320f1438c84ae6744ba8b0cd8ca65550bb96865e92412f"
+# Format v1 (events written before hashes carried a version): the same digest, without the prefix.
+EXAMPLE_HASH_V1 = EXAMPLE_HASH.removeprefix("v2:")
 
 
 @functools.cache
@@ -47,6 +49,7 @@ def _tool():
 def test_the_published_example_serialises_and_hashes_as_documented():
     assert chain.canonical(EXAMPLE).decode() == EXAMPLE_CANONICAL
     assert chain.event_hash(EXAMPLE, chain.GENESIS_HASH) == EXAMPLE_HASH
+    assert chain.event_hash(EXAMPLE, chain.GENESIS_HASH, version=1) == EXAMPLE_HASH_V1
 
 
 def test_the_specification_prints_the_same_example():
