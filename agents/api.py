@@ -471,8 +471,8 @@ class SuggestionsView(generics.ListAPIView, ObserverScoped):
     @extend_schema(tags=["observer"], request=SuggestionIn,
                    responses={201: SuggestionOut, **errors(400, 401, 403, 404, 409, 423)},
                    summary="Record an observer's suggestion (append-only, snapshot hashed)",
-                   description="`snapshot_hash` is the SHA-256 (hex) of the snapshot's canonical JSON: keys sorted, "
-                               "no whitespace, UTF-8 not escaped. People decide it with "
+                   description="`snapshot_hash` is the SHA-256 (hex) of the snapshot's canonical JSON as stored "
+                               "(RFC 8785: keys sorted, no whitespace, UTF-8 not escaped). People decide it with "
                                "`POST /api/v1/observer/suggestions/{id}/decisions`.")
     def post(self, request):
         data = SuggestionIn(data=request.data)

@@ -1,23 +1,32 @@
-"""The chain's canonical form and the check of one link. Pure Python on purpose: no Django import, so that the
+"""The audit log's document and the check of one link. Pure Python on purpose: no Django import, so that the
 definition is readable on its own and usable wherever the chain is checked.
 
-An event's hash is ``sha256(canonical(content) + previous_hash)`` in lowercase hex. ``canonical`` is a JSON object
-of the fields in ``CHAINED_FIELDS`` with keys sorted, no whitespace, UTF-8 (not ASCII-escaped), ids as lowercase
-hyphenated UUID strings, ``created_at`` as ISO 8601 UTC with microseconds and a ``Z``, absent values as ``null``.
-``before``, ``after`` and ``metadata`` are stored as text holding canonical JSON (``canonical_json``) and enter the
-document exactly as stored, unquoted: the bytes hashed are the bytes in the database. The first event's
-``previous_hash`` is 64 zeros. README.md ("Audit log") states the same rules for readers who do not read Python.
+An event's hash is ``core.integrity.chain.link_hash(canonical(content), previous_hash)``: in format v2,
+``"v2:" + hex(sha256(canonical(content) + previous_hash))``; in format v1 (events written before hashes carried a
+version) the same digest without the prefix. ``canonical`` is a JSON object of the fields in ``CHAINED_FIELDS`` with
+keys sorted, no whitespace, UTF-8 (not ASCII-escaped), ids as lowercase hyphenated UUID strings, ``created_at`` as
+ISO 8601 UTC with microseconds and a ``Z``, absent values as ``null``. ``before``, ``after`` and ``metadata`` are
+stored as text holding canonical JSON (RFC 8785 since v2, Python's spelling in v1) and enter the document exactly as
+stored, unquoted: the bytes hashed are the bytes in the database, so both formats build the document the same way.
+The first event's ``previous_hash`` is 64 zeros. docs/specs/audit-chain.md states the same rules for readers who do
+not read Python.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from json.encoder import encode_basestring
 from typing import Any
 
-GENESIS_HASH = "0" * 64
+from core.integrity.chain import (  # noqa: F401 - the chain's words
+    CONTENT_ALTERED,
+    CURRENT_VERSION,
+    GAP,
+    GENESIS_HASH,
+    LINK_BROKEN,
+    link_hash,
+    link_problem,
+)
 
 CHAINED_FIELDS = (
     "id", "sequence", "type", "app_id", "actor_id", "actor_type", "target_id", "target_type", "action",
@@ -29,20 +38,11 @@ JSON_FIELDS = frozenset({"before", "after", "metadata"})
 # What an export line holds: the chained content plus the two link fields.
 EXPORT_FIELDS = (*CHAINED_FIELDS, "previous_hash", "hash")
 
-# Problem kinds reported by verification (the command, the console and the standalone script use these words).
-CONTENT_ALTERED = "content altered"
-LINK_BROKEN = "link broken"
-GAP = "gap"
+# Problem kinds reported by verification (the command, the console and the standalone script use these words):
+# CONTENT_ALTERED, LINK_BROKEN and GAP, as every chain, and those of signed checkpoints.
 CHECKPOINT_MISMATCH = "checkpoint mismatch"
 TRUNCATED = "truncated"
 BAD_CHECKPOINT = "bad checkpoint"
-
-_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-
-
-def canonical_json(value: Any) -> str:
-    """The one spelling of a JSON value: keys sorted, no whitespace, non-ASCII as is, no NaN or infinity."""
-    return _ENCODER.encode(value)
 
 
 def format_time(value: datetime) -> str:
@@ -57,9 +57,9 @@ def _embedded(text: str | None) -> str:
     return "null" if text is None else text
 
 
-# The document is filled in field by field, in sorted key order: it equals ``canonical_json`` of the object (with
-# the JSON fields parsed) whenever those fields hold canonical JSON, and is several times faster, which bounds how
-# fast the chain can be verified.
+# The document is filled in field by field, in sorted key order: it equals RFC 8785 canonical JSON of the object
+# (with the JSON fields parsed) whenever those fields hold it, and is several times faster, which bounds how fast the
+# chain can be verified.
 _TEMPLATE = (
     '{"action":%s,"actor_id":%s,"actor_type":%s,"after":%s,"app_id":%s,"before":%s,"created_at":%s,"id":%s,'
     '"ip":%s,"metadata":%s,"policy_id":%s,"reason":%s,"sequence":%d,"target_id":%s,"target_type":%s,"type":%s,'
@@ -86,8 +86,8 @@ def canonical(content: dict[str, Any]) -> bytes:
         raise ValueError(f"event content lacks {exc.args[0]}") from None
 
 
-def event_hash(content: dict[str, Any], previous_hash: str) -> str:
-    return hashlib.sha256(canonical(content) + previous_hash.encode("ascii")).hexdigest()
+def event_hash(content: dict[str, Any], previous_hash: str, version: int = CURRENT_VERSION) -> str:
+    return link_hash(canonical(content), previous_hash, version)
 
 
 @dataclass(frozen=True)
@@ -104,25 +104,18 @@ class Problem:
 
 def check_link(content: dict[str, Any], *, previous_hash: str, stored_hash: str,
                expected_sequence: int, expected_previous: str) -> Problem | None:
-    """Check one event against the one before it (``expected_*`` come from the predecessor, or genesis).
-
-    Order matters for the report: a missing sequence is a gap, a changed predecessor hash is a broken link, and only
-    then is the event's own content recomputed.
-    """
+    """Check one event against the one before it (``expected_*`` come from the predecessor, or genesis): a gap, a
+    broken link, then the content recomputed in the stored hash's format (``core.integrity.chain.link_problem``)."""
     sequence = content["sequence"]
-    if sequence != expected_sequence:
-        missing = (f"sequence {expected_sequence} is missing" if sequence > expected_sequence
-                   else f"found {sequence} after {expected_sequence - 1}")
-        return Problem(expected_sequence, GAP, f"{missing}; next present event is {sequence}")
-    if previous_hash != expected_previous:
-        return Problem(sequence, LINK_BROKEN,
-                       f"previous_hash {previous_hash[:16]}… does not match the hash of the event before it "
-                       f"{expected_previous[:16]}…")
-    recomputed = event_hash(content, previous_hash)
-    if recomputed != stored_hash:
-        return Problem(sequence, CONTENT_ALTERED,
-                       f"stored hash {stored_hash[:16]}… but the content hashes to {recomputed[:16]}…")
-    return None
+    found = link_problem(sequence=sequence, previous_hash=previous_hash, stored_hash=stored_hash,
+                         expected_sequence=expected_sequence, expected_previous=expected_previous,
+                         recompute=lambda version: event_hash(content, previous_hash, version))
+    if found is None:
+        return None
+    kind, detail = found
+    if kind == GAP:
+        return Problem(expected_sequence, GAP, f"{detail}; next present event is {sequence}")
+    return Problem(sequence, kind, detail)
 
 
 # Signed checkpoints: Ed25519 over these exact bytes (ASCII, each line ending in a newline).

@@ -7,11 +7,11 @@ from typing import Any
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 
-from audit import chain
+from core.integrity.canonical import canonical_json
 
 
 class CanonicalJSONField(models.TextField):
-    """Python values in, Python values out; stored as ``audit.chain.canonical_json`` text.
+    """Python values in, Python values out; stored as canonical JSON text (``core.integrity.canonical``).
 
     Storing one spelling means the database holds exactly what was hashed (no engine re-spells numbers or keys), and
     verification embeds the stored text without parsing it. Lookups compare whole values (``metadata={"a": 1}``);
@@ -30,9 +30,9 @@ class CanonicalJSONField(models.TextField):
         if value is None:
             return None
         try:
-            return chain.canonical_json(value)
+            return canonical_json(value)
         except TypeError:  # dates, UUIDs, decimals: spelled as DjangoJSONEncoder spells them
-            return chain.canonical_json(json.loads(json.dumps(value, cls=DjangoJSONEncoder)))
+            return canonical_json(json.loads(json.dumps(value, cls=DjangoJSONEncoder)))
 
     def value_to_string(self, obj: models.Model) -> str | None:
         return self.get_prep_value(self.value_from_object(obj))

@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from audit.fields import CanonicalJSONField
 from audit.immutable import AppendOnlyModel
+from core.integrity.chain import HASH_MAX_LENGTH
 
 
 class ActorType(models.TextChoices):
@@ -48,8 +49,8 @@ class AuditEvent(AppendOnlyModel, EventContent):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     sequence = models.BigIntegerField(_("sequence"), unique=True)
-    previous_hash = models.CharField(_("previous hash"), max_length=64)
-    hash = models.CharField(_("hash"), max_length=64, unique=True)
+    previous_hash = models.CharField(_("previous hash"), max_length=HASH_MAX_LENGTH)
+    hash = models.CharField(_("hash"), max_length=HASH_MAX_LENGTH, unique=True)
 
     class Meta:
         db_table = "audit_events"

@@ -173,3 +173,22 @@ class AuditChainGuard(migrations.operations.base.Operation):
 
     def deconstruct(self):
         return (self.__class__.__qualname__, [], {})
+
+
+def sqlite_rebuilt(*tables: str):
+    """A ``RunPython`` function for a migration that alters columns of append-only ``tables``: SQLite rebuilds a table
+    to change a column and drops its triggers with the old table, so this puts them back (and the audit chain guard
+    on ``audit_events``). Run it forwards after the altered fields, and backwards before them (so that it runs last
+    when the migration is unapplied). Nothing to do on PostgreSQL, which alters columns in place."""
+
+    def reinstall(apps, schema_editor) -> None:
+        if schema_editor.connection.vendor != "sqlite":
+            return
+        for table in tables:
+            for sql in [*remove_sql("sqlite", table), *install_sql("sqlite", table)]:
+                schema_editor.execute(sql, None)
+            if table == "audit_events":
+                for sql in [*chain_guard_remove_sql("sqlite"), *chain_guard_install_sql("sqlite")]:
+                    schema_editor.execute(sql, None)
+
+    return reinstall

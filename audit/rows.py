@@ -6,7 +6,9 @@ append-only table records, in the audit event of the same transaction, the SHA-2
 and reports a row changed behind the application's back (by a role that can UPDATE, or a superuser stepping
 around the triggers), a row inserted without its event, and an event whose row is gone.
 
-The digest is ``sha256(canonical_json(content))`` where ``content`` maps each listed column name to its value:
+The digest is ``core.integrity.chain.sha256_hash(document(content))`` (format v2: ``"v2:"`` and the hex SHA-256 of
+the RFC 8785 canonical JSON of ``content``; digests recorded before hashes carried a version are format v1, the bare
+hex over Python's spelling, and are checked as such), where ``content`` maps each listed column name to its value:
 text as a string, integers and floats as JSON numbers, booleans, ``null``, UUIDs lowercase and hyphenated,
 timestamps as ``audit.chain.format_time`` (UTC, six fractional digits, ``Z``), JSON columns as their value. The
 column list travels in the event, so a column added to the table later is simply outside older rows' digests.
@@ -19,7 +21,6 @@ from __future__ import annotations
 
 import datetime
 import decimal
-import hashlib
 import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -27,6 +28,7 @@ from typing import Any
 from django.db import models
 
 from audit import chain
+from core.integrity.chain import CURRENT_VERSION, document, sha256_hash
 
 
 def columns_of(model: type[models.Model]) -> list[str]:
@@ -52,8 +54,9 @@ def plain(value: Any) -> Any:
     return value
 
 
-def digest_of(content: dict[str, Any]) -> str:
-    return hashlib.sha256(chain.canonical_json({k: plain(v) for k, v in content.items()}).encode()).hexdigest()
+def digest_of(content: dict[str, Any], version: int = CURRENT_VERSION) -> str:
+    """The digest of one row's ``content`` in format ``version`` (a verifier passes the recorded digest's)."""
+    return sha256_hash(document({k: plain(v) for k, v in content.items()}, version), version)
 
 
 def unknown_columns(model: type[models.Model], columns: Iterable[str]) -> list[str]:
@@ -71,13 +74,11 @@ def rows_content(model: type[models.Model], pks: Sequence[Any], columns: Sequenc
     return found
 
 
-def group_digest(contents: Iterable[dict[str, Any]]) -> str:
-    """The digest of several rows written together: SHA-256 over the ASCII hex of each row's digest, the rows in
-    the order of their ``id`` column as text."""
-    total = hashlib.sha256()
-    for content in sorted(contents, key=lambda c: str(c["id"])):
-        total.update(digest_of(content).encode("ascii"))
-    return total.hexdigest()
+def group_digest(contents: Iterable[dict[str, Any]], version: int = CURRENT_VERSION) -> str:
+    """The digest of several rows written together: SHA-256 over each row's digest (as written, ASCII) one after
+    the other, the rows in the order of their ``id`` column as text; in format ``version`` throughout."""
+    ordered = sorted(contents, key=lambda c: str(c["id"]))
+    return sha256_hash(b"".join(digest_of(c, version).encode("ascii") for c in ordered), version)
 
 
 def group_record(model: type[models.Model], *, created_at: datetime.datetime) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from audit import chain, checkpoints, context, selectors, verification
 from audit import events as event_types
 from audit.models import ActorType, AuditEvent, StagedEvent
 from core.db import prepared_cursor
+from core.integrity.canonical import canonical_json
 
 logger = logging.getLogger("prostqs.audit")
 
@@ -90,12 +91,12 @@ def _json_text(value: Any) -> str | None:
     if value is None:
         return None
     try:
-        text = chain.canonical_json(value)  # the common case: already plain JSON values
+        text = canonical_json(value)  # the common case: already plain JSON values
         if _encodable(text):
             return text
     except (TypeError, ValueError):  # dates, UUIDs, decimals, NaN
         pass
-    return chain.canonical_json(_jsonable(value))
+    return canonical_json(_jsonable(value))
 
 
 def _uuid(value: Any) -> uuid.UUID | None:
@@ -224,7 +225,7 @@ def content_of(event: StagedEvent | AuditEvent, *, event_id: uuid.UUID, sequence
         return None if value is None else str(value)
 
     def stored(value: Any) -> str | None:  # the field's canonical text, as the database holds it
-        return None if value is None else chain.canonical_json(value)
+        return None if value is None else canonical_json(value)
 
     return {
         "id": str(event_id),

@@ -1,8 +1,8 @@
 """``Idempotency-Key`` for every POST that moves money (billing, ads, agents).
 
 A client sends a key of at most 255 visible ASCII characters with the request. The first request with a key runs
-and its response (status and body) is stored with a hash of the request (method, path, canonical JSON body), per
-caller (an application, or a console user). Later requests with the same key:
+and its response (status and body) is stored with a hash of the request (method, path, canonical JSON body: see
+``request_fingerprint``), per caller (an application, or a console user). Later requests with the same key:
 
 * and the same request: get the stored response again, with ``Idempotent-Replayed: true``; nothing runs twice;
 * and a different request: 409 ``idempotency_mismatch``;
@@ -43,6 +43,8 @@ from rest_framework.utils.encoders import JSONEncoder
 from billing import errors
 from billing.models import IdempotencyKey
 from core.errors import Conflict, InvalidInput
+from core.integrity.canonical import canonical_bytes
+from core.integrity.chain import CURRENT_VERSION, hash_version, spell
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
@@ -68,23 +70,51 @@ def validate_key(key: Any) -> str:
     return key
 
 
-def canonical_json(value: Any) -> Any:
+def rendered_json(value: Any) -> Any:
     """The JSON value exactly as the API renders it (what is stored is what is replayed)."""
     return json.loads(json.dumps(value, cls=JSONEncoder, ensure_ascii=False))
 
 
-def request_fingerprint(method: str, path: str, body: Any) -> str:
-    """SHA-256 over the method, the path and the body (JSON with sorted keys; raw bytes when not JSON)."""
+def request_fingerprint(method: str, path: str, body: Any, *, version: int = CURRENT_VERSION) -> str:
+    """SHA-256 over the method, the path and the body, each preceded by its length (8 bytes, big-endian).
+
+    The body is its RFC 8785 canonical JSON (as the API reads it), or its raw bytes when it is not JSON; the result
+    is ``v2:<hex>``. Keys stored before fingerprints carried a version hold the bare hex of format v1, whose body is
+    ``json.dumps`` with sorted keys: a retry under such a key is fingerprinted with v1 to compare (``version=1``).
+    """
     if isinstance(body, (bytes, bytearray)):
         payload = bytes(body)
-    else:
+    elif version == 1:  # frozen: the v1 body
         payload = json.dumps(body, cls=JSONEncoder, sort_keys=True, separators=(",", ":"),
                              ensure_ascii=False).encode()
+    else:
+        payload = canonical_bytes(rendered_json(body))
     digest = hashlib.sha256()
     for part in (method.upper().encode(), path.encode(), payload):
         digest.update(len(part).to_bytes(8, "big"))
         digest.update(part)
-    return digest.hexdigest()
+    return spell(digest.hexdigest(), version)
+
+
+@dataclass(frozen=True)
+class RequestFingerprint:
+    """A request to fingerprint: in the current format for a new key, in a stored key's own format to compare."""
+
+    method: str
+    path: str
+    body: Any
+
+    def __str__(self) -> str:
+        return request_fingerprint(self.method, self.path, self.body)
+
+    def matches(self, stored: str) -> bool:
+        return stored == request_fingerprint(self.method, self.path, self.body, version=hash_version(stored))
+
+
+def _same_request(stored: str, fingerprint: str | RequestFingerprint) -> bool:
+    if isinstance(fingerprint, RequestFingerprint):
+        return fingerprint.matches(stored)
+    return stored == fingerprint
 
 
 def _storable(status: int, body: Any) -> bool:
@@ -139,18 +169,19 @@ def _is_lock_timeout(exc: OperationalError) -> bool:
     return getattr(cause, "sqlstate", None) == "55P03"  # lock_not_available
 
 
-def idempotency_run(*, scope: str, key: str, fingerprint: str, call: Callable[[], tuple[int, Any]],
-                    method: str = "", path: str = "") -> Outcome:
+def idempotency_run(*, scope: str, key: str, fingerprint: str | RequestFingerprint,
+                    call: Callable[[], tuple[int, Any]], method: str = "", path: str = "") -> Outcome:
     """Run ``call`` once per ``(scope, key)``; replay its stored ``(status, body)`` afterwards.
 
     ``call`` runs inside this function's transaction together with the key row; it returns the status and the
-    JSON body of its outcome. A different ``fingerprint`` for a used key raises 409 ``idempotency_mismatch``.
+    JSON body of its outcome. A different ``fingerprint`` for a used key raises 409 ``idempotency_mismatch``: a
+    string is compared as it is, a ``RequestFingerprint`` in the format of the stored key.
     """
     key = validate_key(key)
     with transaction.atomic():
-        row, created = _claim(scope=scope, key=key, fingerprint=fingerprint, method=method, path=path)
+        row, created = _claim(scope=scope, key=key, fingerprint=str(fingerprint), method=method, path=path)
         if not created:
-            if row.request_hash != fingerprint:
+            if not _same_request(row.request_hash, fingerprint):
                 raise Conflict(_("This Idempotency-Key was used with a different request."),
                                code=errors.IDEMPOTENCY_MISMATCH)
             if row.status != IdempotencyKey.Status.COMPLETED:
@@ -158,7 +189,7 @@ def idempotency_run(*, scope: str, key: str, fingerprint: str, call: Callable[[]
                                code=errors.IDEMPOTENCY_IN_PROGRESS)
             return Outcome(row.response_status, row.response_body, True)
         status, body = call()
-        body = canonical_json(body)
+        body = rendered_json(body)
         if _storable(status, body):
             IdempotencyKey.objects.filter(pk=row.pk).update(
                 status=IdempotencyKey.Status.COMPLETED, response_status=status, response_body=body,
@@ -199,7 +230,7 @@ def idempotent(*, required: bool = True, scope: Callable[[Any], str] = default_s
                                        fields={HEADER: [_("This header is required.")]})
                 return method(view, request, *args, **kwargs)
             key = validate_key(raw_key)
-            fingerprint = request_fingerprint(request.method, request.get_full_path(), request.data)
+            fingerprint = RequestFingerprint(request.method, request.get_full_path(), request.data)
             first: dict[str, Response] = {}
 
             def call() -> tuple[int, Any]:
@@ -209,7 +240,7 @@ def idempotent(*, required: bool = True, scope: Callable[[Any], str] = default_s
                 except Exception as exc:  # noqa: BLE001 - rendered into the stored outcome, the effect rolled back
                     response = view.handle_exception(exc)
                 first["response"] = response
-                body = canonical_json(response.data)
+                body = rendered_json(response.data)
                 first["body"] = body
                 if stored is not None and 200 <= response.status_code < 300:
                     body = stored(body)

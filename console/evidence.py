@@ -41,6 +41,7 @@ from django.db import connection, models, transaction
 
 from audit import chain, rows
 from audit.models import AuditEvent, StagedEvent
+from core.integrity.chain import CURRENT_VERSION, UnknownHashVersion, hash_version
 
 BATCH = 2000
 MAX_PROBLEMS = 200
@@ -99,6 +100,14 @@ def _event(values: tuple, *, sequence: int | None, staged_id: int | None) -> dic
             event[name] = str(event[name])
     event["sequence"], event["staged_id"] = sequence, staged_id
     return event
+
+
+def _version(recorded: Any) -> int:
+    """The format of a recorded digest, to recompute it the same way (an unreadable one fails the comparison)."""
+    try:
+        return hash_version(recorded) if isinstance(recorded, str) else CURRENT_VERSION
+    except UnknownHashVersion:
+        return CURRENT_VERSION
 
 
 def event_name(event: dict[str, Any]) -> str:
@@ -279,7 +288,7 @@ def _compare_digest(spec: RowEvidence, row: dict[str, Any], event: dict[str, Any
         return
     by_column = {f.column: f.attname for f in spec.model._meta.concrete_fields}
     content = {column: row[by_column[column]] for column in columns}
-    if rows.digest_of(content) != recorded["sha256"]:
+    if rows.digest_of(content, _version(recorded["sha256"])) != recorded["sha256"]:
         result.problem(f"{where}: the row no longer matches the digest recorded by its {event_name(event)} "
                        "(changed after it was written)")
     left_out = set(by_column) - set(columns)
@@ -451,7 +460,11 @@ def _transition_row_check(row: dict[str, Any]) -> str | None:
     values = SimpleNamespace(id=row["pk"], **{k: row[k] for k in (
         "decision_id", "sequence", "from_state", "to_state", "triggered_by", "triggered_by_type", "reason",
         "created_at")})
-    if transition_hash(values, row["previous_hash"]) != row["hash"]:
+    try:
+        version = hash_version(row["hash"])
+    except UnknownHashVersion:
+        return "its hash names an unknown format (content altered)"
+    if transition_hash(values, row["previous_hash"], version) != row["hash"]:
         return "the row no longer hashes to its hash (content altered)"
     return None
 
@@ -685,7 +698,8 @@ def verify_risk_history() -> Result:
                 return
             by_column = dict(zip(columns, attnames, strict=True))
             contents = [{c: r[by_column[c]] for c in listed} for r in group]
-            if claim.get("rows") != len(group) or claim.get("sha256") != rows.group_digest(contents):
+            recorded = claim.get("sha256")
+            if claim.get("rows") != len(group) or recorded != rows.group_digest(contents, _version(recorded)):
                 result.problem(f"risk_history rows written at {moment}: {len(group)} rows that do not match the "
                                f"{claim.get('rows')} recorded by {event_name(claim['event'])} (changed, added or "
                                "removed after they were written)")

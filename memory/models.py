@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from audit.immutable import AppendOnlyModel
+from core.integrity.chain import HASH_MAX_LENGTH
 
 
 class LifecycleState(models.TextChoices):
@@ -130,7 +131,7 @@ class DecisionLifecycle(models.Model):
 
 class LifecycleTransition(AppendOnlyModel):
     """One change of a lifecycle's state. Append-only in Django and in the database; ``hash`` covers the row's
-    content and the decision's previous transition hash (see ``memory.transition_hash``)."""
+    content and the decision's previous transition hash (see ``memory.transition_hash``), in a versioned format."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     decision = models.ForeignKey(DecisionLifecycle, to_field="decision_id", db_column="decision_id",
@@ -142,8 +143,8 @@ class LifecycleTransition(AppendOnlyModel):
     triggered_by = models.UUIDField(_("triggered by"), null=True, blank=True)
     triggered_by_type = models.CharField(_("triggered by type"), max_length=8, choices=TriggerType.choices)
     reason = models.TextField(_("reason"))
-    previous_hash = models.CharField(_("previous hash"), max_length=64)
-    hash = models.CharField(_("hash"), max_length=64, unique=True)
+    previous_hash = models.CharField(_("previous hash"), max_length=HASH_MAX_LENGTH)
+    hash = models.CharField(_("hash"), max_length=HASH_MAX_LENGTH, unique=True)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
 
     class Meta:

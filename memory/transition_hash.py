@@ -1,7 +1,8 @@
-"""The canonical form of a lifecycle transition. Pure Python, so that anyone can recompute it.
+"""The hash of a lifecycle transition. Pure Python, so that anyone can recompute it.
 
-``hash = lowercase hex SHA-256(canonical || previous_hash)``, where ``canonical`` is the UTF-8 JSON object of the
-transition's ``TRANSITION_FIELDS`` with keys sorted, no whitespace, non-ASCII written as itself; ids are lowercase
+``hash = core.integrity.chain.link_hash(content, previous_hash)`` (in format v2 ``"v2:" + hex SHA-256(RFC 8785
+canonical JSON of the content || previous_hash)``; in v1, a bare hex digest over Python's canonical JSON), where
+``content`` is the JSON object of the transition's ``TRANSITION_FIELDS``; ids are lowercase
 hyphenated UUID strings (``triggered_by`` may be ``null``), ``from_state`` is ``""`` for the opening transition,
 ``sequence`` an integer, ``created_at`` ISO 8601 UTC with six fractional digits and a ``Z``. ``previous_hash`` is
 the hash of the decision's previous transition (by ``sequence``), 64 zeros for the first: each decision's
@@ -9,13 +10,12 @@ transitions form their own chain.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Any
 
 from audit.chain import format_time
+from core.integrity.chain import CURRENT_VERSION, GENESIS_HASH, link_hash
 
-GENESIS_HASH = "0" * 64
+__all__ = ["GENESIS_HASH", "TRANSITION_FIELDS", "transition_content", "transition_hash"]
 TRANSITION_FIELDS = ("id", "decision_id", "sequence", "from_state", "to_state", "triggered_by",
                      "triggered_by_type", "reason", "created_at")
 
@@ -28,9 +28,5 @@ def transition_content(row) -> dict[str, Any]:
             "created_at": format_time(row.created_at)}
 
 
-def canonical(content: dict[str, Any]) -> bytes:
-    return json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
-
-
-def transition_hash(row, previous_hash: str) -> str:
-    return hashlib.sha256(canonical(transition_content(row)) + previous_hash.encode("ascii")).hexdigest()
+def transition_hash(row, previous_hash: str, version: int = CURRENT_VERSION) -> str:
+    return link_hash(transition_content(row), previous_hash, version)

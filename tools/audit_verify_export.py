@@ -4,9 +4,9 @@
     python tools/audit_verify_export.py audit.jsonl [--checkpoints DIR] [--public-key BASE64 ...]
 
 Exit status: 0 when the chain is intact (and every checkpoint holds), 1 naming the first broken sequence and why,
-2 when the input cannot be read. This file implements the canonical form from README.md ("Audit log") on its own,
-with the standard library only (plus `cryptography` for checkpoint signatures), so that it is an independent check
-of the server's arithmetic.
+2 when the input cannot be read. This file implements the audit chain of docs/specs/audit-chain.md on its own, with
+the standard library only (plus `cryptography` for checkpoint signatures), so that it is an independent check of the
+server's arithmetic. Both hash formats: v2 (`v2:` and 64 hex digits) and v1 (64 hex digits, older events).
 """
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import base64
 import binascii
 import hashlib
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -24,6 +25,7 @@ CHAINED_FIELDS = ("id", "sequence", "type", "app_id", "actor_id", "actor_type", 
 # Stored as canonical JSON text: embedded in the hashed document as is, not as a quoted string.
 JSON_FIELDS = ("before", "after", "metadata")
 CHECKPOINT_FORMAT = "prostqs-audit-checkpoint/1"
+V1_HASH = re.compile(r"[0-9a-f]{64}")
 
 
 class Broken(Exception):
@@ -50,8 +52,17 @@ def canonical(event: dict) -> bytes:
     return ("{" + ",".join(members) + "}").encode("utf-8")
 
 
-def event_hash(event: dict, previous_hash: str) -> str:
-    return hashlib.sha256(canonical(event) + previous_hash.encode("ascii")).hexdigest()
+def event_hash(event: dict, previous_hash: str, version: int = 2) -> str:
+    """Format v2: "v2:" + hex SHA-256(document || previous_hash); format v1: the same digest, bare."""
+    digest = hashlib.sha256(canonical(event) + previous_hash.encode("ascii")).hexdigest()
+    return digest if version == 1 else f"v{version}:{digest}"
+
+
+def hash_version(stored: str) -> int | None:
+    """2 for "v2:" and 64 hex digits, 1 for 64 hex digits alone, None for anything else."""
+    if stored.startswith("v2:") and V1_HASH.fullmatch(stored[3:]):
+        return 2
+    return 1 if V1_HASH.fullmatch(stored) else None
 
 
 def load_checkpoints(directory: Path, pinned: list[str]) -> tuple[dict[int, list[dict]], list[str]]:
@@ -127,7 +138,13 @@ def verify(lines, checkpoints: dict[int, list[dict]]) -> tuple[int, int, str]:
         if previous_hash != expected_previous:
             raise Broken(sequence, "link broken", f"previous_hash {previous_hash[:16]}… does not match the hash of "
                                                   f"the event before it {expected_previous[:16]}…")
-        recomputed = event_hash(event, previous_hash)
+        version = hash_version(str(stored_hash))
+        if version is None:
+            raise Broken(sequence, "content altered", f"stored hash {str(stored_hash)[:16]}… is in no known format")
+        if version < (hash_version(expected_previous) or 0):
+            raise Broken(sequence, "content altered", f"hash format v{version} after a "
+                                                      f"v{hash_version(expected_previous)} event")
+        recomputed = event_hash(event, previous_hash, version)
         if recomputed != stored_hash:
             raise Broken(sequence, "content altered",
                          f"stored hash {stored_hash[:16]}… but the content hashes to {recomputed[:16]}…")

@@ -1,9 +1,9 @@
 """Observer suggestions and the people's decisions on them.
 
-A suggestion (``agent_memory``) stores the snapshot the observer saw as canonical JSON (keys sorted, no whitespace,
-UTF-8, no NaN) and ``snapshot_hash`` = SHA-256 of those bytes, lowercase hex. A person decides accepted, ignored or
-deferred with a reason of at least 3 characters (``human_decisions``, with IP and user agent); one decision per
-suggestion, unless the previous one was ``deferred``.
+A suggestion (``agent_memory``) stores the snapshot the observer saw as canonical JSON (RFC 8785: keys sorted, no
+whitespace, UTF-8, no NaN) and ``snapshot_hash`` = SHA-256 of those bytes, lowercase hex. A person decides accepted,
+ignored or deferred with a reason of at least 3 characters (``human_decisions``, with IP and user agent); one decision
+per suggestion, unless the previous one was ``deferred``.
 """
 from __future__ import annotations
 
@@ -18,10 +18,10 @@ from django.utils.translation import gettext as _
 from agents import errors, events
 from agents.models import Agent, AgentMemory, HumanDecision
 from agents.selectors import agent_get
-from audit.chain import canonical_json
 from audit.rows import row_digest
 from audit.services import audit_record
 from core.errors import Conflict, InvalidInput
+from core.integrity.canonical import canonical_json
 from governance.jsonvalues import json_ready
 from infrastructure.services.killswitches import killswitch_ensure_running
 

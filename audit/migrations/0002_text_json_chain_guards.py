@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 import audit.fields
 import audit.operations
-from audit.chain import canonical_json
+from core.integrity.canonical import legacy_json_v1
 
 
 def reinstall_sqlite_append_only(apps, schema_editor):
@@ -28,7 +28,7 @@ def canonicalize_existing(apps, schema_editor):
             cursor.execute(f"SELECT id, before, after, metadata FROM {table}")  # noqa: S608 - fixed table names
             changes = []
             for row_id, *texts in cursor.fetchall():
-                fixed = [None if t is None else canonical_json(json.loads(t)) for t in texts]
+                fixed = [None if t is None else legacy_json_v1(json.loads(t)) for t in texts]
                 if fixed != texts:
                     changes.append([*fixed, row_id])
             if not changes:

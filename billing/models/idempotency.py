@@ -5,6 +5,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core.integrity.chain import HASH_MAX_LENGTH
+
 
 class IdempotencyKey(models.Model):
     """The first result of a request, replayed to every later request with the same scope and key."""
@@ -17,7 +19,7 @@ class IdempotencyKey(models.Model):
     # Whose key this is: an application id for API calls, "console:<user id>" or "system:<name>" otherwise.
     scope = models.CharField(_("scope"), max_length=128)
     key = models.CharField(_("key"), max_length=255)
-    request_hash = models.CharField(_("request hash"), max_length=64)
+    request_hash = models.CharField(_("request hash"), max_length=HASH_MAX_LENGTH)
     method = models.CharField(_("method"), max_length=8, blank=True, default="")
     path = models.CharField(_("path"), max_length=512, blank=True, default="")
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.IN_PROGRESS)

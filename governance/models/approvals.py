@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from audit.immutable import AppendOnlyModel
+from core.integrity.chain import HASH_MAX_LENGTH
 from identity.history import history_user
 
 
@@ -188,8 +189,8 @@ class ApprovalDecision(AppendOnlyModel):
     justification = models.TextField(_("justification"))
     ip = models.CharField(_("IP address"), max_length=45, null=True, blank=True)
     user_agent = models.TextField(_("user agent"), blank=True, default="")
-    previous_hash = models.CharField(_("previous hash"), max_length=64)
-    hash = models.CharField(_("hash"), max_length=64, unique=True)
+    previous_hash = models.CharField(_("previous hash"), max_length=HASH_MAX_LENGTH)
+    hash = models.CharField(_("hash"), max_length=HASH_MAX_LENGTH, unique=True)
     decided_at = models.DateTimeField(_("decided at"), default=timezone.now)
 
     class Meta:

@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 
 from audit.services import audit_record
 from core.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound
+from core.integrity.chain import CONTENT_ALTERED, GAP, link_problem
 from governance import conf, events
 from governance.approval_hash import GENESIS_HASH, decision_hash
 from governance.callbacks import approval_callback
@@ -498,12 +499,13 @@ def approval_decisions_verify(*, batch_size: int = 2000) -> ApprovalVerification
             last_request, expected_sequence, previous = row.request_id, 1, GENESIS_HASH
         report.checked += 1
         problem = None
-        if row.sequence != expected_sequence:
-            problem = f"sequence {row.sequence}, expected {expected_sequence} (a decision is missing)"
-        elif row.previous_hash != previous:
-            problem = "previous_hash does not match the request's previous decision"
-        elif decision_hash(row, row.request) != row.hash:
-            problem = "hash does not match the decision's content (altered decision or request)"
+        broken = link_problem(sequence=row.sequence, previous_hash=row.previous_hash, stored_hash=row.hash,
+                              expected_sequence=expected_sequence, expected_previous=previous,
+                              recompute=lambda version, row=row: decision_hash(row, row.request, version))
+        if broken is not None:
+            problem = {GAP: f"sequence {row.sequence}, expected {expected_sequence} (a decision is missing)",
+                       CONTENT_ALTERED: "hash does not match the decision's content (altered decision or request)",
+                       }.get(broken[0], "previous_hash does not match the request's previous decision")
         elif row.by_party or row.decided_by_id == row.request.requested_by:
             problem = "decided by a person on whose behalf the request acts (self-approval)"
         if problem:

@@ -2,7 +2,6 @@
 Memory, not authority: nothing reads a precedent to decide; people see them beside a request."""
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any
 
@@ -12,6 +11,7 @@ from django.utils.translation import gettext as _
 
 from audit.services import audit_record
 from core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from core.integrity.canonical import canonical_json
 from governance.jsonvalues import json_ready
 from memory import events
 from memory.models import DecisionLifecycle, DecisionPrecedent, DecisionReview, PrecedentState, ReviewOutcome
@@ -30,10 +30,6 @@ PRECEDENT_TRANSITIONS: dict[str, frozenset[str]] = {
 
 def precedent_transition_is_legal(from_state: str, to_state: str) -> bool:
     return to_state in PRECEDENT_TRANSITIONS.get(from_state, frozenset())
-
-
-def canonical_json(value: Any) -> str:
-    return json.dumps(json_ready(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def _require_authority(user, lifecycle: DecisionLifecycle) -> None:
@@ -66,8 +62,8 @@ def precedent_record(*, decision_id: Any, observed_result: dict[str, Any], creat
                 "review": {"id": str(reviewed.pk), "outcome": reviewed.outcome, "type": reviewed.review_type}}
     now = timezone.now()
     precedent = DecisionPrecedent(original_decision_id=lifecycle.decision_id, domain=lifecycle.domain,
-                                  action=lifecycle.action, original_context=canonical_json(snapshot),
-                                  observed_result=canonical_json(observed_result), amount=lifecycle.amount,
+                                  action=lifecycle.action, original_context=canonical_json(json_ready(snapshot)),
+                                  observed_result=canonical_json(json_ready(observed_result)), amount=lifecycle.amount,
                                   created_by=created_by, state_reason=(note or "").strip()[:2000], created_at=now,
                                   updated_at=now)
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from core.integrity.chain import CONTENT_ALTERED, GAP, link_problem
 from memory.models import DecisionLifecycle, LifecycleTransition
 from memory.transition_hash import GENESIS_HASH, transition_hash
 
@@ -62,12 +63,13 @@ def verify_lifecycle_chains(*, progress: Callable[[int], None] | None = None, ba
         report.checked += 1
         where = f"transition {row.pk} (decision {row.decision_id}, sequence {row.sequence})"
         problem = None
-        if row.sequence != expected:
-            problem = f"sequence {row.sequence}, expected {expected} (a transition is missing)"
-        elif row.previous_hash != previous:
-            problem = "link broken: previous_hash is not the hash of the transition before"
-        elif transition_hash(row, row.previous_hash) != row.hash:
-            problem = "content altered: the row no longer hashes to its hash"
+        broken = link_problem(sequence=row.sequence, previous_hash=row.previous_hash, stored_hash=row.hash,
+                              expected_sequence=expected, expected_previous=previous,
+                              recompute=lambda version, row=row: transition_hash(row, row.previous_hash, version))
+        if broken is not None:
+            problem = {GAP: f"sequence {row.sequence}, expected {expected} (a transition is missing)",
+                       CONTENT_ALTERED: "content altered: the row no longer hashes to its hash",
+                       }.get(broken[0], "link broken: previous_hash is not the hash of the transition before")
         elif row.sequence == 1 and (row.from_state or row.to_state != "active"):
             problem = "the first transition must open the lifecycle (∅ → active)"
         if problem:

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import hashlib
-import json
 
 import pytest
+import rfc8785
 from django.db import IntegrityError, connection, transaction
 
 from agents.models import AgentMemory, HumanDecision
@@ -28,8 +28,7 @@ def _suggest(tenant, observer, **changes):
 
 
 def _canonical_hash(snapshot) -> str:
-    text = json.dumps(snapshot, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode()).hexdigest()
+    return hashlib.sha256(rfc8785.dumps(snapshot)).hexdigest()
 
 
 def test_a_suggestion_is_stored_with_the_hash_of_its_canonical_snapshot(tenant, observer):

@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from audit import chain
+from core.integrity.canonical import canonical_json
 
 pytestmark = pytest.mark.smoke
 
@@ -31,7 +32,9 @@ EXAMPLE_CANONICAL = (
     '"target_id":"a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d","target_type":"payment","type":"PAYMENT_CONFIRMED",'
     '"user_agent":""}'
 )
-EXAMPLE_HASH = "43fa98e7ef0c75baea320f1438c84ae6744ba8b0cd8ca65550bb96865e92412f"
+EXAMPLE_HASH = "v2:43fa98e7ef0c75baea320f1438c84ae6744ba8b0cd8ca65550bb96865e92412f"
+# Format v1 (events written before hashes carried a version): the same digest, without the prefix.
+EXAMPLE_HASH_V1 = EXAMPLE_HASH.removeprefix("v2:")
 
 
 @functools.cache
@@ -46,6 +49,7 @@ def _tool():
 def test_the_published_example_serialises_and_hashes_as_documented():
     assert chain.canonical(EXAMPLE).decode() == EXAMPLE_CANONICAL
     assert chain.event_hash(EXAMPLE, chain.GENESIS_HASH) == EXAMPLE_HASH
+    assert chain.event_hash(EXAMPLE, chain.GENESIS_HASH, version=1) == EXAMPLE_HASH_V1
 
 
 def test_the_specification_prints_the_same_example():
@@ -83,14 +87,14 @@ def contents(draw):
     content["sequence"] = draw(st.integers(min_value=1, max_value=2**62))
     for field in chain.JSON_FIELDS:
         value = draw(st.none() | json_values)
-        content[field] = None if value is None else chain.canonical_json(value)
+        content[field] = None if value is None else canonical_json(value)
     return content
 
 
 @given(contents())
 def test_canonical_is_canonical_json_of_the_parsed_event(content):
     parsed = {k: (json.loads(v) if k in chain.JSON_FIELDS and v is not None else v) for k, v in content.items()}
-    assert chain.canonical(content) == chain.canonical_json(parsed).encode()
+    assert chain.canonical(content) == canonical_json(parsed).encode()
 
 
 @given(contents(), st.text(alphabet="0123456789abcdef", min_size=64, max_size=64))

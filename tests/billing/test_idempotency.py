@@ -136,3 +136,20 @@ def test_a_request_waiting_too_long_for_its_key_gets_409_in_progress(settings, m
     replay = idempotency_run(scope="s", key="k", fingerprint="f", call=lambda: (201, {"third": True}))
     assert replay.replayed and "entry" in replay.body
     assert LedgerEntry.objects.filter(account=account, type="debit").count() == 1
+
+
+def test_fingerprints_carry_their_format_and_hash_the_canonical_body():
+    import hashlib
+
+    import rfc8785
+
+    fingerprint = request_fingerprint("post", "/a", {"b": 1.0, "a": [1e-07]})
+    digest = hashlib.sha256()
+    for part in (b"POST", b"/a", rfc8785.dumps({"a": [1e-07], "b": 1})):
+        digest.update(len(part).to_bytes(8, "big") + part)
+    assert fingerprint == "v2:" + digest.hexdigest()
+    # Format v1 (keys stored before fingerprints carried a version) spells the body as Python's json module does.
+    legacy = hashlib.sha256()
+    for part in (b"POST", b"/a", b'{"a":[1e-07],"b":1.0}'):
+        legacy.update(len(part).to_bytes(8, "big") + part)
+    assert request_fingerprint("post", "/a", {"b": 1.0, "a": [1e-07]}, version=1) == legacy.hexdigest()
