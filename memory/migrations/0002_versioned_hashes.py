@@ -5,27 +5,17 @@ from django.db import migrations, models
 
 import audit.operations
 
-REINSTALL = audit.operations.sqlite_rebuilt("approval_decisions", "lifecycle_transitions")
+REINSTALL = audit.operations.sqlite_rebuilt("lifecycle_transitions")
 
 
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('governance', '0003_approval_request_parties'),
+        ('memory', '0001_initial'),
     ]
 
     operations = [
         migrations.RunPython(migrations.RunPython.noop, REINSTALL),
-        migrations.AlterField(
-            model_name='approvaldecision',
-            name='hash',
-            field=models.CharField(max_length=80, unique=True, verbose_name='hash'),
-        ),
-        migrations.AlterField(
-            model_name='approvaldecision',
-            name='previous_hash',
-            field=models.CharField(max_length=80, verbose_name='previous hash'),
-        ),
         migrations.AlterField(
             model_name='lifecycletransition',
             name='hash',

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('billing', '0004_refund_permission'),
+        ('billing', '0005_ledger_functions'),
     ]
 
     operations = [
