@@ -25,7 +25,7 @@ audit event (institutional memory opens and ends the grant's lifecycle here)::
 as they were, and ``after_save(policy=…, prepared=…, actor=…)`` once it is saved, with what ``before_save``
 returned (institutional memory replays the decisions in force through the dry run, then opens their reviews)::
 
-    register_policy_change_listener("memory", before_save=impacts_of, after_save=reviews_open)
+    register_policy_change_listener("memory", before_save=policy_changing, after_save=policy_changed)
 """
 from __future__ import annotations
 

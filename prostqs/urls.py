@@ -1,6 +1,7 @@
 """The only module that knows every app: it mounts each app's API and the console."""
 from django.contrib import admin
 from django.urls import include, path, re_path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView
 
 from agents import urls as agents_urls
@@ -22,6 +23,11 @@ api_v1 = [
 urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("healthz", healthz, name="healthz"),
+    # Institutional memory's console pages were under /admin/governance/ until memory became an app of its own:
+    # links kept from then land on the same page under /admin/memory/.
+    re_path(r"^admin/governance/(?P<model>decisionlifecycle|lifecycletransition|decisionconflict|decisionprecedent"
+            r"|decisionreview)/(?P<rest>.*)$", RedirectView.as_view(url="/admin/memory/%(model)s/%(rest)s",
+                                                                    query_string=True)),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", ApiDocsView.as_view(url_name="schema"), name="api-docs"),

@@ -132,3 +132,11 @@ def test_the_approval_page_shows_precedents_and_conflicts(person, conflict, requ
     page = person.get(f"/admin/governance/approvalrequest/{request.pk}/change/")
     assert page.context["memory"]["conflicts"] == [conflict]
     assert b"approval-memory" in page.content and b"approval-no-precedents" in page.content
+
+
+def test_links_to_the_pages_memory_had_under_governance_land_on_the_same_pages(person, conflict):
+    response = person.get(f"/admin/governance/decisionconflict/{conflict.pk}/change/?from=mail")
+    assert response.status_code == 302
+    assert response["Location"] == f"/admin/memory/decisionconflict/{conflict.pk}/change/?from=mail"
+    assert person.get(response["Location"]).status_code == 200
+    assert person.get("/admin/governance/decisionauthority/").status_code == 200  # governance's own pages stay
