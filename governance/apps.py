@@ -9,7 +9,8 @@ class GovernanceConfig(AppConfig):
     verbose_name = _("Policy, governance and memory")
 
     def ready(self) -> None:
-        from governance import conf, demo, events, jobs  # noqa: F401 - registers checks, event types, job handlers
+        # Registers checks, event types, job handlers and integrity verifiers.
+        from governance import conf, demo, events, integrity, jobs  # noqa: F401
 
         # Demo data only (the receiver does nothing unless DEBUG is on and the demo policies are loaded): the demo
         # admin gets its decision authority when `demo_admin` creates it after `seed_demo`.

@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from audit.services import audit_record
 from core.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound
 from core.integrity.chain import CONTENT_ALTERED, GAP, link_problem
+from core.integrity.registry import Check
 from governance import conf, events
 from governance.approval_hash import GENESIS_HASH, decision_hash
 from governance.callbacks import approval_callback
@@ -470,20 +471,15 @@ def approval_callback_deliver(*, request_id: uuid.UUID) -> bool:
 
 
 @dataclass
-class ApprovalVerification:
-    checked: int = 0
-    problems: list[dict[str, str]] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
+class ApprovalVerification(Check):
+    """The integrity registry's ``Check`` of the approval decisions; each problem names its decision and request
+    (``problem.decision_id``, ``problem.request_id``)."""
 
     def summary(self) -> str:
         if self.ok:
             return f"approval_decisions: {self.checked} decisions verified, every hash matches"
-        first = self.problems[0]
         return (f"approval_decisions: {len(self.problems)} problem(s) in {self.checked} decisions; first: "
-                f"decision {first['decision_id']} of request {first['request_id']}: {first['problem']}")
+                f"{self.problems[0]}")
 
 
 def approval_decisions_verify(*, batch_size: int = 2000) -> ApprovalVerification:
@@ -509,7 +505,7 @@ def approval_decisions_verify(*, batch_size: int = 2000) -> ApprovalVerification
         elif row.by_party or row.decided_by_id == row.request.requested_by:
             problem = "decided by a person on whose behalf the request acts (self-approval)"
         if problem:
-            report.problems.append({"decision_id": str(row.pk), "request_id": str(row.request_id),
-                                    "problem": problem})
+            report.fail(f"decision {row.pk} of request {row.request_id}", problem, decision_id=str(row.pk),
+                        request_id=str(row.request_id))
         expected_sequence, previous = row.sequence + 1, row.hash
     return report

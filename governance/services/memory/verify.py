@@ -3,22 +3,19 @@ lifecycle's state equal to where its chain ends."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from core.integrity.chain import CONTENT_ALTERED, GAP, link_problem
+from core.integrity.registry import Check
 from governance.memory_hash import GENESIS_HASH, transition_hash
 from governance.models import DecisionLifecycle, LifecycleTransition
 
 
 @dataclass
-class ChainReport:
-    checked: int = 0
-    lifecycles: int = 0
-    problems: list[str] = field(default_factory=list)
+class ChainReport(Check):
+    """The integrity registry's ``Check`` of the lifecycle chains, with how many lifecycles they covered."""
 
-    @property
-    def ok(self) -> bool:
-        return not self.problems
+    lifecycles: int = 0
 
     def summary(self) -> str:
         if self.ok:
@@ -47,10 +44,11 @@ def verify_lifecycle_chains(*, progress: Callable[[int], None] | None = None, ba
             lifecycle_id, state = pending[0]
             report.lifecycles += 1
             if lifecycle_id != decision_id:
-                report.problems.append(f"lifecycle of decision {lifecycle_id}: no transitions")
+                report.fail(f"lifecycle of decision {lifecycle_id}", "no transitions")
             elif state != end_state:
-                report.problems.append(f"lifecycle of decision {lifecycle_id}: state {state!r} but its chain ends "
-                                       f"at {end_state!r} (state changed outside the transition service)")
+                report.fail(f"lifecycle of decision {lifecycle_id}", f"state {state!r} but its chain ends at "
+                                                                      f"{end_state!r} (state changed outside the "
+                                                                      "transition service)")
             pending[0] = next(lifecycles, None)
 
     rows = LifecycleTransition.objects.order_by("decision_id", "sequence")
@@ -73,7 +71,7 @@ def verify_lifecycle_chains(*, progress: Callable[[int], None] | None = None, ba
         elif row.sequence == 1 and (row.from_state or row.to_state != "active"):
             problem = "the first transition must open the lifecycle (∅ → active)"
         if problem:
-            report.problems.append(f"{where}: {problem}")
+            report.fail(where, problem)
         expected, previous, end_state = row.sequence + 1, row.hash, row.to_state
         if progress is not None and report.checked % batch_size == 0:
             progress(report.checked)
