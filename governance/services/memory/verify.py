@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from core.integrity.chain import CONTENT_ALTERED, GAP, link_problem
+from core.integrity.chain import CONTENT_ALTERED, GAP, LINK_BROKEN, link_kind
 from core.integrity.registry import Check
 from governance.memory_hash import GENESIS_HASH, transition_hash
 from governance.models import DecisionLifecycle, LifecycleTransition
@@ -23,6 +23,11 @@ class ChainReport(Check):
                     f"every chain intact")
         return (f"lifecycle_transitions: {len(self.problems)} problem(s) in {self.checked} transitions; first: "
                 f"{self.problems[0]}")
+
+
+_BROKEN = {GAP: "sequence {sequence}, expected {expected} (a transition is missing)",
+           LINK_BROKEN: "link broken: previous_hash is not the hash of the transition before",
+           CONTENT_ALTERED: "content altered: the row no longer hashes to its hash"}
 
 
 def verify_lifecycle_chains(*, progress: Callable[[int], None] | None = None, batch_size: int = 2000
@@ -61,13 +66,9 @@ def verify_lifecycle_chains(*, progress: Callable[[int], None] | None = None, ba
         report.checked += 1
         where = f"transition {row.pk} (decision {row.decision_id}, sequence {row.sequence})"
         problem = None
-        broken = link_problem(sequence=row.sequence, previous_hash=row.previous_hash, stored_hash=row.hash,
-                              expected_sequence=expected, expected_previous=previous,
-                              recompute=lambda version, row=row: transition_hash(row, row.previous_hash, version))
-        if broken is not None:
-            problem = {GAP: f"sequence {row.sequence}, expected {expected} (a transition is missing)",
-                       CONTENT_ALTERED: "content altered: the row no longer hashes to its hash",
-                       }.get(broken[0], "link broken: previous_hash is not the hash of the transition before")
+        kind = link_kind(row, expected, previous, lambda v, row=row: transition_hash(row, row.previous_hash, v))
+        if kind is not None:
+            problem = _BROKEN[kind].format(sequence=row.sequence, expected=expected)
         elif row.sequence == 1 and (row.from_state or row.to_state != "active"):
             problem = "the first transition must open the lifecycle (∅ → active)"
         if problem:
