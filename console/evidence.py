@@ -261,13 +261,13 @@ def _compare_digest(spec: RowEvidence, row: dict[str, Any], event: dict[str, Any
     unknown = rows.unknown_columns(spec.model, columns)
     if unknown:
         result.fail(where, f"its {event_name(event)} digests column(s) {', '.join(unknown)}, which the table "
-                       "does not have")
+                           "does not have")
         return
     by_column = {f.column: f.attname for f in spec.model._meta.concrete_fields}
     content = {column: row[by_column[column]] for column in columns}
     if rows.digest_of(content, _version(recorded["sha256"])) != recorded["sha256"]:
         result.fail(where, f"the row no longer matches the digest recorded by its {event_name(event)} "
-                       "(changed after it was written)")
+                           "(changed after it was written)")
     left_out = set(by_column) - set(columns)
     if left_out:
         unproven["column(s) " + ", ".join(sorted(left_out))] += 1
@@ -300,11 +300,11 @@ def verify_rows(spec: RowEvidence) -> Check:
                         result.fail(spec.name_row(row), f"{problem}")
                 if not found:
                     result.fail(spec.name_row(row), f"no {' / '.join(spec.event_types)} audit event records "
-                                   "it (written behind the application's back)")
+                                                    "it (written behind the application's back)")
                     continue
                 if len(found) > 1:
                     result.fail(spec.name_row(row), f"recorded by {len(found)} audit events "
-                                   f"({', '.join(event_name(e) for e in sorted(found, key=_order))})")
+                                                    f"({', '.join(event_name(e) for e in sorted(found, key=_order))})")
                     continue
                 _compare(spec, row, found[0], result, unproven)
         in_chain, in_staging = count_events(spec.event_types)
@@ -524,8 +524,8 @@ def _replay(events: list[dict[str, Any]], where: str, result: Check) -> dict[str
     requested = [e for e in events if e["type"] == "PAYOUT_REQUESTED"]
     if len(requested) != 1:
         result.fail(where, ("no PAYOUT_REQUESTED audit event records it (written behind the "
-                                       "application's back)" if not requested else
-                                       f"{len(requested)} PAYOUT_REQUESTED audit events"))
+                            "application's back)" if not requested else
+                            f"{len(requested)} PAYOUT_REQUESTED audit events"))
         return None
     first = requested[0]
     if events[0] is not first:
@@ -544,7 +544,7 @@ def _replay(events: list[dict[str, Any]], where: str, result: Check) -> dict[str
                    "PAYOUT_SENT": pending and state["approval"] in ("not_required", "approved")}
         if not allowed.get(kind, False):
             result.fail(where, f"{event_name(event)} cannot follow a payout {state['status']} with approval "
-                           f"{state['approval']}")
+                               f"{state['approval']}")
             return None
         if kind == "PAYOUT_APPROVED":
             state["approval"] = "approved"
@@ -666,7 +666,7 @@ def verify_risk_history() -> Check:
                     unproven += len(group)
                 else:
                     result.fail(f"risk_history rows {', '.join(str(r['id']) for r in group[:5])} (written at "
-                                   f"{moment}): no RISK_SCORES_RECOMPUTED audit event records them")
+                                f"{moment}): no RISK_SCORES_RECOMPUTED audit event records them")
                 return
             listed = claim.get("columns") or columns
             if not isinstance(listed, list) or rows.unknown_columns(RiskHistory, listed):
@@ -676,9 +676,9 @@ def verify_risk_history() -> Check:
             contents = [{c: r[by_column[c]] for c in listed} for r in group]
             recorded = claim.get("sha256")
             if claim.get("rows") != len(group) or recorded != rows.group_digest(contents, _version(recorded)):
-                result.fail(f"risk_history rows written at {moment}", f"{len(group)} rows that do not match the "
-                               f"{claim.get('rows')} recorded by {event_name(claim['event'])} (changed, added or "
-                               "removed after they were written)")
+                result.fail(f"risk_history rows written at {moment}",
+                            f"{len(group)} rows that do not match the {claim.get('rows')} recorded by "
+                            f"{event_name(claim['event'])} (changed, added or removed after they were written)")
 
         moment, group = None, []
         last = None
@@ -701,7 +701,7 @@ def verify_risk_history() -> Check:
         for at, claim in vouched.items():
             if at not in seen and claim.get("rows"):
                 result.fail(f"{event_name(claim['event'])} records {claim['rows']} risk_history rows written at "
-                               f"{at}, which do not exist")
+                            f"{at}, which do not exist")
     result.notes.append(f"{result.checked} rows, {len(vouched)} recomputations vouched for")
     if unproven:
         result.notes.append(f"{unproven} rows predate the recording of their digest: unproven")
@@ -732,7 +732,7 @@ def verify_approval_parties() -> Check:
             where = f"approval request {request_id}"
             if len(events) != 1:
                 result.fail(where, f"parties {sorted(parties)} but {len(events)} APPROVAL_REQUESTED audit "
-                               "events" + (" (written behind the application's back)" if not events else ""))
+                                   "events" + (" (written behind the application's back)" if not events else ""))
                 return
             listed = value_at(events[0], "after.on_behalf_of")
             if listed is MISSING:
@@ -741,7 +741,7 @@ def verify_approval_parties() -> Check:
             recorded = sorted((str(p.get("user_id")), str(p.get("relation"))) for p in listed if isinstance(p, dict))
             if sorted(parties) != recorded:
                 result.fail(where, f"parties {sorted(parties)} in the table but {recorded} in its "
-                               f"{event_name(events[0])}")
+                                   f"{event_name(events[0])}")
 
         last = None
         while True:
@@ -769,7 +769,7 @@ def verify_approval_parties() -> Check:
                 listed = value_at(event, "after.on_behalf_of")
                 if isinstance(listed, list) and listed and event["target_id"] not in seen:
                     result.fail(f"{event_name(event)} lists {len(listed)} parties of approval request "
-                                   f"{event['target_id']}, which has none in approval_request_parties")
+                                f"{event['target_id']}, which has none in approval_request_parties")
     result.notes.append(f"{result.checked} parties of {len(seen)} requests")
     if unproven:
         result.notes.append(f"{unproven} parties belong to requests whose event predates the list of parties: "

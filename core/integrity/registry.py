@@ -76,7 +76,7 @@ class Check:
         return not self.problems and not self.problem_count
 
     def fail(self, subject: str, detail: str = "", *, kind: str = "", sequence: int | None = None,
-                **about: str) -> Problem:
+             **about: str) -> Problem:
         found = Problem(subject, detail, kind=kind, sequence=sequence, **about)
         self.add(found)
         return found
