@@ -7,6 +7,6 @@ class AdsConfig(AppConfig):
     verbose_name = _("Ads")
 
     def ready(self) -> None:
-        from ads import events, jobs  # noqa: F401 - registers audit event types and job handlers
+        from ads import events, integrity, jobs  # noqa: F401 - registers event types, integrity verifiers, jobs
 
         jobs.register()

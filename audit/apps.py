@@ -7,6 +7,7 @@ class AuditConfig(AppConfig):
     verbose_name = _("Audit")
 
     def ready(self) -> None:
-        from audit import context, events  # noqa: F401 - the audit app's own event types register on import
+        # The audit app's own event types and integrity verifiers register on import.
+        from audit import context, events, integrity  # noqa: F401
 
         context.connect_celery_signals()

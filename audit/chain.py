@@ -13,11 +13,11 @@ not read Python.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from json.encoder import encode_basestring
 from typing import Any
 
+from core.integrity import registry
 from core.integrity.chain import (  # noqa: F401 - the chain's words
     CONTENT_ALTERED,
     CURRENT_VERSION,
@@ -90,20 +90,13 @@ def event_hash(content: dict[str, Any], previous_hash: str, version: int = CURRE
     return link_hash(canonical(content), previous_hash, version)
 
 
-@dataclass(frozen=True)
-class Problem:
-    """The first thing wrong with a chain: where (a sequence number), what kind, and the details."""
-
-    sequence: int
-    kind: str
-    detail: str
-
-    def __str__(self) -> str:
-        return f"sequence {self.sequence}: {self.kind} ({self.detail})"
+def chain_problem(sequence: int, kind: str, detail: str) -> registry.Problem:
+    """The first thing wrong with a chain, in the integrity registry's shape: "sequence <n>: <kind> (<detail>)"."""
+    return registry.Problem(f"sequence {sequence}", detail, kind=kind, sequence=sequence)
 
 
 def check_link(content: dict[str, Any], *, previous_hash: str, stored_hash: str,
-               expected_sequence: int, expected_previous: str) -> Problem | None:
+               expected_sequence: int, expected_previous: str) -> registry.Problem | None:
     """Check one event against the one before it (``expected_*`` come from the predecessor, or genesis): a gap, a
     broken link, then the content recomputed in the stored hash's format (``core.integrity.chain.link_problem``)."""
     sequence = content["sequence"]
@@ -114,8 +107,8 @@ def check_link(content: dict[str, Any], *, previous_hash: str, stored_hash: str,
         return None
     kind, detail = found
     if kind == GAP:
-        return Problem(expected_sequence, GAP, f"{detail}; next present event is {sequence}")
-    return Problem(sequence, kind, detail)
+        return chain_problem(expected_sequence, GAP, f"{detail}; next present event is {sequence}")
+    return chain_problem(sequence, kind, detail)
 
 
 # Signed checkpoints: Ed25519 over these exact bytes (ASCII, each line ending in a newline).

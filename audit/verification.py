@@ -9,7 +9,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from django.db.models.functions import Cast
 
 from audit import chain, checkpoints
 from audit.models import AuditEvent
+from core.integrity.registry import Check, Problem
 
 EXPORT_COLUMNS = ("id", "sequence", "type", "app_id", "actor_id", "actor_type", "target_id", "target_type", "action",
                   "before", "after", "metadata", "policy_id", "reason", "ip", "user_agent", "created_at",
@@ -136,19 +137,23 @@ def iter_chain(*, after_sequence: int = 0, chunk_size: int = CHUNK_SIZE) -> Iter
 
 
 @dataclass
-class VerificationResult:
-    checked: int = 0
+class VerificationResult(Check):
+    """The integrity registry's ``Check`` of the chain (at most one problem: the first break), with the head reached
+    and the checkpoints held."""
+
     head_sequence: int = 0
     head_hash: str = chain.GENESIS_HASH
     checkpoints: int = 0
-    problem: chain.Problem | None = None
     seconds: float = 0.0
     checkpoint_dir: str = ""
-    notes: list[str] = field(default_factory=list)
 
     @property
-    def ok(self) -> bool:
-        return self.problem is None
+    def problem(self) -> Problem | None:
+        return self.problems[0] if self.problems else None
+
+    @problem.setter
+    def problem(self, found: Problem) -> None:
+        self.problems[:] = [found]
 
     @property
     def rate(self) -> float:
@@ -179,7 +184,7 @@ def chain_verify(*, checkpoints_dir: Path | str | None = None, chunk_size: int =
             for checkpoint in found:
                 checkpoints.check_signature(checkpoint, trusted)
         except checkpoints.CheckpointError as exc:
-            result.problem = chain.Problem(exc.sequence, chain.BAD_CHECKPOINT, str(exc))
+            result.problem = chain.chain_problem(exc.sequence, chain.BAD_CHECKPOINT, str(exc))
             result.seconds = time.perf_counter() - started
             return result
         result.checkpoints = len(found)
@@ -197,7 +202,7 @@ def chain_verify(*, checkpoints_dir: Path | str | None = None, chunk_size: int =
         if problem is None and sequence in vouched:
             for checkpoint in vouched[sequence]:
                 if checkpoint.hash != stored_hash:
-                    problem = chain.Problem(sequence, chain.CHECKPOINT_MISMATCH,
+                    problem = chain.chain_problem(sequence, chain.CHECKPOINT_MISMATCH,
                                             f"{checkpoint.path.name} signed hash {checkpoint.hash[:16]}… for this "
                                             f"event, the chain now holds {stored_hash[:16]}…")
         if problem is not None:
@@ -212,13 +217,13 @@ def chain_verify(*, checkpoints_dir: Path | str | None = None, chunk_size: int =
         beyond = [c for c in sorted(vouched) if c > result.head_sequence]
         if beyond:
             checkpoint = vouched[beyond[-1]][0]
-            result.problem = chain.Problem(
+            result.problem = chain.chain_problem(
                 result.head_sequence + 1, chain.TRUNCATED,
                 f"the chain ends at sequence {result.head_sequence} but {checkpoint.path.name} vouches for "
                 f"sequence {checkpoint.sequence}: events were removed")
         vouched_genesis = [c for c in vouched.get(0, []) if c.hash != chain.GENESIS_HASH]
         if vouched_genesis and result.problem is None:
-            result.problem = chain.Problem(0, chain.BAD_CHECKPOINT,
+            result.problem = chain.chain_problem(0, chain.BAD_CHECKPOINT,
                                            f"{vouched_genesis[0].path.name} holds sequence 0 with a non-genesis hash")
     if progress is not None:
         progress(result.checked, max(total, result.checked))

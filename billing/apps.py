@@ -25,7 +25,8 @@ class BillingConfig(AppConfig):
     verbose_name = _("Billing")
 
     def ready(self) -> None:
-        from billing import approvals, checks, events, jobs  # noqa: F401 - registers audit event types and system checks
+        # Registers audit event types, system checks and integrity verifiers.
+        from billing import approvals, checks, events, integrity, jobs  # noqa: F401
 
         jobs.register()
         approvals.register()

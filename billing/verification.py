@@ -12,33 +12,29 @@ on PostgreSQL) so that postings committed during the check do not show up half-w
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from django.db import connection, transaction
 
 from billing.models import BillingAccount, LedgerEntry, TenantFunds
+from core.integrity.registry import Check
 
 CHUNK = 2000
 
 
-@dataclass(frozen=True)
-class Problem:
-    account_id: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"account {self.account_id}: {self.message}"
-
-
 @dataclass
-class LedgerReport:
-    accounts: int = 0
+class LedgerReport(Check):
+    """The integrity registry's ``Check`` of the ledger: ``checked`` accounts (also ``accounts``) and their
+    ``entries``; each problem names its account (``problem.account_id``)."""
+
     entries: int = 0
-    problems: list[Problem] = field(default_factory=list)
 
     @property
-    def ok(self) -> bool:
-        return not self.problems
+    def accounts(self) -> int:
+        return self.checked
+
+    def account_problem(self, account_id, message: str) -> None:
+        self.fail(f"account {account_id}", message, account_id=str(account_id))
 
 
 def _account_problems(account_id, balance: int, last_sequence: int, entries: Iterator[tuple],
@@ -128,14 +124,14 @@ def ledger_check(*, stop_at_first: bool = False, progress: Callable[[int, int], 
                 funds[pending_funds[1]] = pending_funds[2]
                 pending_funds = next(funds_rows, None)
             count, problems = _account_problems(account_id, balance, last_sequence, own_entries(), funds)
-            report.accounts += 1
+            report.checked += 1
             report.entries += count
-            report.problems.extend(Problem(str(account_id), p) for p in problems)
+            for problem in problems:
+                report.account_problem(account_id, problem)
             if problems and stop_at_first:
                 break
             if progress and report.accounts % progress_every == 0:
                 progress(report.accounts, report.entries)
         if pending is not None and not (stop_at_first and report.problems):
-            report.problems.append(Problem(str(pending[0]), "ledger entries that no account was matched with "
-                                                            "(ordering mismatch)"))
+            report.account_problem(pending[0], "ledger entries that no account was matched with (ordering mismatch)")
     return report

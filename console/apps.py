@@ -11,10 +11,11 @@ class ConsoleConfig(AppConfig):
     verbose_name = _("Console")
 
     def ready(self) -> None:
-        from console import events, roles  # noqa: F401 - the console's audit event types; the roles' receivers below
+        from console import events, evidence, roles  # noqa: F401 - the console's audit event types; the roles' receivers below
         from governance.models import DecisionAuthority
         from identity.models import User
 
+        evidence.register_verifiers()  # each table against its audit events, in the integrity registry
         post_migrate.connect(roles.sync_after_migrate, dispatch_uid="console.roles.sync_after_migrate")
         post_save.connect(roles.user_saved, sender=User, dispatch_uid="console.roles.user_saved")
         post_save.connect(roles.authority_saved, sender=DecisionAuthority, dispatch_uid="console.roles.authority_saved")

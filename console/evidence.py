@@ -4,7 +4,8 @@ event says what the row holds, and every such event has its row.
 The audit log is hash-chained and its head signed (``audit``); the tables it describes are not. A role that can
 INSERT into ``ledger_entries`` (the application's own role can) could add a credit with a consistent
 ``balance_after`` and sequence: the ledger's own invariant would hold. Such a row has no audit event, because only
-the services write both in one transaction. So for each table below, ``verify_all`` checks:
+the services write both in one transaction. So for each table below, ``verify_all`` checks (each verifier returns the
+integrity registry's ``Check``, ``core.integrity.registry``):
 
 - each row has exactly one audit event of its kind (chained, or staged and not yet chained), whose recorded content
   matches the row, column by column for the money tables (``ledger_entries``, ``ad_spend_events``, ``payouts``,
@@ -33,7 +34,7 @@ import itertools
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
@@ -42,9 +43,9 @@ from django.db import connection, models, transaction
 from audit import chain, rows
 from audit.models import AuditEvent, StagedEvent
 from core.integrity.chain import CURRENT_VERSION, UnknownHashVersion, hash_version
+from core.integrity.registry import Check, register
 
 BATCH = 2000
-MAX_PROBLEMS = 200
 MISSING = object()
 
 # The event fields the checks read (the chained and the staged form share them).
@@ -64,30 +65,6 @@ class Truncated:
 
     def __repr__(self) -> str:
         return repr(self.value)
-
-
-@dataclass
-class Result:
-    """A verifier's outcome, in ``console.integrity``'s shape."""
-
-    checked: int = 0
-    problems: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    problem_count: int = 0
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-    def problem(self, text: str) -> None:
-        self.problem_count += 1
-        if len(self.problems) < MAX_PROBLEMS:
-            self.problems.append(text)
-
-    def finish(self) -> Result:
-        if self.problem_count > len(self.problems):
-            self.problems.append(f"… and {self.problem_count - len(self.problems)} more")
-        return self
 
 
 # ---- events -------------------------------------------------------------------------------------------------------
@@ -252,7 +229,7 @@ class RowEvidence:
         return tuple(dict.fromkeys(n for n in names if n != "pk"))
 
 
-def _compare(spec: RowEvidence, row: dict[str, Any], event: dict[str, Any], result: Result,
+def _compare(spec: RowEvidence, row: dict[str, Any], event: dict[str, Any], result: Check,
              unproven: Counter) -> None:
     where = spec.name_row(row)
     for path, wanted in spec.expect(row).items():
@@ -261,16 +238,16 @@ def _compare(spec: RowEvidence, row: dict[str, Any], event: dict[str, Any], resu
             if path in spec.recorded_since:
                 unproven[path] += 1
             else:
-                result.problem(f"{where}: its {event_name(event)} does not record {path}")
+                result.fail(where, f"its {event_name(event)} does not record {path}")
             continue
         same = wanted.matches(recorded) if isinstance(wanted, Truncated) else recorded == wanted
         if not same:
-            result.problem(f"{where}: {path} is {wanted!r} in the row but {recorded!r} in its {event_name(event)}")
+            result.fail(where, f"{path} is {wanted!r} in the row but {recorded!r} in its {event_name(event)}")
     if spec.digest:
         _compare_digest(spec, row, event, result, unproven)
 
 
-def _compare_digest(spec: RowEvidence, row: dict[str, Any], event: dict[str, Any], result: Result,
+def _compare_digest(spec: RowEvidence, row: dict[str, Any], event: dict[str, Any], result: Check,
                     unproven: Counter) -> None:
     recorded = value_at(event, "metadata.row_digest")
     if recorded is MISSING:
@@ -279,26 +256,26 @@ def _compare_digest(spec: RowEvidence, row: dict[str, Any], event: dict[str, Any
     where = spec.name_row(row)
     columns = recorded.get("columns") if isinstance(recorded, dict) else None
     if not isinstance(columns, list) or not isinstance(recorded.get("sha256"), str):
-        result.problem(f"{where}: its {event_name(event)} holds a malformed row digest")
+        result.fail(where, f"its {event_name(event)} holds a malformed row digest")
         return
     unknown = rows.unknown_columns(spec.model, columns)
     if unknown:
-        result.problem(f"{where}: its {event_name(event)} digests column(s) {', '.join(unknown)}, which the table "
-                       "does not have")
+        result.fail(where, f"its {event_name(event)} digests column(s) {', '.join(unknown)}, which the table "
+                           "does not have")
         return
     by_column = {f.column: f.attname for f in spec.model._meta.concrete_fields}
     content = {column: row[by_column[column]] for column in columns}
     if rows.digest_of(content, _version(recorded["sha256"])) != recorded["sha256"]:
-        result.problem(f"{where}: the row no longer matches the digest recorded by its {event_name(event)} "
-                       "(changed after it was written)")
+        result.fail(where, f"the row no longer matches the digest recorded by its {event_name(event)} "
+                           "(changed after it was written)")
     left_out = set(by_column) - set(columns)
     if left_out:
         unproven["column(s) " + ", ".join(sorted(left_out))] += 1
 
 
-def verify_rows(spec: RowEvidence) -> Result:
+def verify_rows(spec: RowEvidence) -> Check:
     """Every row of ``spec``'s table against its audit event, and every such event against its row."""
-    result = Result()
+    result = Check()
     unproven: Counter = Counter()
     with snapshot():
         staged: dict[tuple[str, str], list[dict]] = defaultdict(list)
@@ -320,14 +297,14 @@ def verify_rows(spec: RowEvidence) -> Result:
                 if spec.row_check is not None:
                     problem = spec.row_check(row)
                     if problem:
-                        result.problem(f"{spec.name_row(row)}: {problem}")
+                        result.fail(spec.name_row(row), f"{problem}")
                 if not found:
-                    result.problem(f"{spec.name_row(row)}: no {' / '.join(spec.event_types)} audit event records "
-                                   "it (written behind the application's back)")
+                    result.fail(spec.name_row(row), f"no {' / '.join(spec.event_types)} audit event records "
+                                                    "it (written behind the application's back)")
                     continue
                 if len(found) > 1:
-                    result.problem(f"{spec.name_row(row)}: recorded by {len(found)} audit events "
-                                   f"({', '.join(event_name(e) for e in sorted(found, key=_order))})")
+                    result.fail(spec.name_row(row), f"recorded by {len(found)} audit events "
+                                                    f"({', '.join(event_name(e) for e in sorted(found, key=_order))})")
                     continue
                 _compare(spec, row, found[0], result, unproven)
         in_chain, in_staging = count_events(spec.event_types)
@@ -340,7 +317,7 @@ def verify_rows(spec: RowEvidence) -> Result:
     return result.finish()
 
 
-def _orphans(spec: RowEvidence, staged: dict[tuple[str, str], list[dict]], result: Result) -> None:
+def _orphans(spec: RowEvidence, staged: dict[tuple[str, str], list[dict]], result: Check) -> None:
     """Name the events whose row does not exist (the counts said some do not)."""
     def batches() -> Iterator[list[dict]]:
         yield from iter_chained_events(spec.event_types)
@@ -361,7 +338,7 @@ def _orphans(spec: RowEvidence, staged: dict[tuple[str, str], list[dict]], resul
                 what = f"{spec.table} {event['target_id']}"
                 if spec.discriminator:
                     what += f" ({spec.discriminator[0]} {value_at(event, spec.discriminator[0])})"
-                result.problem(f"{event_name(event)} records {what}, which does not exist")
+                result.fail(f"{event_name(event)} records {what}, which does not exist")
 
 
 # ---- the tables ---------------------------------------------------------------------------------------------------
@@ -543,17 +520,17 @@ _PAYOUT_FIELDS = ("account_id", "app_id", "amount", "status", "destination", "ap
                   "reversal_entry_id", "provider_reference")
 
 
-def _replay(events: list[dict[str, Any]], where: str, result: Result) -> dict[str, Any] | None:
+def _replay(events: list[dict[str, Any]], where: str, result: Check) -> dict[str, Any] | None:
     """The payout's state as its events tell it, or None (with the problem) when they cannot."""
     requested = [e for e in events if e["type"] == "PAYOUT_REQUESTED"]
     if len(requested) != 1:
-        result.problem(f"{where}: " + ("no PAYOUT_REQUESTED audit event records it (written behind the "
-                                       "application's back)" if not requested else
-                                       f"{len(requested)} PAYOUT_REQUESTED audit events"))
+        result.fail(where, ("no PAYOUT_REQUESTED audit event records it (written behind the "
+                            "application's back)" if not requested else
+                            f"{len(requested)} PAYOUT_REQUESTED audit events"))
         return None
     first = requested[0]
     if events[0] is not first:
-        result.problem(f"{where}: {event_name(events[0])} comes before the payout's request")
+        result.fail(where, f"{event_name(events[0])} comes before the payout's request")
         return None
     state = {"amount": value_at(first, "after.amount"), "destination": value_at(first, "after.destination"),
              "destination_sha256": value_at(first, "metadata.destination_sha256"),
@@ -567,8 +544,8 @@ def _replay(events: list[dict[str, Any]], where: str, result: Result) -> dict[st
                    "PAYOUT_FAILED": pending and state["approval"] != "awaiting",
                    "PAYOUT_SENT": pending and state["approval"] in ("not_required", "approved")}
         if not allowed.get(kind, False):
-            result.problem(f"{where}: {event_name(event)} cannot follow a payout {state['status']} with approval "
-                           f"{state['approval']}")
+            result.fail(where, f"{event_name(event)} cannot follow a payout {state['status']} with approval "
+                               f"{state['approval']}")
             return None
         if kind == "PAYOUT_APPROVED":
             state["approval"] = "approved"
@@ -582,7 +559,7 @@ def _replay(events: list[dict[str, Any]], where: str, result: Result) -> dict[st
     return state
 
 
-def _check_payout(row: dict[str, Any], events: list[dict[str, Any]], entries: dict[str, dict], result: Result,
+def _check_payout(row: dict[str, Any], events: list[dict[str, Any]], entries: dict[str, dict], result: Check,
                   unproven: Counter) -> None:
     from billing.destinations import destination_digest, mask
 
@@ -595,33 +572,33 @@ def _check_payout(row: dict[str, Any], events: list[dict[str, Any]], entries: di
             "reversal_entry_id": _text(row["reversal_entry_id"]), "provider_reference": row["provider_reference"]}
     for name, value in held.items():
         if state[name] != value:
-            result.problem(f"{where}: {name} is {value!r} in the row but {state[name]!r} by its audit events")
+            result.fail(where, f"{name} is {value!r} in the row but {state[name]!r} by its audit events")
     if row["app_id"] is not None and state["app_id"] != str(row["app_id"]):
-        result.problem(f"{where}: app {row['app_id']} in the row but {state['app_id']} in its request's event")
+        result.fail(where, f"app {row['app_id']} in the row but {state['app_id']} in its request's event")
     if state["destination_sha256"] is MISSING:
         unproven["the destination's digest"] += 1
     elif state["destination_sha256"] != destination_digest(row["pk"], row["destination"]):
-        result.problem(f"{where}: the destination is not the one its request's audit event recorded")
+        result.fail(where, "the destination is not the one its request's audit event recorded")
     hold = entries.get(_text(row["hold_entry_id"]))
     if hold is None or (hold["type"], hold["amount"], hold["account_id"], hold["reference_id"]) != (
             "debit", row["amount"], row["account_id"], str(row["pk"])):
-        result.problem(f"{where}: its hold is not a ledger debit of its amount on its account")
+        result.fail(where, "its hold is not a ledger debit of its amount on its account")
     if row["reversal_entry_id"] is not None:
         reversal = entries.get(str(row["reversal_entry_id"]))
         if reversal is None or (reversal["type"], reversal["amount"], reversal["account_id"],
                                 reversal["reference_id"], reversal["corrects_id"]) != (
                 "credit", row["amount"], row["account_id"], str(row["pk"]), row["hold_entry_id"]):
-            result.problem(f"{where}: its reversal is not a ledger credit of its amount correcting its hold")
+            result.fail(where, "its reversal is not a ledger credit of its amount correcting its hold")
 
 
-def verify_payouts() -> Result:
+def verify_payouts() -> Check:
     """Every payout against its events: one ``PAYOUT_REQUESTED`` (amount, account, hold, approval, destination),
     then the state changes in order (approved, rejected, sent, failed), whose replay must give the row's status,
     approval, reversal and provider reference; its hold and reversal are the ledger entries they should be; and
     every payout event names an existing payout."""
     from billing.models import LedgerEntry, Payout
 
-    result = Result()
+    result = Check()
     unproven: Counter = Counter()
     with snapshot():
         staged: dict[str, list[dict]] = defaultdict(list)
@@ -655,14 +632,14 @@ def verify_payouts() -> Result:
 # ---- risk history: one event per recomputation vouches for the rows it wrote --------------------------------------
 
 
-def verify_risk_history() -> Result:
+def verify_risk_history() -> Check:
     """Each recomputation writes its rows with one ``created_at`` and records, in its ``RISK_SCORES_RECOMPUTED``
     event, that time, how many rows and their digest (``metadata.history``): every group of rows must match the
     latest event of its time, and every such event its rows. Rows older than the last event without that record
     predate it (unproven, counted)."""
     from agents.models import RiskHistory
 
-    result = Result()
+    result = Check()
     types = ("RISK_SCORES_RECOMPUTED",)
     columns = rows.columns_of(RiskHistory)
     attnames = [f.attname for f in RiskHistory._meta.concrete_fields]
@@ -689,20 +666,20 @@ def verify_risk_history() -> Result:
                 if legacy_until is not None and group[0]["created_at"] <= legacy_until:
                     unproven += len(group)
                 else:
-                    result.problem(f"risk_history rows {', '.join(str(r['id']) for r in group[:5])} (written at "
-                                   f"{moment}): no RISK_SCORES_RECOMPUTED audit event records them")
+                    result.fail(f"risk_history rows {', '.join(str(r['id']) for r in group[:5])} (written at "
+                                f"{moment}): no RISK_SCORES_RECOMPUTED audit event records them")
                 return
             listed = claim.get("columns") or columns
             if not isinstance(listed, list) or rows.unknown_columns(RiskHistory, listed):
-                result.problem(f"{event_name(claim['event'])}: a malformed risk_history digest")
+                result.fail(event_name(claim['event']), "a malformed risk_history digest")
                 return
             by_column = dict(zip(columns, attnames, strict=True))
             contents = [{c: r[by_column[c]] for c in listed} for r in group]
             recorded = claim.get("sha256")
             if claim.get("rows") != len(group) or recorded != rows.group_digest(contents, _version(recorded)):
-                result.problem(f"risk_history rows written at {moment}: {len(group)} rows that do not match the "
-                               f"{claim.get('rows')} recorded by {event_name(claim['event'])} (changed, added or "
-                               "removed after they were written)")
+                result.fail(f"risk_history rows written at {moment}",
+                            f"{len(group)} rows that do not match the {claim.get('rows')} recorded by "
+                            f"{event_name(claim['event'])} (changed, added or removed after they were written)")
 
         moment, group = None, []
         last = None
@@ -724,8 +701,8 @@ def verify_risk_history() -> Result:
         settle(moment, group)
         for at, claim in vouched.items():
             if at not in seen and claim.get("rows"):
-                result.problem(f"{event_name(claim['event'])} records {claim['rows']} risk_history rows written at "
-                               f"{at}, which do not exist")
+                result.fail(f"{event_name(claim['event'])} records {claim['rows']} risk_history rows written at "
+                            f"{at}, which do not exist")
     result.notes.append(f"{result.checked} rows, {len(vouched)} recomputations vouched for")
     if unproven:
         result.notes.append(f"{unproven} rows predate the recording of their digest: unproven")
@@ -735,13 +712,13 @@ def verify_risk_history() -> Result:
 # ---- approval request parties: the people a request's event says it acts for ---------------------------------------
 
 
-def verify_approval_parties() -> Result:
+def verify_approval_parties() -> Check:
     """Each request's parties (``approval_request_parties``) are exactly those its ``APPROVAL_REQUESTED`` event
     lists in ``after.on_behalf_of``: a party removed would let that person decide, one added would bar someone.
     Requests whose event predates the list (their parties were added by a migration) are counted as unproven."""
     from governance.models import ApprovalParty
 
-    result = Result()
+    result = Check()
     types = ("APPROVAL_REQUESTED",)
     unproven = 0
     seen: set[str] = set()
@@ -755,8 +732,8 @@ def verify_approval_parties() -> Result:
             seen.add(str(request_id))
             where = f"approval request {request_id}"
             if len(events) != 1:
-                result.problem(f"{where}: parties {sorted(parties)} but {len(events)} APPROVAL_REQUESTED audit "
-                               "events" + (" (written behind the application's back)" if not events else ""))
+                result.fail(where, f"parties {sorted(parties)} but {len(events)} APPROVAL_REQUESTED audit "
+                                   "events" + (" (written behind the application's back)" if not events else ""))
                 return
             listed = value_at(events[0], "after.on_behalf_of")
             if listed is MISSING:
@@ -764,8 +741,8 @@ def verify_approval_parties() -> Result:
                 return
             recorded = sorted((str(p.get("user_id")), str(p.get("relation"))) for p in listed if isinstance(p, dict))
             if sorted(parties) != recorded:
-                result.problem(f"{where}: parties {sorted(parties)} in the table but {recorded} in its "
-                               f"{event_name(events[0])}")
+                result.fail(where, f"parties {sorted(parties)} in the table but {recorded} in its "
+                                   f"{event_name(events[0])}")
 
         last = None
         while True:
@@ -792,8 +769,8 @@ def verify_approval_parties() -> Result:
             for event in batch:
                 listed = value_at(event, "after.on_behalf_of")
                 if isinstance(listed, list) and listed and event["target_id"] not in seen:
-                    result.problem(f"{event_name(event)} lists {len(listed)} parties of approval request "
-                                   f"{event['target_id']}, which has none in approval_request_parties")
+                    result.fail(f"{event_name(event)} lists {len(listed)} parties of approval request "
+                                f"{event['target_id']}, which has none in approval_request_parties")
     result.notes.append(f"{result.checked} parties of {len(seen)} requests")
     if unproven:
         result.notes.append(f"{unproven} parties belong to requests whose event predates the list of parties: "
@@ -811,11 +788,11 @@ def covered_tables() -> set[str]:
     return set(specs()) | {"payouts", "risk_history", "approval_request_parties"} | PROVEN_BY_THE_CHAIN
 
 
-def verifiers() -> dict[str, Callable[[], Result]]:
-    """``{verifier name: function}`` for ``console.integrity``."""
-    found: dict[str, Callable[[], Result]] = {}
+def verifiers() -> dict[str, Callable[[], Check]]:
+    """``{verifier name: function}``, registered into the integrity registry by ``register_verifiers``."""
+    found: dict[str, Callable[[], Check]] = {}
     for table, spec in specs().items():
-        def run(spec: RowEvidence = spec) -> Result:
+        def run(spec: RowEvidence = spec) -> Check:
             return verify_rows(spec)
 
         run.__doc__ = (f"Every {table} row has exactly its {' / '.join(spec.event_types)} audit event, recording "
@@ -825,3 +802,9 @@ def verifiers() -> dict[str, Callable[[], Result]]:
     found["evidence_risk_history"] = verify_risk_history
     found["evidence_approval_request_parties"] = verify_approval_parties
     return found
+
+
+def register_verifiers() -> None:
+    """Register every verifier above (``console.apps`` calls this when the apps are ready)."""
+    for name, func in verifiers().items():
+        register(name)(func)

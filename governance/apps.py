@@ -7,4 +7,5 @@ class GovernanceConfig(AppConfig):
     verbose_name = _("Policy and governance")
 
     def ready(self) -> None:
-        from governance import conf, events, jobs  # noqa: F401 - registers checks, event types, job handlers
+        # Registers checks, event types, job handlers and integrity verifiers.
+        from governance import conf, events, integrity, jobs  # noqa: F401

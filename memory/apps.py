@@ -11,7 +11,7 @@ class MemoryConfig(AppConfig):
     verbose_name = _("Institutional memory")
 
     def ready(self) -> None:
-        from memory import events, jobs  # noqa: F401 - registers audit event types, job handlers
+        from memory import events, integrity, jobs  # noqa: F401 - registers audit event types, job handlers, verifiers
         from memory.services import listeners
 
         listeners.register()

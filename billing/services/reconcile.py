@@ -60,7 +60,7 @@ def reconcile_run(*, since_days: int = 7) -> ReconcileReport:
     ledger = ledger_check()
     report.accounts, report.entries = ledger.accounts, ledger.entries
     for problem in ledger.problems:
-        report.differences.append(Difference("ledger", "billing_account", problem.account_id, problem.message))
+        report.differences.append(Difference("ledger", "billing_account", problem.account_id, problem.detail))
 
     if stripe_client.is_configured():
         since = timezone.now() - timedelta(days=since_days)

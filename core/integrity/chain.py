@@ -104,3 +104,11 @@ def link_problem(*, sequence: int, previous_hash: str, stored_hash: str, expecte
     if recomputed != stored_hash:
         return CONTENT_ALTERED, f"stored hash {stored_hash[:16]}… but the content hashes to {recomputed[:16]}…"
     return None
+
+
+def link_kind(row: Any, expected_sequence: int, expected_previous: str, recompute: Callable[[int], str]) -> str | None:
+    """``link_problem``'s kind for a stored element with ``sequence``, ``previous_hash`` and ``hash`` attributes (a
+    model row), for verifiers that word the problem themselves; None when the link holds."""
+    found = link_problem(sequence=row.sequence, previous_hash=row.previous_hash, stored_hash=row.hash,
+                         expected_sequence=expected_sequence, expected_previous=expected_previous, recompute=recompute)
+    return None if found is None else found[0]

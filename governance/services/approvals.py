@@ -16,7 +16,8 @@ from django.utils.translation import gettext as _
 
 from audit.services import audit_record
 from core.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound
-from core.integrity.chain import CONTENT_ALTERED, GAP, link_problem
+from core.integrity.chain import CONTENT_ALTERED, GAP, LINK_BROKEN, link_kind
+from core.integrity.registry import Check
 from governance import conf, events
 from governance.approval_hash import GENESIS_HASH, decision_hash
 from governance.callbacks import approval_callback
@@ -470,20 +471,20 @@ def approval_callback_deliver(*, request_id: uuid.UUID) -> bool:
 
 
 @dataclass
-class ApprovalVerification:
-    checked: int = 0
-    problems: list[dict[str, str]] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
+class ApprovalVerification(Check):
+    """The integrity registry's ``Check`` of the approval decisions; each problem names its decision and request
+    (``problem.decision_id``, ``problem.request_id``)."""
 
     def summary(self) -> str:
         if self.ok:
             return f"approval_decisions: {self.checked} decisions verified, every hash matches"
-        first = self.problems[0]
         return (f"approval_decisions: {len(self.problems)} problem(s) in {self.checked} decisions; first: "
-                f"decision {first['decision_id']} of request {first['request_id']}: {first['problem']}")
+                f"{self.problems[0]}")
+
+
+_BROKEN_DECISION = {GAP: "sequence {sequence}, expected {expected} (a decision is missing)",
+                    LINK_BROKEN: "previous_hash does not match the request's previous decision",
+                    CONTENT_ALTERED: "hash does not match the decision's content (altered decision or request)"}
 
 
 def approval_decisions_verify(*, batch_size: int = 2000) -> ApprovalVerification:
@@ -499,17 +500,13 @@ def approval_decisions_verify(*, batch_size: int = 2000) -> ApprovalVerification
             last_request, expected_sequence, previous = row.request_id, 1, GENESIS_HASH
         report.checked += 1
         problem = None
-        broken = link_problem(sequence=row.sequence, previous_hash=row.previous_hash, stored_hash=row.hash,
-                              expected_sequence=expected_sequence, expected_previous=previous,
-                              recompute=lambda version, row=row: decision_hash(row, row.request, version))
-        if broken is not None:
-            problem = {GAP: f"sequence {row.sequence}, expected {expected_sequence} (a decision is missing)",
-                       CONTENT_ALTERED: "hash does not match the decision's content (altered decision or request)",
-                       }.get(broken[0], "previous_hash does not match the request's previous decision")
+        kind = link_kind(row, expected_sequence, previous, lambda v, row=row: decision_hash(row, row.request, v))
+        if kind is not None:
+            problem = _BROKEN_DECISION[kind].format(sequence=row.sequence, expected=expected_sequence)
         elif row.by_party or row.decided_by_id == row.request.requested_by:
             problem = "decided by a person on whose behalf the request acts (self-approval)"
         if problem:
-            report.problems.append({"decision_id": str(row.pk), "request_id": str(row.request_id),
-                                    "problem": problem})
+            report.fail(f"decision {row.pk} of request {row.request_id}", problem, decision_id=str(row.pk),
+                        request_id=str(row.request_id))
         expected_sequence, previous = row.sequence + 1, row.hash
     return report

@@ -3,22 +3,19 @@ lifecycle's state equal to where its chain ends."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from core.integrity.chain import CONTENT_ALTERED, GAP, link_problem
+from core.integrity.chain import CONTENT_ALTERED, GAP, LINK_BROKEN, link_kind
+from core.integrity.registry import Check
 from memory.models import DecisionLifecycle, LifecycleTransition
 from memory.transition_hash import GENESIS_HASH, transition_hash
 
 
 @dataclass
-class ChainReport:
-    checked: int = 0
-    lifecycles: int = 0
-    problems: list[str] = field(default_factory=list)
+class ChainReport(Check):
+    """The integrity registry's ``Check`` of the lifecycle chains, with how many lifecycles they covered."""
 
-    @property
-    def ok(self) -> bool:
-        return not self.problems
+    lifecycles: int = 0
 
     def summary(self) -> str:
         if self.ok:
@@ -26,6 +23,11 @@ class ChainReport:
                     f"every chain intact")
         return (f"lifecycle_transitions: {len(self.problems)} problem(s) in {self.checked} transitions; first: "
                 f"{self.problems[0]}")
+
+
+_BROKEN = {GAP: "sequence {sequence}, expected {expected} (a transition is missing)",
+           LINK_BROKEN: "link broken: previous_hash is not the hash of the transition before",
+           CONTENT_ALTERED: "content altered: the row no longer hashes to its hash"}
 
 
 def verify_lifecycle_chains(*, progress: Callable[[int], None] | None = None, batch_size: int = 2000
@@ -47,10 +49,11 @@ def verify_lifecycle_chains(*, progress: Callable[[int], None] | None = None, ba
             lifecycle_id, state = pending[0]
             report.lifecycles += 1
             if lifecycle_id != decision_id:
-                report.problems.append(f"lifecycle of decision {lifecycle_id}: no transitions")
+                report.fail(f"lifecycle of decision {lifecycle_id}", "no transitions")
             elif state != end_state:
-                report.problems.append(f"lifecycle of decision {lifecycle_id}: state {state!r} but its chain ends "
-                                       f"at {end_state!r} (state changed outside the transition service)")
+                report.fail(f"lifecycle of decision {lifecycle_id}", f"state {state!r} but its chain ends at "
+                                                                      f"{end_state!r} (state changed outside the "
+                                                                      "transition service)")
             pending[0] = next(lifecycles, None)
 
     rows = LifecycleTransition.objects.order_by("decision_id", "sequence")
@@ -63,17 +66,13 @@ def verify_lifecycle_chains(*, progress: Callable[[int], None] | None = None, ba
         report.checked += 1
         where = f"transition {row.pk} (decision {row.decision_id}, sequence {row.sequence})"
         problem = None
-        broken = link_problem(sequence=row.sequence, previous_hash=row.previous_hash, stored_hash=row.hash,
-                              expected_sequence=expected, expected_previous=previous,
-                              recompute=lambda version, row=row: transition_hash(row, row.previous_hash, version))
-        if broken is not None:
-            problem = {GAP: f"sequence {row.sequence}, expected {expected} (a transition is missing)",
-                       CONTENT_ALTERED: "content altered: the row no longer hashes to its hash",
-                       }.get(broken[0], "link broken: previous_hash is not the hash of the transition before")
+        kind = link_kind(row, expected, previous, lambda v, row=row: transition_hash(row, row.previous_hash, v))
+        if kind is not None:
+            problem = _BROKEN[kind].format(sequence=row.sequence, expected=expected)
         elif row.sequence == 1 and (row.from_state or row.to_state != "active"):
             problem = "the first transition must open the lifecycle (∅ → active)"
         if problem:
-            report.problems.append(f"{where}: {problem}")
+            report.fail(where, problem)
         expected, previous, end_state = row.sequence + 1, row.hash, row.to_state
         if progress is not None and report.checked % batch_size == 0:
             progress(report.checked)

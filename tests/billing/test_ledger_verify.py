@@ -65,7 +65,7 @@ def test_an_altered_amount_breaks_the_running_sum(make_account):
            [accounts[0].pk.hex if connection.vendor == "sqlite" else accounts[0].pk])
     report = ledger_check()
     assert [p.account_id for p in report.problems][:1] == [str(accounts[0].pk)]
-    assert any("running sum" in p.message for p in report.problems)
+    assert any("running sum" in p.detail for p in report.problems)
 
 
 def test_a_deleted_entry_leaves_a_gap(make_account):
@@ -74,7 +74,7 @@ def test_a_deleted_entry_leaves_a_gap(make_account):
            [accounts[2].pk.hex if connection.vendor == "sqlite" else accounts[2].pk])
     report = ledger_check()
     assert {p.account_id for p in report.problems} == {str(accounts[2].pk)}
-    messages = " | ".join(p.message for p in report.problems)
+    messages = " | ".join(p.detail for p in report.problems)
     assert "entry sequence 3 where 2 was expected" in messages
     assert "last_sequence 3 but 2 entries" in messages and "balance 792 but credits - debits = 1042" in messages
 

@@ -130,9 +130,9 @@ def test_an_approval_by_a_party_recorded_later_never_counts_and_the_verifier_rep
     assert (counted["approvals"], counted["final"], counted["request"]["status"]) == (1, False, "pending")
     assert post_decision(third, request).json()["request"]["status"] == "approved"
     report = approval_decisions_verify()
-    assert [p["problem"] for p in report.problems] == [
+    assert [p.detail for p in report.problems] == [
         "decided by a person on whose behalf the request acts (self-approval)"]
-    assert report.problems[0]["request_id"] == str(request.pk)
+    assert report.problems[0].request_id == str(request.pk)
     with pytest.raises(CommandError, match="problem"):
         call_command("approvals_verify", stdout=StringIO(), stderr=StringIO())
 

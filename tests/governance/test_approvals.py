@@ -405,8 +405,8 @@ def test_altering_the_request_breaks_the_hash(decided):
     ApprovalRequest.objects.filter(pk=decided.pk).update(amount=1)
     report = approval_decisions_verify()
     assert not report.ok
-    assert report.problems[0]["request_id"] == str(decided.pk)
-    assert "hash does not match" in report.problems[0]["problem"]
+    assert report.problems[0].request_id == str(decided.pk)
+    assert "hash does not match" in report.problems[0].detail
     assert "problem(s)" in report.summary()
 
 
@@ -451,5 +451,5 @@ def test_a_decision_rewritten_behind_the_triggers_is_found(decided):
         cursor.execute("SET LOCAL session_replication_role = replica")
         cursor.execute("UPDATE approval_decisions SET justification = 'All fine, approved.' WHERE sequence = 2")
     report = approval_decisions_verify()
-    assert [p["problem"] for p in report.problems] == [
+    assert [p.detail for p in report.problems] == [
         "hash does not match the decision's content (altered decision or request)"]

@@ -13,28 +13,29 @@ from tests.integrity import legacy_rows
 pytestmark = pytest.mark.django_db
 
 
-def _audit_chain():
-    from audit.verification import chain_verify
+def _verify(name: str):
+    """One verifier of the integrity registry, as ``verify_all`` runs it."""
+    from core.integrity import registry
 
-    return chain_verify()
+    return registry.verifiers()[name]()
+
+
+def _audit_chain():
+    return _verify("audit_chain")
 
 
 def _approval_decisions():
-    from governance.services.approvals import approval_decisions_verify
-
-    return approval_decisions_verify()
+    return _verify("approval_decisions")
 
 
 def _lifecycle_chains():
-    from memory.services import verify_lifecycle_chains
-
-    return verify_lifecycle_chains()
+    return _verify("lifecycle_chains")
 
 
 def test_the_legacy_rows_verify_intact():
     legacy_rows.load()
     audit = _audit_chain()
-    assert audit.ok, audit.summary()
+    assert audit.ok, audit.problems
     assert audit.checked == len(legacy_rows.rows()["audit_events"]["rows"])
     decisions = _approval_decisions()
     assert decisions.ok and decisions.checked == 3, decisions.problems
@@ -70,15 +71,15 @@ def test_one_byte_changed_in_an_audit_event_breaks_the_chain():
     data, _row = _altered("audit_events", "after", lambda r: r["sequence"] == 1)
     legacy_rows.load(data)
     audit = _audit_chain()
-    assert not audit.ok and audit.problem.sequence == 1 and audit.problem.kind == "content altered"
+    assert not audit.ok and audit.problems[0].sequence == 1 and audit.problems[0].kind == "content altered"
 
 
 def test_one_byte_changed_in_a_decision_fails_its_hash():
     data, row = _altered("approval_decisions", "justification", lambda r: r["sequence"] == 2)
     legacy_rows.load(data)
     decisions = _approval_decisions()
-    assert [p["decision_id"] for p in decisions.problems] == [row["id"]]
-    assert "hash does not match" in decisions.problems[0]["problem"]
+    assert [p.decision_id for p in decisions.problems] == [row["id"]]
+    assert "hash does not match" in decisions.problems[0].detail
 
 
 def test_one_byte_changed_in_a_request_context_fails_its_decisions():
@@ -89,7 +90,7 @@ def test_one_byte_changed_in_a_request_context_fails_its_decisions():
     legacy_rows.load(data)
     decisions = _approval_decisions()
     assert len(decisions.problems) == 2
-    assert all("hash does not match" in p["problem"] for p in decisions.problems)
+    assert all("hash does not match" in p.detail for p in decisions.problems)
 
 
 def test_one_byte_changed_in_a_transition_fails_its_chain():

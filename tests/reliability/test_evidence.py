@@ -12,6 +12,7 @@ from django.db import connection
 
 from audit.immutable import append_only_tables
 from console import integrity
+from core.integrity import registry
 from tests.reliability.conftest import logged_in_as
 
 pytestmark = [pytest.mark.postgres]
@@ -385,7 +386,7 @@ def test_every_append_only_table_is_covered():
 
     assert set(append_only_tables()) <= evidence.covered_tables()
     assert set(append_only_tables()) - evidence.PROVEN_BY_THE_CHAIN <= {
-        name.removeprefix("evidence_") for name in integrity.verifiers()}
+        name.removeprefix("evidence_") for name in registry.verifiers()}
 
 
 @pytest.mark.django_db

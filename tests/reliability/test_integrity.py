@@ -10,6 +10,7 @@ from django.core.management.base import CommandError
 from django.db import connection
 
 from console import integrity
+from core.integrity import registry
 from infrastructure.models import IntegrityReport, KillSwitch
 
 pytestmark = [pytest.mark.django_db]
@@ -141,13 +142,13 @@ def test_a_verifier_that_raises_is_a_failure_not_a_crash():
     def broken():
         raise RuntimeError("disk on fire")
 
-    result = integrity.run_one("broken", broken)
+    result = registry.run_one("broken", broken)
     assert not result.ok and "disk on fire" in result.problems[0]
 
 
 def test_register_refuses_a_name_twice():
     with pytest.raises(ValueError):
-        integrity.register("ledger")(lambda: None)
+        registry.register("ledger")(lambda: None)
 
 
 def test_the_daily_run_raises_the_kill_switch_alert_shown_on_the_dashboard(demo, admin_client, settings):

@@ -21,12 +21,12 @@ def test_a_run_keeps_every_invariant_and_the_same_seed_replays_it():
 
 
 def test_a_failing_run_names_its_seed(monkeypatch, capsys):
-    from console import integrity
+    from core.integrity import registry
 
     def broken():
-        return integrity.Check(checked=1, problems=["planted problem"])
+        return registry.Check(checked=1, problems=["planted problem"])
 
-    monkeypatch.setitem(integrity._VERIFIERS, "planted", broken)
+    monkeypatch.setitem(registry._VERIFIERS, "planted", broken)
     with pytest.raises(CommandError) as raised:
         call_command("workload", "--seed", "5", "--steps", "10")
     assert "--seed 5 --steps 10" in str(raised.value)

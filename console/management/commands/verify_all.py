@@ -7,6 +7,7 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 
 from console import integrity
+from core.integrity import registry
 
 
 class Command(BaseCommand):
@@ -24,7 +25,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         if options["list"]:
-            for name, func in integrity.verifiers().items():
+            for name, func in registry.verifiers().items():
                 self.stdout.write(f"{name}: {(func.__doc__ or '').strip().splitlines()[0] if func.__doc__ else ''}")
             return
         progress = None

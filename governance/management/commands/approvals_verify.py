@@ -13,7 +13,6 @@ class Command(BaseCommand):
         report = approval_decisions_verify()
         if not report.ok:
             for problem in report.problems:
-                self.stderr.write(f"decision {problem['decision_id']} (request {problem['request_id']}): "
-                                  f"{problem['problem']}")
+                self.stderr.write(f"decision {problem.decision_id} (request {problem.request_id}): {problem.detail}")
             raise CommandError(report.summary())
         self.stdout.write(self.style.SUCCESS(report.summary()))
