@@ -247,7 +247,7 @@ def _apply_in_one_statement(target: SpendTarget, *, amount: int, quantity: int, 
     if row[1] is not None:
         return None
     audit_staged()
-    entry = posted_entry(entry, row)
+    entry = posted_entry(entry, row=row)
     event = AdSpendEvent(id=event_id, campaign_id=target.campaign_id, budget_id=target.budget_id, tenant_id=tenant_id,
                          amount=amount, quantity=quantity, unit=unit, status=AdSpendEvent.Status.APPLIED,
                          ledger_entry_id=entry_id, idempotency_key=key, created_at=now)

@@ -442,7 +442,7 @@ def _post_through_function(account_pk: uuid.UUID, *, type: str, amount: int, des
     if row[1] is not None:
         raise _refusal(row[1], amount=amount, available=row[2], tenant=tenant_pk is not None)
     audit_staged()
-    return posted_entry(entry, row)
+    return posted_entry(entry, row=row)
 
 
 @dataclass(frozen=True)
@@ -561,7 +561,7 @@ def _around_sequence(metadata: str) -> tuple[str, str]:
     return head + '"sequence":', tail
 
 
-def posted_entry(entry: LedgerEntry, row: tuple) -> LedgerEntry:
+def posted_entry(entry: LedgerEntry, *, row: tuple) -> LedgerEntry:
     """``entry`` with what the statement that wrote it returned (``POSTED_COLUMNS``), as a saved instance."""
     entry.balance_after, entry.sequence, entry.tenant_balance_after = row[4], row[5], row[6]
     entry._state.adding, entry._state.db = False, connection.alias
@@ -591,7 +591,7 @@ def _transfers_in_one_statement(transfers: list[Transfer], *,
     if len(rows) != len(entries):
         raise DatabaseError(f"ledger: a batch of {len(transfers)} transfers wrote {len(rows)} entries")
     audit_staged()
-    filled = [posted_entry(entry, row) for entry, row in zip(entries, rows, strict=True)]
+    filled = [posted_entry(entry, row=row) for entry, row in zip(entries, rows, strict=True)]
     return list(zip(filled[::2], filled[1::2], strict=True))
 
 
