@@ -91,7 +91,7 @@ def _spends(ctx: Context, mode: str, *, audit: str = "deferred") -> float:
     return rate
 
 
-@measure("ads_spend_8w", unit="spends/s", baseline="B_led", group="ads",
+@measure("ads_spend_8w", unit="spends/s", baseline="B_led", goal=(">=", 0.35), group="ads",
          description="campaign_spend, 8 worker processes, random campaigns of 2,000 tenants (audit chained after)")
 def ads_spend_8w(ctx: Context) -> float:
     return _spends(ctx, "spread")

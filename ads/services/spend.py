@@ -18,6 +18,7 @@ campaign and key: a retry returns the first applied event (``replayed``) without
 """
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,12 +35,21 @@ from ads.selectors import SpendTarget, spend_applied_with_key, spend_target_get
 from ads.services.budgets import exhaust_locked, lock_current_budget
 from ads.services.common import halted_by, lock_campaign, lock_limits, raise_refusal
 from audit.chain import format_time
-from audit.services import audit_record
-from billing.models import LedgerEntry
-from billing.services.ledger import ledger_post, validate_amount
+from audit.services import STAGE_COLUMNS, audit_event_values, audit_record, audit_staged, stage_params
+from billing.models import MAX_BALANCE, LedgerEntry
+from billing.services.ledger import (
+    POSTED_COLUMNS,
+    POSTED_EVENTS_SQL,
+    ledger_post,
+    posted_entry,
+    posted_events_params,
+    validate_amount,
+)
+from core.db import prepared_cursor
 from core.errors import Conflict, InvalidInput, NotFound, ServiceError
 from identity.models import Application
 from identity.selectors import person_reachable
+from infrastructure.services.killswitches import killswitch_is_halted
 
 MAX_QUANTITY = 10**12
 MAX_KEY = 400
@@ -96,6 +106,11 @@ def campaign_spend(*, campaign_id: Any, amount: int, quantity: int, unit: str, i
         existing = spend_applied_with_key(campaign_id=target.campaign_id, idempotency_key=key)
         if existing is not None:
             return _replay(existing)
+    if connection.vendor == "postgresql":
+        applied = _apply_in_one_statement(target, amount=amount, quantity=quantity, unit=unit, key=key,
+                                          now=timezone.now())
+        if applied is not None:
+            return applied
     try:
         with transaction.atomic():
             return _apply(target, amount=amount, quantity=quantity, unit=unit, key=key, now=timezone.now())
@@ -166,6 +181,78 @@ def _apply(target: SpendTarget, *, amount: int, quantity: int, unit: str, key: s
     if budget.amount_spent >= budget.amount_total:
         exhaust_locked(budget)
     return SpendOutcome(event=event, budget_remaining=budget.remaining)
+
+
+# PostgreSQL: the spend as one statement. ``ads_spend_apply`` (migration ads 0002) takes the locks in the spend's
+# order and applies the spend when nothing stands in its way, posting the debit through billing's
+# ``ledger_post_apply``; the statement stages the ledger entry's event as billing's own statements do
+# (``POSTED_EVENTS_SQL``) and the spend's event, whose ``after`` holds three counters only the function knows,
+# spliced into its canonical JSON where ``_COUNTER_MARKS`` stand.
+_COUNTER_MARKS = {"budget_spent": -1, "budget_total": -2, "campaign_total_spent": -3}
+
+
+@functools.cache
+def _spend_apply_sql(counters: tuple[str, ...]) -> str:
+    """The statement, for the counters in the order they appear in the spend event's ``after``."""
+    after = " || ".join([part for name in counters for part in ("%s", f"p.{name}")] + ["%s"])
+    values = ", ".join(after if column == "after" else "%s" for column in STAGE_COLUMNS)
+    return (
+        "WITH posted AS (SELECT * FROM ads_spend_apply(" + ", ".join(["%s"] * 16) + ")), "  # noqa: S608 - fixed
+        + POSTED_EVENTS_SQL + ", spend_staged AS (INSERT INTO audit_staging (" + ", ".join(STAGE_COLUMNS) + ") "
+        "SELECT " + values + " FROM posted p WHERE p.refusal IS NULL) "
+        "SELECT " + POSTED_COLUMNS + ", budget_spent, budget_total, campaign_total_spent FROM posted"
+    )
+
+
+def _around_counters(text: str) -> tuple[list[str], list[str]]:
+    """The canonical ``after`` of a spend's event cut around its counters: the pieces between them, and the counters'
+    names in the order they appear (the order of the keys in canonical JSON)."""
+    found = sorted((text.index(f'"{name}":{mark}'), name, mark) for name, mark in _COUNTER_MARKS.items())
+    pieces, names, at = [], [], 0
+    for position, name, mark in found:
+        cut = position + len(f'"{name}":')
+        pieces.append(text[at:cut])
+        names.append(name)
+        at = cut + len(str(mark))
+    pieces.append(text[at:])
+    return pieces, names
+
+
+def _apply_in_one_statement(target: SpendTarget, *, amount: int, quantity: int, unit: str, key: str,
+                            now: datetime) -> SpendOutcome | None:
+    """The spend in one statement (PostgreSQL), when no kill switch is in force and ``ads_spend_apply`` finds
+    nothing in its way; None when it wrote nothing, and the locking path (``_apply``) decides."""
+    if halted_by()[0] is not None or killswitch_is_halted("billing"):
+        return None
+    event_id, entry_id = uuid.uuid4(), uuid.uuid4()
+    tenant_id = target.tenant_id
+    entry = LedgerEntry(id=entry_id, account_id=target.balance_account_id, type=LedgerEntry.Type.DEBIT, amount=amount,
+                        description=_("Ad spend: %(campaign)s") % {"campaign": target.name[:200]},
+                        reference_id=f"ad_spend:{event_id}", corrects=None, tenant_id=tenant_id, created_at=now)
+    spend_event = audit_event_values(
+        events.AD_SPEND_APPLIED, action="spend", target_type="ad_spend_event", target_id=event_id,
+        after={"amount": amount, "quantity": quantity, "unit": unit, "ledger_entry_id": entry_id, **_COUNTER_MARKS},
+        metadata={"campaign_id": str(target.campaign_id), "budget_id": str(target.budget_id),
+                  "tenant_id": str(tenant_id), "idempotency_key": key, "created_at": format_time(now)})
+    pieces, names = _around_counters(spend_event["after"])
+    staged = []
+    for column, value in zip(STAGE_COLUMNS, stage_params(spend_event), strict=True):
+        staged.extend(pieces if column == "after" else [value])
+    params = [target.campaign_id, target.budget_id, tenant_id, target.balance_account_id, target.name, amount,
+              quantity, unit, key, rules.spend_day(now), event_id, entry_id, entry.description, entry.reference_id,
+              MAX_BALANCE, now, *posted_events_params([entry]), *staged]
+    with prepared_cursor() as cursor:
+        cursor.execute(_spend_apply_sql(tuple(names)), params)
+        row = cursor.fetchone()
+    if row[1] is not None:
+        return None
+    audit_staged()
+    entry = posted_entry(entry, row=row)
+    event = AdSpendEvent(id=event_id, campaign_id=target.campaign_id, budget_id=target.budget_id, tenant_id=tenant_id,
+                         amount=amount, quantity=quantity, unit=unit, status=AdSpendEvent.Status.APPLIED,
+                         ledger_entry_id=entry_id, idempotency_key=key, created_at=now)
+    event._state.adding, event._state.db = False, connection.alias
+    return SpendOutcome(event=event, budget_remaining=row[8] - row[7])
 
 
 # The three counters in one round trip (data-modifying CTEs all run, whether or not the outer query reads them).

@@ -149,12 +149,14 @@ _TIME = LedgerEntry._meta.get_field("created_at")
 # PostgreSQL, the postings that need more than one statement's worth of logic run as one call of a function the
 # migrations create (billing 0005): ``ledger_post_apply`` (a tenant's debit: its funds are checked under the account's
 # row lock) and ``ledger_transfer_apply`` (a batch of transfers, all or none). Each returns one row per entry it wrote
-# (or one row naming its refusal), and the statement that calls it stages each entry's audit event from that row: the
-# columns audit.services gives (as arrays, one element per entry), the balances before and after, and the entry's
-# sequence spliced into its canonical metadata, as ``_STAGE_FROM_ENTRY`` does for a single posting.
+# (``POSTED_COLUMNS``), or one row naming its refusal, and the statement that calls it, as the CTE ``posted``, stages
+# each entry's audit event from that row with ``POSTED_EVENTS_SQL``: the columns audit.services gives (as arrays, one
+# element per entry: ``posted_events_params``), the balances before and after, and the entry's sequence spliced into
+# its canonical metadata, as ``_STAGE_FROM_ENTRY`` does for a single posting. A statement of another app that posts
+# through ``ledger_post_apply`` (the ads spend) stages its entry's event the same way.
 _EVENT_ARRAY_COLUMNS = tuple(c for c in STAGE_COLUMNS if c not in ("before", "after", "metadata"))
 _ARRAY_TYPES = {"UUIDField": "uuid[]", "DateTimeField": "timestamptz[]"}
-_STAGE_FROM_POSTED = (
+POSTED_EVENTS_SQL = (
     "staged AS ("  # noqa: S608 - the columns come from STAGE_COLUMNS; values travel as parameters
     "INSERT INTO audit_staging (" + ", ".join(STAGE_COLUMNS) + ") "
     "SELECT " + ", ".join(
@@ -168,15 +170,15 @@ _STAGE_FROM_POSTED = (
     "WITH ORDINALITY AS e(" + ", ".join(_EVENT_ARRAY_COLUMNS) + ", metadata_head, metadata_tail, entry_no) "
     "ON e.entry_no = p.entry_no WHERE p.refusal IS NULL) "
 )
-_POSTED_COLUMNS = "entry_no, refusal, available, before_balance, after_balance, after_sequence, after_funds"
+POSTED_COLUMNS = "entry_no, refusal, available, before_balance, after_balance, after_sequence, after_funds"
 _POST_APPLY_PG = (
     "WITH posted AS (SELECT * FROM ledger_post_apply(%s, %s, %s, %s, %s, %s, %s, %s, %s)), "  # noqa: S608 - as above
-    + _STAGE_FROM_POSTED + "SELECT " + _POSTED_COLUMNS + " FROM posted ORDER BY entry_no"
+    + POSTED_EVENTS_SQL + "SELECT " + POSTED_COLUMNS + " FROM posted ORDER BY entry_no"
 )
 _TRANSFER_APPLY_PG = (
     "WITH posted AS (SELECT * FROM ledger_transfer_apply(%s::uuid[], %s::uuid[], %s::bigint[], %s::text[], "  # noqa: S608
     "%s::text[], %s::uuid[], %s::uuid, %s, %s)), "
-    + _STAGE_FROM_POSTED + "SELECT " + _POSTED_COLUMNS + " FROM posted ORDER BY entry_no"
+    + POSTED_EVENTS_SQL + "SELECT " + POSTED_COLUMNS + " FROM posted ORDER BY entry_no"
 )
 
 
@@ -432,14 +434,15 @@ def _post_through_function(account_pk: uuid.UUID, *, type: str, amount: int, des
     now = timezone.now()
     entry = LedgerEntry(id=uuid.uuid4(), account_id=account_pk, type=type, amount=amount, description=description,
                         reference_id=reference_id, corrects=None, tenant_id=tenant_pk, created_at=now)
+    params = [account_pk, type, amount, description, reference_id, entry.id, tenant_pk, MAX_BALANCE,
+              _TIME.get_db_prep_value(now, connection), *posted_events_params([entry])]
     with prepared_cursor() as cursor:
-        cursor.execute(_POST_APPLY_PG, [account_pk, type, amount, description, reference_id, entry.id, tenant_pk,
-                                        MAX_BALANCE, _TIME.get_db_prep_value(now, connection), *_entry_events([entry])])
+        cursor.execute(_POST_APPLY_PG, params)
         row = cursor.fetchone()
     if row[1] is not None:
         raise _refusal(row[1], amount=amount, available=row[2], tenant=tenant_pk is not None)
     audit_staged()
-    return _filled(entry, row)
+    return posted_entry(entry, row=row)
 
 
 @dataclass(frozen=True)
@@ -531,8 +534,8 @@ def _naming_transfer(index: int) -> Iterator[None]:
         raise
 
 
-def _entry_events(entries: Sequence[LedgerEntry]) -> list[list[Any]]:
-    """The staged events of ``entries`` (written by one statement) as ``_STAGE_FROM_POSTED``'s parameters: one array
+def posted_events_params(entries: Sequence[LedgerEntry]) -> list[list[Any]]:
+    """The staged events of ``entries`` (written by one statement) as ``POSTED_EVENTS_SQL``'s parameters: one array
     per column, then the canonical metadata before and after the sequence, which only the statement knows."""
     columns: list[list[Any]] = [[] for _ in range(len(_EVENT_ARRAY_COLUMNS) + 2)]
     for entry in entries:
@@ -558,8 +561,8 @@ def _around_sequence(metadata: str) -> tuple[str, str]:
     return head + '"sequence":', tail
 
 
-def _filled(entry: LedgerEntry, row: tuple) -> LedgerEntry:
-    """``entry`` with what the statement that wrote it returned (``_POSTED_COLUMNS``), as a saved instance."""
+def posted_entry(entry: LedgerEntry, *, row: tuple) -> LedgerEntry:
+    """``entry`` with what the statement that wrote it returned (``POSTED_COLUMNS``), as a saved instance."""
     entry.balance_after, entry.sequence, entry.tenant_balance_after = row[4], row[5], row[6]
     entry._state.adding, entry._state.db = False, connection.alias
     return entry
@@ -575,7 +578,7 @@ def _transfers_in_one_statement(transfers: list[Transfer], *,
     params = [[t.from_account_id for t in transfers], [t.to_account_id for t in transfers],
               [t.amount for t in transfers], [t.description for t in transfers],
               [t.reference_id for t in transfers], [e.id for e in entries], tenant_pk, MAX_BALANCE,
-              _TIME.get_db_prep_value(now, connection), *_entry_events(entries)]
+              _TIME.get_db_prep_value(now, connection), *posted_events_params(entries)]
     with prepared_cursor() as cursor:
         cursor.execute(_TRANSFER_APPLY_PG, params)
         rows = cursor.fetchall()
@@ -588,7 +591,7 @@ def _transfers_in_one_statement(transfers: list[Transfer], *,
     if len(rows) != len(entries):
         raise DatabaseError(f"ledger: a batch of {len(transfers)} transfers wrote {len(rows)} entries")
     audit_staged()
-    filled = [_filled(entry, row) for entry, row in zip(entries, rows, strict=True)]
+    filled = [posted_entry(entry, row=row) for entry, row in zip(entries, rows, strict=True)]
     return list(zip(filled[::2], filled[1::2], strict=True))
 
 

@@ -248,3 +248,46 @@ def test_spend_events_are_append_only(make_setup):
         AdSpendEvent.objects.filter(pk=event.pk).update(amount=1)
     with pytest.raises(AppendOnlyViolation):
         event.delete()
+
+
+def test_a_spends_audit_events_record_its_counters_and_its_debit(make_setup):
+    from audit.models import AuditEvent
+    from audit.services import audit_sequence
+
+    setup = make_setup(balance=50_000, amount_total=10_000)
+    spend(setup, 300)
+    outcome = spend(setup, 200, quantity=7, unit="impression", idempotency_key="k-2")
+    audit_sequence()
+    event = AuditEvent.objects.get(type="AD_SPEND_APPLIED", target_id=outcome.event.pk)
+    assert event.after == {"amount": 200, "quantity": 7, "unit": "impression",
+                           "ledger_entry_id": str(outcome.event.ledger_entry_id), "budget_spent": 500,
+                           "budget_total": 10_000, "campaign_total_spent": 500}
+    assert event.metadata["idempotency_key"] == "k-2" and event.metadata["tenant_id"] == str(setup.tenant.id)
+    posted = AuditEvent.objects.get(type="LEDGER_ENTRY_POSTED", target_id=outcome.event.ledger_entry_id)
+    assert (posted.action, posted.before, posted.after) == ("debit", {"balance": 49_700}, {"balance": 49_500})
+    assert posted.metadata["sequence"] == LedgerEntry.objects.get(pk=outcome.event.ledger_entry_id).sequence
+    assert outcome.budget_remaining == 9_500
+
+
+@pytest.mark.postgres
+def test_on_postgresql_a_spend_is_one_read_and_one_statement(make_setup, django_assert_num_queries):
+    setup = make_setup(balance=50_000, amount_total=10_000)
+    spend(setup, 1)
+    with django_assert_num_queries(2):
+        outcome = spend(setup, 100)
+    setup.refresh()
+    assert outcome.event.status == "applied" and setup.budget.amount_spent == 101
+
+
+@pytest.mark.postgres
+def test_verify_all_proves_spends_applied_in_one_statement_or_on_the_locking_path(make_setup):
+    from console import integrity
+
+    setup = make_setup(balance=50_000, amount_total=1_000)
+    for amount in (100, 250, 649):
+        spend(setup, amount)
+    spend(setup, 1)  # exhausts the budget: the locking path applies it and pauses the campaign
+    setup.refresh()
+    assert setup.budget.status == "exhausted" and setup.campaign.status == "paused"
+    report = integrity.run_all(store=False)
+    assert report.ok, [(r.name, r.problems) for r in report.results if not r.ok]

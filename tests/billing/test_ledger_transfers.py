@@ -181,3 +181,15 @@ def test_concurrent_batches_in_every_direction_never_deadlock(capsys):
     assert sum(tenant_funds(account_id=pk, tenant_id=tenant.pk) for pk in accounts) == 40_000
     call_command("ledger_verify")
     assert "OK" in capsys.readouterr().out
+
+
+@pytest.mark.postgres
+def test_on_postgresql_a_transfer_and_a_tenants_debit_are_one_statement_each(make_account, make_user,
+                                                                              django_assert_num_queries):
+    tenant = make_user()
+    a, b = make_account(balance=500, tenant_id=tenant.pk), make_account()
+    with django_assert_num_queries(1):
+        ledger_transfers([Transfer(a.pk, b.pk, 10), Transfer(b.pk, a.pk, 5)], tenant_id=tenant.pk)
+    with django_assert_num_queries(1):
+        ledger_post(account_id=a.pk, type="debit", amount=5, tenant_id=tenant.pk)
+    assert (balance(a), balance(b)) == (490, 5)
