@@ -110,6 +110,15 @@ class DecisionLifecycle(models.Model):
             models.Index(fields=["target_type", "target_id", "state"], name="idx_lifecycle_target"),
             models.Index(fields=["reference", "state"], name="idx_lifecycle_reference"),
             models.Index(fields=["domain", "action", "state"], name="idx_lifecycle_action"),
+            # Conflict detection: the latest decision in force of each kind is one lookup (``consequences``).
+            models.Index(fields=["target_type", "target_id", "direction", "created_at", "decision_id"],
+                         condition=Q(state__in=IN_FORCE_STATES), name="idx_lifecycle_force_direction"),
+            models.Index(fields=["target_type", "target_id", "action", "domain", "created_at", "decision_id"],
+                         condition=Q(state__in=IN_FORCE_STATES), name="idx_lifecycle_force_action"),
+            models.Index(fields=["reference", "direction", "created_at", "decision_id"],
+                         condition=Q(state__in=IN_FORCE_STATES), name="idx_lifecycle_force_reference"),
+            models.Index(fields=["subject_id", "decision_type", "created_at", "decision_id"],
+                         condition=Q(state__in=IN_FORCE_STATES), name="idx_lifecycle_force_subject"),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(state__in=LifecycleState.values), name="lifecycle_state_valid"),

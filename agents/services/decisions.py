@@ -414,14 +414,15 @@ def _execute(decision: AgentDecision, executor: Executor, prepared: PreparedActi
                 exc.record_refusal()
     if failure is None:
         return _record_execution(decision, executed_by=executed_by, approved_by=approved_by, result=result,
-                                 counts=counts, prepared=prepared)
+                                 counts=counts, prepared=prepared, parties=parties)
     return _record_execution(decision, executed_by=executed_by, approved_by=approved_by, error_code=failure.code,
                              error_message=failure.message, counts=counts)
 
 
 def _record_execution(decision: AgentDecision, *, executed_by: str, approved_by: Any, counts: _Counts,
                       result: dict[str, Any] | None = None, error_code: str = "",
-                      error_message: str = "", prepared: PreparedAction | None = None) -> AgentExecutionLog:
+                      error_message: str = "", prepared: PreparedAction | None = None,
+                      parties: list | None = None) -> AgentExecutionLog:
     now = timezone.now()
     ok = not error_code
     if ok:
@@ -455,8 +456,9 @@ def _record_execution(decision: AgentDecision, *, executed_by: str, approved_by:
                  **_audit_actor(decision))
     if ok and prepared is not None:
         # An autonomous execution opens the lifecycle here; an approved one opened it at approval (idempotent).
+        # The parties the execution ran for, when known, are the ones memory keeps (not looked up twice).
         decision_remember(decision, target_type=prepared.target_type, target_id=prepared.target_id,
-                          facts=prepared.context, approved_by=approved_by)
+                          facts=prepared.context, approved_by=approved_by, parties=parties)
     elif not ok:
         decision_forget_failed(decision, code=error_code, message=error_message)
     return log

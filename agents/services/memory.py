@@ -43,8 +43,9 @@ def _reference(action: str, target_type: str, target_id: str, facts: dict[str, A
 
 
 def decision_remember(decision: AgentDecision, *, target_type: str, target_id: str, facts: dict[str, Any] | None,
-                      approved_by: Any = None) -> DecisionLifecycle:
-    """Open the decision's lifecycle (idempotent), inside the caller's transaction."""
+                      approved_by: Any = None, parties: list | None = None) -> DecisionLifecycle:
+    """Open the decision's lifecycle (idempotent), inside the caller's transaction. ``parties``: the decision's
+    ``decision_parties`` when the caller already has them."""
     facts = facts if isinstance(facts, dict) else {}
     action = decision.proposed_action
     return lifecycle_open(
@@ -58,18 +59,20 @@ def decision_remember(decision: AgentDecision, *, target_type: str, target_id: s
                      "payload": decision.payload, "facts": facts, "risk_score": decision.risk_score,
                      "approved_by": str(approved_by.pk) if approved_by else None,
                      # Memory keeps them from reviewing, resolving or recording as a precedent their own decision.
-                     "on_behalf_of": _party_ids(decision, target_type=target_type, target_id=target_id)}),
+                     "on_behalf_of": _party_ids(decision, target_type=target_type, target_id=target_id,
+                                                parties=parties)}),
         triggered_by=approved_by.pk if approved_by else None,
         triggered_by_type=TriggerType.HUMAN if approved_by else TriggerType.SYSTEM,
         reason=(_("approved by %(who)s") % {"who": approved_by}) if approved_by
         else _("executed autonomously (autonomy level %(l)s)") % {"l": decision.autonomy_level})
 
 
-def _party_ids(decision: AgentDecision, *, target_type: str, target_id: str) -> list[str]:
+def _party_ids(decision: AgentDecision, *, target_type: str, target_id: str, parties: list | None) -> list[str]:
     from agents.services.parties import decision_parties
 
-    parties = decision_parties(agent=decision.agent, app_id=decision.app_id, target_type=target_type,
-                               target_id=target_id)
+    if parties is None:
+        parties = decision_parties(agent=decision.agent, app_id=decision.app_id, target_type=target_type,
+                                   target_id=target_id)
     return sorted({str(user_id) for user_id, _relation in parties})
 
 

@@ -3,6 +3,9 @@ conflicts with the decisions in force when it becomes active; when it stops stan
 and close its open review. The transitions themselves are ``lifecycles``; people's actions on conflicts are
 ``conflicts``.
 
+A new decision is compared with the latest decision in force that could conflict with it in each kind (one indexed
+lookup each), not with every earlier one: the work stays the same however long the target's history.
+
 Conflict kinds, checked in this order for each pair (the first that applies is recorded):
 
 - ``direction``: one target, opposite directions (pause ↔ resume, raise ↔ lower);
@@ -76,21 +79,42 @@ def conflict_kind(existing: DecisionLifecycle, new: DecisionLifecycle) -> tuple[
     return None
 
 
-def _candidates(lifecycle: DecisionLifecycle, now: datetime):
-    query = Q(pk__in=[])
+def _latest(query) -> DecisionLifecycle | None:
+    return query.order_by("-created_at", "-decision_id").first()
+
+
+def _candidates(lifecycle: DecisionLifecycle, now: datetime) -> list[DecisionLifecycle]:
+    """The few decisions in force ``lifecycle`` could conflict with, one indexed lookup per kind: the latest one
+    pulling its target the opposite way (direction), the latest one moving its money reference the opposite way
+    (resource), the latest grant to its subject with overlapping scopes (scope) and the latest one taking the same
+    action on its target (temporal, a conflict when their terms differ). Oldest first."""
+    in_force = DecisionLifecycle.objects.in_force(now).exclude(pk=lifecycle.pk)
+    found: dict = {}
+    direction = lifecycle.direction
     if lifecycle.target_type:
-        query |= Q(target_type=lifecycle.target_type, target_id=lifecycle.target_id)
-    if lifecycle.reference:
-        query |= Q(reference=lifecycle.reference)
+        on_target = in_force.filter(target_type=lifecycle.target_type, target_id=lifecycle.target_id)
+        opposite = next((next(iter(pair - {direction})) for pair in OPPOSITE_DIRECTIONS if direction in pair), None)
+        if opposite:
+            found[1] = _latest(on_target.filter(direction=opposite))
+        if direction not in MONEY_DIRECTIONS:
+            found[4] = _latest(on_target.filter(domain=lifecycle.domain, action=lifecycle.action)
+                               .exclude(direction__in=MONEY_DIRECTIONS))
+    if lifecycle.reference and direction in MONEY_DIRECTIONS:
+        found[2] = _latest(in_force.filter(reference=lifecycle.reference,
+                                           direction=next(iter(MONEY_DIRECTIONS - {direction}))))
     if lifecycle.subject_id and lifecycle.scopes:
-        query |= Q(subject_id=lifecycle.subject_id, decision_type=lifecycle.decision_type)
-    return (DecisionLifecycle.objects.in_force(now).filter(query).exclude(pk=lifecycle.pk)
-            .order_by("created_at", "decision_id"))
+        grants = (in_force.filter(subject_id=lifecycle.subject_id, decision_type=lifecycle.decision_type)
+                  .order_by("-created_at", "-decision_id"))
+        found[3] = next((grant for grant in grants.iterator(chunk_size=20)
+                         if grant.scopes and _scopes_overlap(list(grant.scopes), list(lifecycle.scopes))), None)
+    unique = {c.pk: c for c in found.values() if c is not None}
+    return sorted(unique.values(), key=lambda c: (c.created_at, c.decision_id))
 
 
 def conflicts_detect(*, lifecycle: DecisionLifecycle, now: datetime | None = None) -> list[DecisionConflict]:
-    """Record a conflict between ``lifecycle`` (just active) and each decision in force it conflicts with, unless
-    that pair already has an open conflict of the same kind. Inside the caller's transaction."""
+    """Record a conflict between ``lifecycle`` (just active) and the latest decision in force it conflicts with in
+    each kind (``_candidates``), unless that pair already has an open conflict of the same kind. Inside the caller's
+    transaction. The work is bounded by the kinds, not by the history of the target."""
     now = now or timezone.now()
     found = []
     for other in _candidates(lifecycle, now):
