@@ -7,7 +7,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('governance', '0004_memory_moves_to_its_app'),
-        ('memory', '0001_initial'),
+        ('memory', '0002_versioned_hashes'),
     ]
 
     operations = [
