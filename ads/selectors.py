@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from ads import errors, rules
 from ads.models import AdAccount, AdBudget, AdCampaign, AdGovernanceLimit, AdSpendEvent, AdTenantDailySpend
-from core.db import fetch_one
+from core.db import prepared_cursor
 
 
 def parse_uuid(value: Any) -> uuid.UUID | None:
@@ -83,7 +83,7 @@ class SpendTarget:
     name: str
 
 
-# PostgreSQL: the spend's first read as SQL written once and prepared per connection (``core.db.fetch_one``): the
+# PostgreSQL: the spend's first read as SQL written once and prepared per connection (``core.db.prepared_cursor``): the
 # ORM's compilation of this two-table query costs more than the round trip, on the hottest path of the ads app.
 _SPEND_TARGET_SQL = ("SELECT c.id, c.budget_id, a.tenant_id, a.balance_account_id, a.user_id, c.name "
                      "FROM ad_campaigns c JOIN ad_accounts a ON a.id = c.ad_account_id WHERE c.id = %s")
@@ -95,12 +95,14 @@ def spend_target_get(*, campaign_id: Any, tenant_id: Any = None) -> SpendTarget:
     tenant_pk = parse_uuid(tenant_id) if tenant_id is not None else None
     if pk is None or (tenant_id is not None and tenant_pk is None):
         raise errors.CampaignNotFound()
-    connection = connections[DEFAULT_DB_ALIAS]  # this thread's wrapper (fetch_one keeps its statements on it)
+    connection = connections[DEFAULT_DB_ALIAS]
     if connection.vendor == "postgresql":
-        if tenant_pk is None:
-            found = fetch_one(_SPEND_TARGET_SQL, [pk], connection=connection)
-        else:
-            found = fetch_one(_SPEND_TARGET_OF_TENANT_SQL, [pk, tenant_pk], connection=connection)
+        with prepared_cursor(connection=connection) as cursor:
+            if tenant_pk is None:
+                cursor.execute(_SPEND_TARGET_SQL, [pk])
+            else:
+                cursor.execute(_SPEND_TARGET_OF_TENANT_SQL, [pk, tenant_pk])
+            found = cursor.fetchone()
     else:
         qs = AdCampaign.objects.filter(pk=pk)
         if tenant_pk is not None:
