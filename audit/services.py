@@ -110,6 +110,7 @@ STAGE_COLUMNS = ("event_id", "type", "app_id", "actor_id", "actor_type", "target
 _STAGE_SQL = ("INSERT INTO audit_staging (" + ", ".join(STAGE_COLUMNS) + ") "
               "VALUES (" + ", ".join(["%s"] * len(STAGE_COLUMNS)) + ")")
 _UUID_FIELD = StagedEvent._meta.get_field("event_id")
+_STAGED_FIELDS = [field.attname for field in StagedEvent._meta.concrete_fields]
 _TIME_FIELD = StagedEvent._meta.get_field("created_at")
 
 
@@ -198,11 +199,10 @@ def audit_record(type: str, *, action: str, **fields: Any) -> StagedEvent:
     values = audit_event_values(type, action=action, **fields)
     staged_id = _stage(values)
     audit_staged()
-    staged = StagedEvent(id=staged_id, **{k: (json.loads(v) if k in chain.JSON_FIELDS and v is not None else v)
-                                          for k, v in values.items()})
-    staged._state.adding = False
-    staged._state.db = connection.alias
-    return staged
+    row = {"id": staged_id, **{k: (json.loads(v) if k in chain.JSON_FIELDS and v is not None else v)
+                               for k, v in values.items()}}
+    # The instance of the row just stored, as the ORM builds one it read.
+    return StagedEvent.from_db(connection.alias, _STAGED_FIELDS, [row[name] for name in _STAGED_FIELDS])
 
 
 def _sequence_once_after_commit() -> None:

@@ -11,9 +11,13 @@ that cannot carry prepared statements) prepares nothing; other databases get the
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.db import connections
-from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.backends.utils import CursorWrapper
+
+if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
+    from django.db.backends.utils import CursorWrapper
 
 
 def prepared_cursor(using: str = "default", *, connection: BaseDatabaseWrapper | None = None) -> CursorWrapper:
