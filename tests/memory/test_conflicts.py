@@ -87,6 +87,28 @@ def test_decisions_that_do_not_pull_against_each_other_are_not_conflicts(open_li
     assert _conflicts(open_lifecycle(**fields)) == []
 
 
+def test_a_decision_conflicts_with_the_latest_opposing_decision_in_force_only(open_lifecycle):
+    first_pause = open_lifecycle(action="pause_campaign", direction="pause", **CAMPAIGN)
+    resume = open_lifecycle(action="resume_campaign", direction="resume", **CAMPAIGN)
+    second_pause = open_lifecycle(action="pause_campaign", direction="pause", **CAMPAIGN)
+    second_resume = open_lifecycle(action="resume_campaign", direction="resume", **CAMPAIGN)
+    assert [c.decision_a_id for c in _conflicts(resume)] == [first_pause.decision_id]
+    assert [c.decision_a_id for c in _conflicts(second_pause)] == [resume.decision_id]
+    # Both pauses stand, but only the latest is compared: not a second conflict with the first pause.
+    assert [(c.conflict_type, c.decision_a_id) for c in _conflicts(second_resume)] == [
+        ("direction", second_pause.decision_id)]
+
+
+def test_temporal_terms_are_compared_with_the_latest_same_action_in_force(open_lifecycle):
+    open_lifecycle(action="set_budget", amount=150_000, **BUDGET)
+    latest = open_lifecycle(action="set_budget", amount=180_000, **BUDGET)
+    assert [c.conflict_type for c in _conflicts(latest)] == ["temporal"]
+    again = open_lifecycle(action="set_budget", amount=180_000, **BUDGET)  # the latest terms again
+    assert _conflicts(again) == []
+    other = open_lifecycle(action="set_budget", amount=90_000, **BUDGET)
+    assert [c.decision_a_id for c in _conflicts(other)] == [again.decision_id]
+
+
 def test_decisions_no_longer_in_force_are_not_in_conflict(open_lifecycle):
     pause = open_lifecycle(action="pause_campaign", direction="pause", **CAMPAIGN)
     lifecycle_transition(decision_id=pause.decision_id, to_state="revoked", triggered_by_type="system", reason="gone")
