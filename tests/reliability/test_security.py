@@ -76,6 +76,9 @@ BODY_REFERENCES = {
     "api/v1/billing/subscriptions": ("post", {"account_id": "{billing_account_id}", "plan_id": "p", "amount": 100,
                                               "interval": "month"}),
     "api/v1/billing/refunds": ("post", {"entry_id": "{credit_entry_id}", "amount": 100}),
+    # Tenant A's customer's account, as the source and the target: tenant B moves none of its money.
+    "api/v1/billing/transfers": ("post", {"transfers": [{"from_account_id": "{billing_account_id}",
+                                                         "to_account_id": "{billing_account_id}", "amount": 100}]}),
     "api/v1/ads/accounts": ("post", {"name": "stolen", "user_id": "{user_id}"}),
     "api/v1/ads/budgets": ("post", {"ad_account_id": "{ad_account_id}", "amount_total": 100}),
     "api/v1/ads/campaigns": ("post", {"ad_account_id": "{ad_account_id}", "budget_id": "{budget_id}",
