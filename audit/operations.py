@@ -192,3 +192,16 @@ def sqlite_rebuilt(*tables: str):
                     schema_editor.execute(sql, None)
 
     return reinstall
+
+
+class WidenField(migrations.AlterField):
+    """``AlterField`` for a change that only widens a column (a longer ``max_length``). Unapplied, only the model
+    state goes back: the column keeps its width, since rows written in the wider form (versioned hashes,
+    ``core.integrity.chain``) may be there and narrowing it would refuse them. A wider column than the state says
+    is harmless, and applying the migration again widens nothing."""
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        return None
+
+    def describe(self) -> str:
+        return f"Widen field {self.name} on {self.model_name} (kept wide when unapplied)"

@@ -12,8 +12,8 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.RunPython(migrations.RunPython.noop, REINSTALL),  # unapplied: last, after the rebuilds
-        migrations.AlterField("auditevent", "hash", models.CharField(max_length=80, unique=True, verbose_name="hash")),
-        migrations.AlterField("auditevent", "previous_hash", models.CharField(max_length=80,
+        audit.operations.WidenField("auditevent", "hash", models.CharField(max_length=80, unique=True, verbose_name="hash")),
+        audit.operations.WidenField("auditevent", "previous_hash", models.CharField(max_length=80,
                                                                               verbose_name="previous hash")),
         migrations.RunPython(REINSTALL, migrations.RunPython.noop),
     ]

@@ -15,12 +15,12 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.RunPython(migrations.RunPython.noop, REINSTALL),
-        migrations.AlterField(
+        audit.operations.WidenField(
             model_name='approvaldecision',
             name='hash',
             field=models.CharField(max_length=80, unique=True, verbose_name='hash'),
         ),
-        migrations.AlterField(
+        audit.operations.WidenField(
             model_name='approvaldecision',
             name='previous_hash',
             field=models.CharField(max_length=80, verbose_name='previous hash'),

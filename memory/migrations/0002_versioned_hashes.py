@@ -16,12 +16,12 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.RunPython(migrations.RunPython.noop, REINSTALL),
-        migrations.AlterField(
+        audit.operations.WidenField(
             model_name='lifecycletransition',
             name='hash',
             field=models.CharField(max_length=80, unique=True, verbose_name='hash'),
         ),
-        migrations.AlterField(
+        audit.operations.WidenField(
             model_name='lifecycletransition',
             name='previous_hash',
             field=models.CharField(max_length=80, verbose_name='previous hash'),
